@@ -1,0 +1,100 @@
+"""Settings from the environment and `.env`, built once and passed down.
+
+Secrets are `SecretStr`, so a settings object can be printed, logged or shown
+on a page without leaking a key.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.config.offline import enforce_offline
+
+__all__ = ["Settings", "enforce_offline"]
+
+
+def _alias(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """Everything Trellis reads from its environment.
+
+    Provider variables accept the names their own SDKs use (OPENAI_API_KEY,
+    ANTHROPIC_API_KEY) as well as TRELLIS_-prefixed ones, so an existing
+    shell set-up works unchanged.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRELLIS_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    data_dir: Path = Field(default=Path("data"))
+    database_url: str | None = Field(
+        default=None, validation_alias=_alias("TRELLIS_DATABASE_URL", "DATABASE_URL")
+    )
+
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=_alias("TRELLIS_OPENAI_API_KEY", "OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=_alias("TRELLIS_OPENAI_BASE_URL", "OPENAI_BASE_URL")
+    )
+    openai_models: list[str] = Field(default=["gpt-4o-mini", "gpt-4o", "gpt-4.1-mini"])
+
+    anthropic_api_key: SecretStr | None = Field(
+        default=None, validation_alias=_alias("TRELLIS_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY")
+    )
+    anthropic_base_url: str | None = Field(
+        default=None,
+        validation_alias=_alias("TRELLIS_ANTHROPIC_BASE_URL", "ANTHROPIC_BASE_URL"),
+    )
+    anthropic_models: list[str] = Field(
+        default=["claude-3-5-haiku-latest", "claude-sonnet-4-0"]
+    )
+
+    # Any server speaking the OpenAI Chat Completions API: vLLM, Ollama,
+    # LM Studio, TGI, llama.cpp's server.
+    compat_base_url: str | None = None
+    compat_api_key: SecretStr | None = None
+    compat_models: list[str] = Field(default_factory=list)
+
+    # The embedded model. Empty path means the bundled Gemma 3 270M file.
+    local_model_path: Path | None = None
+    # "completion" prompts USER:/ASSISTANT: with stop sequences (base models);
+    # "template" uses the GGUF's own chat template (instruction-tuned models);
+    # "auto" picks completion for the bundled base model, template otherwise.
+    local_chat_format: str = "auto"
+    local_context: int = 2048
+    local_threads: int | None = None
+
+    default_model: str = "local/gemma-3-270m"
+
+    # Limits applied by the validate stage.
+    max_input_chars: int = 100_000
+    max_messages: int = 200
+    max_output_tokens: int = 4096
+    request_timeout_s: float = 60.0
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy URL: the setting, else a SQLite file in the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'trellis.db').resolve()}"
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}

@@ -1,0 +1,138 @@
+"""What a call costs.
+
+Prices come from the maintained `genai-prices` package, its bundled data
+only: Trellis never runs the package's network updater. A user's override
+for a (provider, model) wins over the library. Self-hosted and local models
+cost nothing unless overridden. A price nobody knows gives `None`, which the
+log stores as unknown, never as zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+
+from sqlalchemy import Engine, delete, select
+
+from core.db import session_scope
+from core.providers.base import Usage
+from core.telemetry.models import ModelPrice, utcnow
+
+__all__ = ["Price", "PriceBook"]
+
+_PER_MTOK = Decimal(1_000_000)
+
+# Trellis provider names that are not genai-prices provider ids.
+_PROVIDER_IDS = {"openai": "openai", "anthropic": "anthropic"}
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """USD per million tokens."""
+
+    input_per_mtok: float
+    output_per_mtok: float
+    cached_input_per_mtok: float | None = None
+    source: str = "override"
+
+    def cost(self, usage: Usage) -> float:
+        cached = usage.cached_tokens if self.cached_input_per_mtok is not None else 0
+        fresh_input = max(0, usage.input_tokens - cached)
+        total = (
+            Decimal(fresh_input) * Decimal(str(self.input_per_mtok))
+            + Decimal(usage.output_tokens) * Decimal(str(self.output_per_mtok))
+            + Decimal(cached) * Decimal(str(self.cached_input_per_mtok or 0))
+        ) / _PER_MTOK
+        return float(total)
+
+
+@lru_cache(maxsize=512)
+def _library_price(provider_id: str, model: str) -> Price | None:
+    """The library's price for a model, or None when it does not know it."""
+    from genai_prices import Usage as GUsage
+    from genai_prices import calc_price
+
+    try:
+        # Price a million of each to read the per-MTok rates off one lookup.
+        calc = calc_price(
+            GUsage(input_tokens=1_000_000, output_tokens=0), model_ref=model, provider_id=provider_id
+        )
+        out = calc_price(
+            GUsage(input_tokens=0, output_tokens=1_000_000), model_ref=model, provider_id=provider_id
+        )
+        cached = calc_price(
+            GUsage(input_tokens=1_000_000, cache_read_tokens=1_000_000, output_tokens=0),
+            model_ref=model,
+            provider_id=provider_id,
+        )
+    except LookupError:
+        return None
+    return Price(
+        input_per_mtok=float(calc.total_price),
+        output_per_mtok=float(out.total_price),
+        cached_input_per_mtok=float(cached.total_price),
+        source="genai-prices",
+    )
+
+
+class PriceBook:
+    """Prices per (provider, model): user overrides in the database, then the library."""
+
+    def __init__(self, engine: Engine | None = None, self_hosted: frozenset[str] = frozenset()):
+        self._engine = engine
+        self._self_hosted = self_hosted
+        self._overrides: dict[tuple[str, str], Price] | None = None
+
+    def _load_overrides(self) -> dict[tuple[str, str], Price]:
+        if self._overrides is None:
+            rows: dict[tuple[str, str], Price] = {}
+            if self._engine is not None:
+                with session_scope(self._engine) as s:
+                    for row in s.execute(select(ModelPrice)).scalars():
+                        rows[(row.provider, row.model)] = Price(
+                            row.input_per_mtok, row.output_per_mtok, row.cached_input_per_mtok
+                        )
+            self._overrides = rows
+        return self._overrides
+
+    def price(self, provider: str, model: str) -> Price | None:
+        override = self._load_overrides().get((provider, model))
+        if override is not None:
+            return override
+        if provider in self._self_hosted:
+            return Price(0.0, 0.0, 0.0, source="self-hosted")
+        provider_id = _PROVIDER_IDS.get(provider)
+        if provider_id is None:
+            return None
+        return _library_price(provider_id, model)
+
+    def cost(self, provider: str, model: str, usage: Usage) -> float | None:
+        """USD for one call, or None when the price is unknown."""
+        price = self.price(provider, model)
+        return None if price is None else price.cost(usage)
+
+    def set_override(self, provider: str, model: str, price: Price) -> None:
+        if self._engine is None:
+            raise RuntimeError("PriceBook has no database to store overrides in")
+        with session_scope(self._engine) as s:
+            row = s.execute(
+                select(ModelPrice).where(ModelPrice.provider == provider, ModelPrice.model == model)
+            ).scalar_one_or_none()
+            if row is None:
+                row = ModelPrice(provider=provider, model=model)
+                s.add(row)
+            row.input_per_mtok = price.input_per_mtok
+            row.output_per_mtok = price.output_per_mtok
+            row.cached_input_per_mtok = price.cached_input_per_mtok
+            row.updated_at = utcnow()
+        self._overrides = None
+
+    def remove_override(self, provider: str, model: str) -> None:
+        if self._engine is None:
+            return
+        with session_scope(self._engine) as s:
+            s.execute(
+                delete(ModelPrice).where(ModelPrice.provider == provider, ModelPrice.model == model)
+            )
+        self._overrides = None

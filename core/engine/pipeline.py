@@ -1,0 +1,467 @@
+"""The request pipeline: the one entry for every completion.
+
+Stages run in the order DESIGN.md gives, each a timed span of the call's
+trace:
+
+    validate -> input_guards -> render -> cache -> retrieve -> route ->
+    provider -> output_guards -> record
+
+`input_guards`, `render`, `cache`, `retrieve` and `output_guards` are hook
+points: capabilities register callables there (`Engine.add_hook`). A hook
+marked optional that fails with an unexpected error degrades the call (the
+stage is recorded as degraded and the call goes on); a `TrellisError` from
+any hook ends the call with that error. Whatever happens, `record` writes
+exactly one log row.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from core.config import Settings
+from core.costs import PriceBook
+from core.engine.types import CallContext, CompletionRequest, CompletionResponse
+from core.providers import errors as E
+from core.providers.base import ChatRequest, Completion, Message, Usage
+from core.providers.registry import ProviderRegistry
+from core.telemetry.models import utcnow
+from core.telemetry.store import CallRecord, SpanRecord, TelemetryStore
+
+log = logging.getLogger(__name__)
+
+HOOK_STAGES = ("input_guards", "render", "cache", "retrieve", "output_guards")
+STAGES = (
+    "validate",
+    "input_guards",
+    "render",
+    "cache",
+    "retrieve",
+    "route",
+    "provider",
+    "output_guards",
+    "record",
+)
+
+Hook = Callable[[CallContext], dict[str, Any] | None]
+
+
+@dataclass(slots=True)
+class _RegisteredHook:
+    fn: Hook
+    optional: bool
+
+
+class InternalError(E.TrellisError):
+    """A bug, not a provider failure: the details go to the server log only."""
+
+    error_class = "internal"
+
+    @property
+    def user_message(self) -> str:
+        return "Trellis hit an unexpected problem answering this; it has been logged. Try again."
+
+
+class Cancelled(E.TrellisError):
+    error_class = "cancelled"
+
+    @property
+    def user_message(self) -> str:
+        return "The answer was stopped before it finished."
+
+
+class Engine:
+    """Runs completions through the pipeline and records each one."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        registry: ProviderRegistry,
+        prices: PriceBook,
+        telemetry: TelemetryStore,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.prices = prices
+        self.telemetry = telemetry
+        self._hooks: dict[str, list[_RegisteredHook]] = {name: [] for name in HOOK_STAGES}
+
+    # -- hooks ------------------------------------------------------------
+    def add_hook(self, stage: str, fn: Hook, *, optional: bool = True) -> None:
+        if stage not in self._hooks:
+            raise ValueError(f"unknown stage {stage!r}; hook stages are {HOOK_STAGES}")
+        self._hooks[stage].append(_RegisteredHook(fn, optional))
+
+    def clear_hooks(self, stage: str | None = None) -> None:
+        for name in [stage] if stage else list(self._hooks):
+            self._hooks[name].clear()
+
+    # -- public entry points ----------------------------------------------
+    def chat(self, request: CompletionRequest) -> CompletionResponse:
+        """Run one completion to the end and return it; raises a TrellisError on failure."""
+        ctx = self._new_context(request, stream=False)
+        try:
+            self._before_provider(ctx)
+            if ctx.result is None:
+                self._stage(ctx, "provider", self._call_provider)
+            self._after_provider(ctx)
+        except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised typed
+            raise self._fail(ctx, exc) from (None if isinstance(exc, E.TrellisError) else exc)
+        finally:
+            self._record(ctx)
+        return self._response(ctx)
+
+    def stream(self, request: CompletionRequest) -> EngineStream:
+        """A stream of text deltas; `.response` is set once it has been read to the end."""
+        return EngineStream(self, request)
+
+    # -- stages -----------------------------------------------------------
+    def _new_context(self, request: CompletionRequest, *, stream: bool) -> CallContext:
+        messages = list(request.messages)
+        if request.system:
+            messages.insert(0, Message("system", request.system))
+        return CallContext(
+            request=request,
+            trace_id=uuid.uuid4().hex,
+            created_at=utcnow(),
+            t0=time.perf_counter(),
+            model_id=request.model or self.settings.default_model,
+            messages=messages,
+            stream=stream,
+        )
+
+    def _stage(
+        self, ctx: CallContext, name: str, fn: Callable[[CallContext], dict[str, Any] | None]
+    ) -> None:
+        start = time.perf_counter()
+        status = "ok"
+        detail: dict[str, Any] | None = None
+        try:
+            detail = fn(ctx)
+        except BaseException:
+            status = "error"
+            raise
+        finally:
+            ctx.spans.append(
+                SpanRecord(
+                    name,
+                    (start - ctx.t0) * 1000.0,
+                    (time.perf_counter() - start) * 1000.0,
+                    status,
+                    detail,
+                )
+            )
+
+    def _hook_stage(self, ctx: CallContext, name: str) -> None:
+        hooks = self._hooks[name]
+        if not hooks:
+            ctx.spans.append(SpanRecord(name, (time.perf_counter() - ctx.t0) * 1000.0, 0.0, "skipped"))
+            return
+        start = time.perf_counter()
+        status = "ok"
+        detail: dict[str, Any] = {}
+        try:
+            for hook in hooks:
+                try:
+                    out = hook.fn(ctx)
+                except E.TrellisError:
+                    raise
+                except Exception as exc:
+                    if not hook.optional:
+                        raise
+                    # An optional stage that breaks must not take the call down with it.
+                    log.warning("stage %s degraded: %s", name, exc, exc_info=True)
+                    status = "degraded"
+                    if name not in ctx.degraded:
+                        ctx.degraded.append(name)
+                    detail.setdefault("errors", []).append(f"{type(exc).__name__}: {exc}")
+                    continue
+                if out:
+                    detail.update(out)
+        except BaseException:
+            status = "error"
+            raise
+        finally:
+            ctx.spans.append(
+                SpanRecord(
+                    name,
+                    (start - ctx.t0) * 1000.0,
+                    (time.perf_counter() - start) * 1000.0,
+                    status,
+                    detail or None,
+                )
+            )
+
+    def _before_provider(self, ctx: CallContext) -> None:
+        self._stage(ctx, "validate", self._validate)
+        self._hook_stage(ctx, "input_guards")
+        self._hook_stage(ctx, "render")
+        self._hook_stage(ctx, "cache")
+        if ctx.result is not None:
+            return
+        self._hook_stage(ctx, "retrieve")
+        self._stage(ctx, "route", self._route)
+
+    def _after_provider(self, ctx: CallContext) -> None:
+        self._hook_stage(ctx, "output_guards")
+
+    def _validate(self, ctx: CallContext) -> dict[str, Any] | None:
+        s = self.settings
+        req = ctx.request
+        if not ctx.messages or not any(m.role == "user" for m in ctx.messages):
+            raise E.InvalidRequest("Type a message first: the request has no user message.")
+        if len(ctx.messages) > s.max_messages:
+            raise E.InvalidRequest(
+                f"The conversation has {len(ctx.messages)} messages; the limit is "
+                f"{s.max_messages}. Clear the chat and start again."
+            )
+        chars = 0
+        for m in ctx.messages:
+            if m.role not in ("system", "user", "assistant"):
+                raise E.InvalidRequest(f"Message role '{m.role}' is not one of system, user, assistant.")
+            if not isinstance(m.content, str):
+                raise E.InvalidRequest("Every message must be text.")
+            chars += len(m.content)
+        if chars > s.max_input_chars:
+            raise E.InvalidRequest(
+                f"The input is {chars:,} characters; the limit is {s.max_input_chars:,}. "
+                "Shorten it or split it into parts."
+            )
+        if req.temperature is not None and not 0.0 <= req.temperature <= 2.0:
+            raise E.InvalidRequest("Temperature must be between 0 and 2.")
+        if req.top_p is not None and not 0.0 < req.top_p <= 1.0:
+            raise E.InvalidRequest("Top-p must be greater than 0 and at most 1.")
+        if req.max_tokens is not None and not 1 <= req.max_tokens <= s.max_output_tokens:
+            raise E.InvalidRequest(
+                f"Max tokens must be between 1 and {s.max_output_tokens:,}."
+            )
+        if "/" not in ctx.model_id:
+            raise E.InvalidRequest(
+                f"Model '{ctx.model_id}' should be written as provider/model, "
+                "for example local/gemma-3-270m."
+            )
+        ctx.provider_name, ctx.model_name = ctx.model_id.split("/", 1)
+        return None
+
+    def _route(self, ctx: CallContext) -> dict[str, Any] | None:
+        provider, model = self.registry.resolve(ctx.model_id)
+        ctx.provider, ctx.provider_name, ctx.model_name = provider, provider.name, model
+        return {"provider": provider.name, "model": model}
+
+    def chat_request(self, ctx: CallContext) -> ChatRequest:
+        req = ctx.request
+        return ChatRequest(
+            model=ctx.model_name or "",
+            messages=ctx.messages,
+            temperature=req.temperature,
+            max_tokens=req.max_tokens,
+            top_p=req.top_p,
+            stop=req.stop,
+            timeout=req.timeout,
+        )
+
+    def _call_provider(self, ctx: CallContext) -> dict[str, Any] | None:
+        assert ctx.provider is not None
+        start = time.perf_counter()
+        ctx.result = ctx.provider.complete(self.chat_request(ctx))
+        ctx.gen_ms = (time.perf_counter() - start) * 1000.0
+        return {"provider": ctx.provider_name, "model": ctx.model_name}
+
+    # -- endings ----------------------------------------------------------
+    def _fail(self, ctx: CallContext, exc: BaseException) -> E.TrellisError:
+        if isinstance(exc, E.TrellisError):
+            err = exc
+        elif isinstance(exc, GeneratorExit | KeyboardInterrupt):
+            err = Cancelled("the caller stopped reading")
+        else:
+            log.exception("unexpected error in trace %s", ctx.trace_id)
+            err = InternalError(f"{type(exc).__name__}: {exc}")
+        ctx.error = err
+        if ctx.status == "ok":
+            ctx.status = "error"
+        return err
+
+    def _record(self, ctx: CallContext) -> None:
+        start = time.perf_counter()
+        ctx.latency_ms = (start - ctx.t0) * 1000.0
+        result = ctx.result
+        usage = result.usage if result else Usage()
+        status = ctx.status
+        if status == "ok" and ctx.cache_hit:
+            status = "cached"
+        if result is not None and ctx.cache_hit is None and ctx.provider_name and ctx.model_name:
+            ctx.cost_usd = self.prices.cost(ctx.provider_name, ctx.model_name, usage)
+        elif ctx.cache_hit:
+            ctx.cost_usd = 0.0
+        tps = None
+        if result is not None and usage.output_tokens and ctx.gen_ms:
+            gen_ms = ctx.gen_ms - (ctx.ttft_ms or 0.0) if ctx.stream else ctx.gen_ms
+            if gen_ms > 0:
+                tps = usage.output_tokens / (gen_ms / 1000.0)
+        req = ctx.request
+        err = ctx.error
+        ctx.spans.append(
+            SpanRecord("record", (start - ctx.t0) * 1000.0, (time.perf_counter() - start) * 1000.0)
+        )
+        record = CallRecord(
+            trace_id=ctx.trace_id,
+            created_at=ctx.created_at,
+            source=req.source,
+            user_id=req.user_id,
+            session_id=req.session_id,
+            tags=",".join(req.tags) if req.tags else None,
+            provider=ctx.provider_name,
+            model=ctx.model_name,
+            prompt_name=req.prompt_name,
+            prompt_version=req.prompt_version,
+            experiment=req.experiment,
+            variant=req.variant,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cached_tokens=usage.cached_tokens,
+            cost_usd=ctx.cost_usd,
+            cost_saved_usd=ctx.cost_saved_usd,
+            latency_ms=ctx.latency_ms,
+            ttft_ms=ctx.ttft_ms,
+            tokens_per_s=tps,
+            status=status,
+            error_class=err.error_class if err else None,
+            error_message=err.user_message if err else None,
+            retries=ctx.retries,
+            fallback_from=ctx.fallback_from,
+            cache_hit=ctx.cache_hit,
+            stream=ctx.stream,
+            guard_actions=ctx.guard_report or None,
+            degraded=ctx.degraded or None,
+            params=_params(req),
+            input_text=json.dumps(
+                [{"role": m.role, "content": m.content} for m in ctx.messages], ensure_ascii=False
+            ),
+            output_text=result.text if result else None,
+            spans=ctx.spans,
+        )
+        ctx.extra["tokens_per_s"] = tps
+        try:
+            ctx.call_id = self.telemetry.record(record)
+        except Exception:  # noqa: BLE001
+            # The caller still gets their answer; the failure is loud in the server log.
+            log.exception("could not write the log row for trace %s", ctx.trace_id)
+
+    def _response(self, ctx: CallContext) -> CompletionResponse:
+        result = ctx.result or Completion(text="")
+        return CompletionResponse(
+            text=result.text,
+            model=f"{ctx.provider_name}/{ctx.model_name}",
+            provider=ctx.provider_name or "",
+            usage=result.usage,
+            cost_usd=ctx.cost_usd,
+            latency_ms=ctx.latency_ms,
+            ttft_ms=ctx.ttft_ms,
+            tokens_per_s=ctx.extra.get("tokens_per_s"),
+            finish_reason=result.finish_reason,
+            trace_id=ctx.trace_id,
+            call_id=ctx.call_id,
+            status="cached" if ctx.cache_hit else ctx.status,
+            spans=ctx.spans,
+            cache_hit=ctx.cache_hit,
+            retries=ctx.retries,
+            fallback_from=ctx.fallback_from,
+            degraded=list(ctx.degraded),
+            guard_report=dict(ctx.guard_report),
+            sources=list(ctx.sources),
+        )
+
+
+class EngineStream:
+    """Iterate for text deltas. The pipeline runs as the caller reads.
+
+    Errors surface while iterating, as TrellisError, after the log row is
+    written. `response` is set when the stream has been read to the end.
+    """
+
+    def __init__(self, engine: Engine, request: CompletionRequest) -> None:
+        self._engine = engine
+        self._request = request
+        self.response: CompletionResponse | None = None
+        self.error: E.TrellisError | None = None
+        self.trace_id: str | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        engine = self._engine
+        ctx = engine._new_context(self._request, stream=True)
+        self.trace_id = ctx.trace_id
+        try:
+            engine._before_provider(ctx)
+            if ctx.result is not None:
+                # A cache hit replays as one delta.
+                ctx.ttft_ms = (time.perf_counter() - ctx.t0) * 1000.0
+                yield ctx.result.text
+            else:
+                yield from self._provider_stream(ctx)
+            engine._after_provider(ctx)
+        except BaseException as exc:  # noqa: BLE001
+            err = engine._fail(ctx, exc)
+            self.error = err
+            engine._record(ctx)
+            if isinstance(exc, GeneratorExit):
+                raise
+            raise err from (None if isinstance(exc, E.TrellisError) else exc)
+        engine._record(ctx)
+        self.response = engine._response(ctx)
+
+    def _provider_stream(self, ctx: CallContext) -> Iterator[str]:
+        engine = self._engine
+        assert ctx.provider is not None
+        start = time.perf_counter()
+        status = "ok"
+        streamed = None
+        try:
+            streamed = ctx.provider.stream(engine.chat_request(ctx))
+            for delta in streamed:
+                if ctx.ttft_ms is None:
+                    ctx.ttft_ms = (time.perf_counter() - ctx.t0) * 1000.0
+                yield delta
+            ctx.result = Completion(
+                text=streamed.text,
+                usage=streamed.usage,
+                finish_reason=streamed.finish_reason,
+                model=streamed.model,
+            )
+        except BaseException:
+            status = "error"
+            if streamed is not None:
+                # Keep what arrived before the failure on the log row.
+                ctx.result = Completion(text=streamed.text, usage=streamed.usage)
+                streamed.close()
+            raise
+        finally:
+            now = time.perf_counter()
+            ctx.gen_ms = (now - start) * 1000.0
+            ctx.spans.append(
+                SpanRecord(
+                    "provider",
+                    (start - ctx.t0) * 1000.0,
+                    ctx.gen_ms,
+                    status,
+                    {"provider": ctx.provider_name, "model": ctx.model_name, "stream": True},
+                )
+            )
+
+
+def _params(req: CompletionRequest) -> dict[str, Any] | None:
+    params = {
+        k: v
+        for k, v in (
+            ("temperature", req.temperature),
+            ("max_tokens", req.max_tokens),
+            ("top_p", req.top_p),
+            ("stop", req.stop),
+        )
+        if v is not None
+    }
+    return params or None

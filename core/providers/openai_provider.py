@@ -1,0 +1,201 @@
+"""OpenAI Chat Completions, and any server that speaks the same API.
+
+One adapter serves api.openai.com and OpenAI-compatible servers (vLLM,
+Ollama, LM Studio, TGI, llama.cpp's server); they differ only in base URL,
+key, how models are listed, and whether calls cost money.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from core.providers import errors as E
+from core.providers.base import (
+    ChatRequest,
+    Completion,
+    ProviderStatus,
+    StreamedCompletion,
+    Usage,
+)
+
+
+def _import_openai():  # noqa: ANN202 - returns the module
+    try:
+        import openai
+    except ImportError as exc:  # pragma: no cover - openai is a core dependency
+        raise E.ProviderUnavailable(
+            "The openai package is not installed; run `make run` again to install it."
+        ) from exc
+    return openai
+
+
+class OpenAIProvider:
+    """Chat Completions over the official `openai` SDK."""
+
+    def __init__(
+        self,
+        *,
+        name: str = "openai",
+        label: str = "OpenAI",
+        api_key: str | None,
+        base_url: str | None = None,
+        models: list[str] | None = None,
+        self_hosted: bool = False,
+        key_required: bool = True,
+        timeout: float = 60.0,
+        probe_ttl: float = 15.0,
+    ) -> None:
+        self.name = name
+        self.label = label
+        self.self_hosted = self_hosted
+        self._api_key = api_key
+        self._base_url = base_url
+        self._models = list(models or [])
+        self._key_required = key_required
+        self._timeout = timeout
+        self._client: Any = None
+        self._lock = threading.Lock()
+        self._probe_ttl = probe_ttl
+        self._probe: tuple[float, ProviderStatus] | None = None
+
+    # -- client -----------------------------------------------------------
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    openai = _import_openai()
+                    # Retries belong to the engine's reliability layer, which counts them.
+                    self._client = openai.OpenAI(
+                        api_key=self._api_key or "not-needed",
+                        base_url=self._base_url,
+                        max_retries=0,
+                        timeout=self._timeout,
+                    )
+        return self._client
+
+    # -- status -----------------------------------------------------------
+    def status(self) -> ProviderStatus:
+        if self._key_required and not self._api_key:
+            return ProviderStatus(
+                self.name,
+                self.label,
+                False,
+                f"No API key: set OPENAI_API_KEY in .env to use {self.label}.",
+            )
+        if not self.self_hosted:
+            return ProviderStatus(self.name, self.label, True, "API key set.", tuple(self._models))
+        now = time.monotonic()
+        if self._probe and now - self._probe[0] < self._probe_ttl:
+            return self._probe[1]
+        status = self._probe_server()
+        self._probe = (now, status)
+        return status
+
+    def _probe_server(self) -> ProviderStatus:
+        """A self-hosted server is available only when it answers /models."""
+        try:
+            listed = [m.id for m in self.client.with_options(timeout=2.0).models.list()]
+        except Exception as exc:  # noqa: BLE001 - any failure means unreachable
+            err = E.ConnectionFailed(str(exc), provider=self.label)
+            return ProviderStatus(
+                self.name,
+                self.label,
+                False,
+                f"Server at {self._base_url} is not reachable ({err.error_class}); "
+                "start it or fix COMPAT_BASE_URL in .env.",
+            )
+        models = tuple(self._models or listed)
+        return ProviderStatus(
+            self.name, self.label, True, f"Server at {self._base_url} answered.", models
+        )
+
+    # -- calls ------------------------------------------------------------
+    def _params(self, request: ChatRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": request.model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        }
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        if request.max_tokens is not None:
+            params["max_tokens"] = request.max_tokens
+        if request.top_p is not None:
+            params["top_p"] = request.top_p
+        if request.stop:
+            params["stop"] = request.stop
+        if request.timeout is not None:
+            params["timeout"] = request.timeout
+        return params
+
+    def complete(self, request: ChatRequest) -> Completion:
+        openai = _import_openai()
+        try:
+            resp = self.client.chat.completions.create(**self._params(request))
+        except Exception as exc:  # noqa: BLE001 - translated below
+            raise _translate(openai, exc, self.label) from exc
+        choice = resp.choices[0] if resp.choices else None
+        return Completion(
+            text=(choice.message.content or "") if choice else "",
+            usage=_usage(resp.usage),
+            finish_reason=choice.finish_reason if choice else None,
+            model=resp.model,
+        )
+
+    def stream(self, request: ChatRequest) -> StreamedCompletion:
+        openai = _import_openai()
+        params = self._params(request)
+        params["stream"] = True
+        params["stream_options"] = {"include_usage": True}
+        try:
+            raw = self.client.chat.completions.create(**params)
+        except Exception as exc:  # noqa: BLE001
+            raise _translate(openai, exc, self.label) from exc
+
+        def deltas(acc: StreamedCompletion) -> Iterator[str]:
+            chunks = 0
+            try:
+                for chunk in raw:
+                    if chunk.usage is not None:
+                        acc.usage = _usage(chunk.usage)
+                    acc.model = chunk.model or acc.model
+                    for choice in chunk.choices:
+                        if choice.finish_reason:
+                            acc.finish_reason = choice.finish_reason
+                        text = choice.delta.content if choice.delta else None
+                        if text:
+                            chunks += 1
+                            yield text
+            except Exception as exc:  # noqa: BLE001
+                raise _translate(openai, exc, self.label) from exc
+            finally:
+                raw.close()
+            if acc.finish_reason is None:
+                # A stream that ends without a finish reason was cut off.
+                raise E.StreamInterrupted("stream ended without a finish reason", provider=self.label)
+            if acc.usage.output_tokens == 0 and chunks:
+                # Some servers omit the usage chunk; one chunk is about one token.
+                acc.usage.output_tokens = chunks
+
+        return StreamedCompletion(deltas)
+
+
+def _translate(openai: Any, exc: Exception, label: str) -> E.TrellisError:
+    from core.providers._sdk_errors import translate
+
+    return translate(openai, exc, label)
+
+
+def _usage(usage: Any) -> Usage:
+    if usage is None:
+        return Usage()
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", 0) if details else 0
+    return Usage(
+        input_tokens=usage.prompt_tokens or 0,
+        output_tokens=usage.completion_tokens or 0,
+        cached_tokens=cached or 0,
+    )

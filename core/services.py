@@ -1,0 +1,40 @@
+"""Build the whole core from settings, once: the handle the app, CLI and tests use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine as DBEngine
+
+from core.config import Settings, enforce_offline
+from core.costs import PriceBook
+from core.db import make_engine, migrate
+from core.engine import Engine
+from core.providers.registry import ProviderRegistry
+from core.telemetry.store import TelemetryStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: DBEngine
+    registry: ProviderRegistry
+    prices: PriceBook
+    telemetry: TelemetryStore
+    engine: Engine
+
+    @classmethod
+    def build(cls, settings: Settings | None = None, *, registry: ProviderRegistry | None = None) -> Services:
+        enforce_offline()
+        settings = settings or Settings()
+        settings.ensure_data_dir()
+        db = make_engine(settings.resolved_database_url)
+        migrate(db)
+        registry = registry or ProviderRegistry.from_settings(settings)
+        prices = PriceBook(db, self_hosted=registry.self_hosted())
+        telemetry = TelemetryStore(db)
+        engine = Engine(settings, registry, prices, telemetry)
+        return cls(settings, db, registry, prices, telemetry, engine)
+
+    def close(self) -> None:
+        self.db.dispose()

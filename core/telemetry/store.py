@@ -1,0 +1,178 @@
+"""Recording calls and reading them back. Pages never see SQL or sessions.
+
+Recording uses SQLAlchemy Core inserts (one transaction: the call row and
+its spans) because it sits on every call's path and the ORM's unit of work
+costs more than the write itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, func, insert, select
+
+from core.db import session_scope
+from core.telemetry.models import CallLog, Feedback, Span, utcnow
+
+log = logging.getLogger(__name__)
+
+_CALL = CallLog.__table__
+_SPAN = Span.__table__
+
+
+@dataclass(slots=True)
+class SpanRecord:
+    name: str
+    start_ms: float
+    duration_ms: float
+    status: str = "ok"
+    detail: dict | None = None
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """Everything the log row of one call holds (see CallLog for meanings)."""
+
+    trace_id: str
+    created_at: datetime
+    source: str = "playground"
+    user_id: str | None = None
+    session_id: str | None = None
+    tags: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    prompt_name: str | None = None
+    prompt_version: int | None = None
+    experiment: str | None = None
+    variant: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    cost_usd: float | None = None
+    cost_saved_usd: float | None = None
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    tokens_per_s: float | None = None
+    status: str = "ok"
+    error_class: str | None = None
+    error_message: str | None = None
+    retries: int = 0
+    fallback_from: str | None = None
+    cache_hit: str | None = None
+    stream: bool = False
+    guard_actions: dict | None = None
+    degraded: list | None = None
+    params: dict | None = None
+    input_text: str | None = None
+    output_text: str | None = None
+    spans: list[SpanRecord] = field(default_factory=list)
+
+
+class TelemetryStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def record(self, record: CallRecord) -> int:
+        """Write the call row and its spans; return the row id."""
+        values = asdict(record)
+        spans = values.pop("spans")
+        with self._engine.begin() as conn:
+            call_id = conn.execute(insert(_CALL).values(**values)).inserted_primary_key[0]
+            if spans:
+                conn.execute(
+                    insert(_SPAN),
+                    [dict(s, call_id=call_id, seq=i) for i, s in enumerate(spans)],
+                )
+        return int(call_id)
+
+    def add_feedback(
+        self, call_id: int, score: int, comment: str | None = None, user_id: str | None = None
+    ) -> int:
+        if score not in (1, -1):
+            raise ValueError("score must be +1 (thumbs up) or -1 (thumbs down)")
+        with session_scope(self._engine) as s:
+            fb = Feedback(call_id=call_id, score=score, comment=comment or None, user_id=user_id)
+            s.add(fb)
+            s.flush()
+            return int(fb.id)
+
+    def get_call(self, call_id: int) -> CallLog | None:
+        with session_scope(self._engine) as s:
+            return s.get(CallLog, call_id)
+
+    def get_by_trace(self, trace_id: str) -> CallLog | None:
+        with session_scope(self._engine) as s:
+            return s.execute(
+                select(CallLog).where(CallLog.trace_id == trace_id)
+            ).scalar_one_or_none()
+
+    def spans(self, call_id: int) -> list[Span]:
+        with session_scope(self._engine) as s:
+            return list(
+                s.execute(select(Span).where(Span.call_id == call_id).order_by(Span.seq)).scalars()
+            )
+
+    def feedback_for(self, call_id: int) -> list[Feedback]:
+        with session_scope(self._engine) as s:
+            return list(
+                s.execute(
+                    select(Feedback).where(Feedback.call_id == call_id).order_by(Feedback.id)
+                ).scalars()
+            )
+
+    def recent_calls(self, limit: int = 50) -> list[CallLog]:
+        with session_scope(self._engine) as s:
+            return list(
+                s.execute(select(CallLog).order_by(CallLog.id.desc()).limit(limit)).scalars()
+            )
+
+    def count_calls(self) -> int:
+        with self._engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(_CALL)).scalar_one())
+
+    def spend_since(self, since: datetime) -> float:
+        """Known spend in USD since `since` (UTC); unknown-price calls are not counted."""
+        with self._engine.connect() as conn:
+            total = conn.execute(
+                select(func.coalesce(func.sum(_CALL.c.cost_usd), 0.0)).where(
+                    _CALL.c.created_at >= since
+                )
+            ).scalar_one()
+        return float(total)
+
+    def spend_today(self) -> float:
+        now = utcnow()
+        return self.spend_since(datetime(now.year, now.month, now.day))
+
+    def calls_since(self, since: datetime) -> int:
+        with self._engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(_CALL).where(_CALL.c.created_at >= since)
+                ).scalar_one()
+            )
+
+    def unknown_cost_calls_since(self, since: datetime) -> int:
+        with self._engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(_CALL)
+                    .where(_CALL.c.created_at >= since, _CALL.c.cost_usd.is_(None))
+                ).scalar_one()
+            )
+
+
+def day_start(now: datetime | None = None) -> datetime:
+    now = now or utcnow()
+    return datetime(now.year, now.month, now.day)
+
+
+def since(hours: float) -> datetime:
+    return utcnow() - timedelta(hours=hours)

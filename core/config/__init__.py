@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(default=Path("data"))
+    #: Where model files are assembled; defaults to data_dir/models.
+    models_dir: Path | None = None
     database_url: str | None = Field(
         default=None, validation_alias=_alias("TRELLIS_DATABASE_URL", "DATABASE_URL")
     )
@@ -90,6 +92,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'trellis.db').resolve()}"
+
+    @property
+    def resolved_models_dir(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
 
     def ensure_data_dir(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)

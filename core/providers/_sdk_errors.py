@@ -8,9 +8,25 @@ from __future__ import annotations
 
 from types import ModuleType
 
-import httpx
+import importlib
 
 from core.providers import errors as E
+
+
+def _transport_errors(name: str) -> tuple[type[BaseException], ...]:
+    """`name` from httpx and httpx2 (newer SDKs use httpx2), whichever are installed."""
+    found: list[type[BaseException]] = []
+    for module in ("httpx", "httpx2"):
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
+_TIMEOUTS = _transport_errors("TimeoutException")
+_CONNECT = _transport_errors("ConnectError")
+_BROKEN = _transport_errors("RemoteProtocolError") + _transport_errors("ReadError")
 
 _CONTEXT_HINTS = (
     "context_length_exceeded",
@@ -22,7 +38,7 @@ _CONTEXT_HINTS = (
 )
 
 
-def retry_after_seconds(headers: httpx.Headers | None) -> float | None:
+def retry_after_seconds(headers) -> float | None:  # noqa: ANN001 - httpx(2).Headers
     """Seconds from `retry-after-ms` or `retry-after` (seconds or HTTP date)."""
     if headers is None:
         return None
@@ -37,8 +53,8 @@ def retry_after_seconds(headers: httpx.Headers | None) -> float | None:
     try:
         return float(value)
     except ValueError:
-        from email.utils import parsedate_to_datetime
         from datetime import UTC, datetime
+        from email.utils import parsedate_to_datetime
 
         try:
             when = parsedate_to_datetime(value)
@@ -56,17 +72,23 @@ def _message(exc: Exception) -> str:
     return str(getattr(exc, "message", None) or exc)
 
 
-def translate(sdk: ModuleType, exc: BaseException, provider: str) -> E.TrellisError:
-    """Map one SDK (or httpx) exception to Trellis's typed error."""
+def translate(
+    sdk: ModuleType, exc: BaseException, provider: str, *, mid_stream: bool = False
+) -> E.TrellisError:
+    """Map one SDK (or httpx) exception to Trellis's typed error.
+
+    `mid_stream` marks a failure after the response started: a dropped
+    connection there means the stream was cut, not that the server is down.
+    """
     if isinstance(exc, E.TrellisError):
         return exc
     msg = _message(exc) if isinstance(exc, Exception) else str(exc)
-    if isinstance(exc, sdk.APITimeoutError | httpx.TimeoutException):
+    if isinstance(exc, sdk.APITimeoutError) or isinstance(exc, _TIMEOUTS):
         return E.Timeout(msg, provider=provider)
-    if isinstance(exc, sdk.APIConnectionError | httpx.ConnectError):
-        return E.ConnectionFailed(msg, provider=provider)
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+    if isinstance(exc, _BROKEN) or (mid_stream and isinstance(exc, sdk.APIConnectionError)):
         return E.StreamInterrupted(msg, provider=provider)
+    if isinstance(exc, sdk.APIConnectionError) or isinstance(exc, _CONNECT):
+        return E.ConnectionFailed(msg, provider=provider)
     if isinstance(exc, sdk.APIStatusError):
         status = exc.status_code
         code = ""

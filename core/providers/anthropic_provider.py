@@ -136,7 +136,7 @@ class AnthropicProvider:
                     elif kind == "message_stop":
                         stopped = True
             except Exception as exc:  # noqa: BLE001
-                raise translate(anthropic, exc, self.label) from exc
+                raise translate(anthropic, exc, self.label, mid_stream=True) from exc
             finally:
                 raw.close()
             if not stopped:

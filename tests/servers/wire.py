@@ -366,8 +366,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._drop()
             return
 
+        try:
+            reply = self.wire._reply_for(body)
+        except Exception as exc:
+            # A broken reply callable is a test bug; a 500 whose message names
+            # it is far easier to diagnose than a silently dropped connection.
+            message = f"wire server reply callable raised {exc!r}"
+            self._send_json(500, self._error_payload(anthropic, 500, message=message))
+            return
+
         answer = _Answer(
-            self.wire._reply_for(body),
+            reply,
             body,
             ("max_tokens",) if anthropic else ("max_completion_tokens", "max_tokens"),
         )

@@ -1,0 +1,1 @@
+"""The Streamlit shell: entry script, shared widgets, cached handles on core."""

@@ -1,0 +1,44 @@
+"""Cached handles on the core engine, shared by every page and session.
+
+Settings are built here, once, and handed to core; pages ask for
+`services()` and never build their own. Reads that pages repeat are cached
+briefly with `st.cache_data`; a page that writes clears just those readers.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.config import Settings
+from core.providers.base import ProviderStatus
+from core.services import Services
+
+
+@st.cache_resource(show_spinner="Starting Trellis…")
+def services() -> Services:
+    return Services.build(Settings())
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def provider_statuses() -> list[ProviderStatus]:
+    return services().registry.statuses()
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def available_models() -> list[str]:
+    return services().registry.available_models()
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def spend_today() -> tuple[float, int, int]:
+    """Known spend today in USD, calls today, and calls today with an unknown price."""
+    from core.telemetry.store import day_start
+
+    tel = services().telemetry
+    start = day_start()
+    return tel.spend_since(start), tel.calls_since(start), tel.unknown_cost_calls_since(start)
+
+
+def after_call() -> None:
+    """Clear the readers a new call row invalidates."""
+    spend_today.clear()

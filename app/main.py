@@ -1,0 +1,28 @@
+"""Trellis entry script: `streamlit run app/main.py`."""
+
+import sys
+from pathlib import Path
+
+# Streamlit puts only this script's folder on sys.path; core/ and app/ live
+# one level up.
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from app.widgets import sidebar_status  # noqa: E402
+
+PAGES = ROOT / "pages"
+
+st.set_page_config(page_title="Trellis", page_icon=":material/hub:", layout="wide")
+
+navigation = st.navigation(
+    {
+        "Build": [
+            st.Page(PAGES / "chat.py", title="Chat playground", icon=":material/chat:", default=True),
+        ],
+    }
+)
+sidebar_status()
+navigation.run()

@@ -1,0 +1,36 @@
+"""Widgets more than one page uses."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import handles
+
+
+def sidebar_status() -> None:
+    """Provider availability (with the reason when one is not) and today's spend."""
+    with st.sidebar:
+        st.markdown("**Providers**")
+        for status in handles.provider_statuses():
+            mark = ":green[●]" if status.available else ":gray[○]"
+            st.markdown(f"{mark} {status.label}", help=status.reason)
+            if not status.available:
+                st.caption(status.reason)
+        spend, calls, unknown = handles.spend_today()
+        st.metric("Spend today (UTC)", f"${spend:,.4f}", help=f"{calls} calls today")
+        if unknown:
+            st.caption(f"{unknown} call(s) today used a model with no known price.")
+
+
+def format_cost(cost: float | None) -> str:
+    if cost is None:
+        return "cost unknown"
+    if cost == 0:
+        return "$0"
+    return f"${cost:.6f}" if cost < 0.01 else f"${cost:,.4f}"
+
+
+def format_ms(ms: float | None) -> str:
+    if ms is None:
+        return "–"
+    return f"{ms:,.0f} ms" if ms < 10_000 else f"{ms / 1000:,.1f} s"

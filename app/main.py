@@ -20,7 +20,9 @@ st.set_page_config(page_title="Trellis", page_icon=":material/hub:", layout="wid
 navigation = st.navigation(
     {
         "Build": [
-            st.Page(PAGES / "chat.py", title="Chat playground", icon=":material/chat:", default=True),
+            st.Page(
+                PAGES / "chat.py", title="Chat playground", icon=":material/chat:", default=True
+            ),
         ],
     }
 )

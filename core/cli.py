@@ -30,9 +30,11 @@ def _chat(settings: Settings, text: str, model: str | None) -> int:
 
     services = Services.build(settings)
     try:
-        for delta in (stream := services.engine.stream(
-            CompletionRequest(messages=[Message("user", text)], model=model, source="api")
-        )):
+        for delta in (
+            stream := services.engine.stream(
+                CompletionRequest(messages=[Message("user", text)], model=model, source="api")
+            )
+        ):
             sys.stdout.write(delta)
             sys.stdout.flush()
     except TrellisError as err:

@@ -24,7 +24,9 @@ class Services:
     engine: Engine
 
     @classmethod
-    def build(cls, settings: Settings | None = None, *, registry: ProviderRegistry | None = None) -> Services:
+    def build(
+        cls, settings: Settings | None = None, *, registry: ProviderRegistry | None = None
+    ) -> Services:
         enforce_offline()
         settings = settings or Settings()
         settings.ensure_data_dir()

@@ -51,8 +51,10 @@ with st.sidebar:
     max_tokens = st.number_input(
         "Max tokens", 1, svc.settings.max_output_tokens, 256, key="chat.max_tokens"
     )
-    system = st.text_area("System prompt", key="chat.system", placeholder="You are a helpful assistant.")
-    if st.button("Clear chat", icon=":material/delete:", use_container_width=True):
+    system = st.text_area(
+        "System prompt", key="chat.system", placeholder="You are a helpful assistant."
+    )
+    if st.button("Clear chat", icon=":material/delete:", key="chat.clear", width="stretch"):
         st.session_state[HISTORY] = []
         st.rerun()
 
@@ -111,7 +113,9 @@ def _render_answer(answer: dict) -> None:
             st.toast("Comment saved.")
 
 
-def _answer_dict(model: str, resp: CompletionResponse | None, text: str, err: TrellisError | None) -> dict:
+def _answer_dict(
+    model: str, resp: CompletionResponse | None, text: str, err: TrellisError | None
+) -> dict:
     if err is not None or resp is None:
         return {"model": model, "error": err.user_message if err else "No answer.", "text": text}
     return {
@@ -178,7 +182,9 @@ for turn in st.session_state[HISTORY]:
                 with col:
                     _render_answer(answer)
 
-prompt = st.chat_input("Ask something…", disabled=not models and not st.session_state.get("chat.model_a.typed"))
+prompt = st.chat_input(
+    "Ask something…", disabled=not models and not st.session_state.get("chat.model_a.typed")
+)
 if prompt:
     st.session_state[HISTORY].append({"role": "user", "content": prompt})
     with st.chat_message("user"):

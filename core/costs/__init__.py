@@ -56,10 +56,14 @@ def _library_price(provider_id: str, model: str) -> Price | None:
     try:
         # Price a million of each to read the per-MTok rates off one lookup.
         calc = calc_price(
-            GUsage(input_tokens=1_000_000, output_tokens=0), model_ref=model, provider_id=provider_id
+            GUsage(input_tokens=1_000_000, output_tokens=0),
+            model_ref=model,
+            provider_id=provider_id,
         )
         out = calc_price(
-            GUsage(input_tokens=0, output_tokens=1_000_000), model_ref=model, provider_id=provider_id
+            GUsage(input_tokens=0, output_tokens=1_000_000),
+            model_ref=model,
+            provider_id=provider_id,
         )
         cached = calc_price(
             GUsage(input_tokens=1_000_000, cache_read_tokens=1_000_000, output_tokens=0),

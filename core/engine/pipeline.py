@@ -160,7 +160,9 @@ class Engine:
     def _hook_stage(self, ctx: CallContext, name: str) -> None:
         hooks = self._hooks[name]
         if not hooks:
-            ctx.spans.append(SpanRecord(name, (time.perf_counter() - ctx.t0) * 1000.0, 0.0, "skipped"))
+            ctx.spans.append(
+                SpanRecord(name, (time.perf_counter() - ctx.t0) * 1000.0, 0.0, "skipped")
+            )
             return
         start = time.perf_counter()
         status = "ok"
@@ -223,7 +225,9 @@ class Engine:
         chars = 0
         for m in ctx.messages:
             if m.role not in ("system", "user", "assistant"):
-                raise E.InvalidRequest(f"Message role '{m.role}' is not one of system, user, assistant.")
+                raise E.InvalidRequest(
+                    f"Message role '{m.role}' is not one of system, user, assistant."
+                )
             if not isinstance(m.content, str):
                 raise E.InvalidRequest("Every message must be text.")
             chars += len(m.content)
@@ -237,9 +241,7 @@ class Engine:
         if req.top_p is not None and not 0.0 < req.top_p <= 1.0:
             raise E.InvalidRequest("Top-p must be greater than 0 and at most 1.")
         if req.max_tokens is not None and not 1 <= req.max_tokens <= s.max_output_tokens:
-            raise E.InvalidRequest(
-                f"Max tokens must be between 1 and {s.max_output_tokens:,}."
-            )
+            raise E.InvalidRequest(f"Max tokens must be between 1 and {s.max_output_tokens:,}.")
         if "/" not in ctx.model_id:
             raise E.InvalidRequest(
                 f"Model '{ctx.model_id}' should be written as provider/model, "
@@ -300,8 +302,9 @@ class Engine:
             ctx.cost_usd = 0.0
         tps = None
         if result is not None and usage.output_tokens and ctx.gen_ms:
-            gen_ms = ctx.gen_ms - (ctx.ttft_ms or 0.0) if ctx.stream else ctx.gen_ms
-            if gen_ms > 0:
+            # Streaming: decode speed after the first token; otherwise the whole call.
+            gen_ms = ctx.extra.get("decode_ms") if ctx.stream else ctx.gen_ms
+            if gen_ms:
                 tps = usage.output_tokens / (gen_ms / 1000.0)
         req = ctx.request
         err = ctx.error
@@ -422,10 +425,14 @@ class EngineStream:
         streamed = None
         try:
             streamed = ctx.provider.stream(engine.chat_request(ctx))
+            first = 0.0
             for delta in streamed:
                 if ctx.ttft_ms is None:
-                    ctx.ttft_ms = (time.perf_counter() - ctx.t0) * 1000.0
+                    first = time.perf_counter()
+                    ctx.ttft_ms = (first - ctx.t0) * 1000.0
                 yield delta
+            if first:
+                ctx.extra["decode_ms"] = (time.perf_counter() - first) * 1000.0
             ctx.result = Completion(
                 text=streamed.text,
                 usage=streamed.usage,

@@ -6,9 +6,8 @@ both; it is given the SDK module so neither is imported unless used.
 
 from __future__ import annotations
 
-from types import ModuleType
-
 import importlib
+from types import ModuleType
 
 from core.providers import errors as E
 
@@ -83,11 +82,11 @@ def translate(
     if isinstance(exc, E.TrellisError):
         return exc
     msg = _message(exc) if isinstance(exc, Exception) else str(exc)
-    if isinstance(exc, sdk.APITimeoutError) or isinstance(exc, _TIMEOUTS):
+    if isinstance(exc, (sdk.APITimeoutError, _TIMEOUTS)):
         return E.Timeout(msg, provider=provider)
     if isinstance(exc, _BROKEN) or (mid_stream and isinstance(exc, sdk.APIConnectionError)):
         return E.StreamInterrupted(msg, provider=provider)
-    if isinstance(exc, sdk.APIConnectionError) or isinstance(exc, _CONNECT):
+    if isinstance(exc, (sdk.APIConnectionError, _CONNECT)):
         return E.ConnectionFailed(msg, provider=provider)
     if isinstance(exc, sdk.APIStatusError):
         status = exc.status_code

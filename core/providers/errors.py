@@ -53,7 +53,8 @@ class Timeout(ProviderError):
 
     @property
     def user_message(self) -> str:
-        return f"{self.provider or 'The provider'} took too long to answer; try again or pick another model."
+        who = self.provider or "The provider"
+        return f"{who} took too long to answer; try again or pick another model."
 
 
 class ConnectionFailed(ProviderError):

@@ -175,7 +175,9 @@ class OpenAIProvider:
                 raw.close()
             if acc.finish_reason is None:
                 # A stream that ends without a finish reason was cut off.
-                raise E.StreamInterrupted("stream ended without a finish reason", provider=self.label)
+                raise E.StreamInterrupted(
+                    "stream ended without a finish reason", provider=self.label
+                )
             if acc.usage.output_tokens == 0 and chunks:
                 # Some servers omit the usage chunk; one chunk is about one token.
                 acc.usage.output_tokens = chunks

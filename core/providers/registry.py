@@ -85,9 +85,7 @@ class ProviderRegistry:
 
     def available_models(self) -> list[str]:
         """Every `provider/model` id that can be called now."""
-        return [
-            f"{s.name}/{m}" for s in self.statuses() if s.available for m in s.models
-        ]
+        return [f"{s.name}/{m}" for s in self.statuses() if s.available for m in s.models]
 
     def resolve(self, model_id: str) -> tuple[Provider, str]:
         """Split `provider/model` and check the provider can work."""

@@ -40,11 +40,15 @@ def load_embedder(model: str = DEFAULT_EMBEDDING_MODEL) -> Any:
 
         path = default_model_path() if model == DEFAULT_EMBEDDING_MODEL else Path(model)
         if not path.exists():
-            raise RuntimeError(f"Embedding model not found at {path}; install it or fix the setting.")
+            raise RuntimeError(
+                f"Embedding model not found at {path}; install it or fix the setting."
+            )
         return SentenceTransformer(str(path), device="cpu", local_files_only=True)
 
 
-def embed(texts: list[str], model: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = 64) -> np.ndarray:
+def embed(
+    texts: list[str], model: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = 64
+) -> np.ndarray:
     """Unit-length float32 vectors, one row per text (cosine = dot product)."""
     if not texts:
         return np.zeros((0, 384), dtype=np.float32)

@@ -30,9 +30,7 @@ class CallLog(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     trace_id: str = Field(max_length=32, unique=True)
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(DateTime, nullable=False)
-    )
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
     source: str = Field(default="playground", max_length=20)
     user_id: str | None = Field(default=None, max_length=200)
     session_id: str | None = Field(default=None, max_length=200)
@@ -102,9 +100,7 @@ class Feedback(SQLModel, table=True):
             Integer, ForeignKey("call_log.id", ondelete="CASCADE"), nullable=False, index=True
         )
     )
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(DateTime, nullable=False)
-    )
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
     score: int  # +1 or -1
     comment: str | None = Field(default=None, sa_column=Column(Text))
     user_id: str | None = Field(default=None, max_length=200)
@@ -121,8 +117,6 @@ class ModelPrice(SQLModel, table=True):
     input_per_mtok: float = 0.0
     output_per_mtok: float = 0.0
     cached_input_per_mtok: float | None = None
-    updated_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(DateTime, nullable=False)
-    )
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
 
     __table_args__ = (Index("ux_model_price_provider_model", "provider", "model", unique=True),)

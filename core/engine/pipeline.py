@@ -3,11 +3,16 @@
 Stages run in the order DESIGN.md gives, each a timed span of the call's
 trace:
 
-    validate -> input_guards -> render -> cache -> retrieve -> route ->
-    provider -> output_guards -> record
+    validate -> limits -> input_guards -> render -> cache -> retrieve ->
+    route -> provider -> output_guards -> cache_store -> record
 
-`input_guards`, `render`, `cache`, `retrieve` and `output_guards` are hook
-points: capabilities register callables there (`Engine.add_hook`). A hook
+`limits`, `input_guards`, `render`, `cache`, `retrieve`, `output_guards` and
+`cache_store` are hook points: capabilities register callables there
+(`Engine.add_hook`). `route` and `provider` are run by the engine's
+`executor` (a direct call by default; core.reliability installs retries,
+fallbacks and circuit breakers). Finalizers (`add_finalizer`) run once per
+call just before the row is written, success or not: they release what
+`limits` reserved. A hook
 marked optional that fails with an unexpected error degrades the call (the
 stage is recorded as degraded and the call goes on); a `TrellisError` from
 any hook ends the call with that error. Whatever happens, `record` writes
@@ -22,22 +27,31 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from core.config import Settings
 from core.costs import PriceBook
 from core.engine.types import CallContext, CompletionRequest, CompletionResponse
 from core.providers import errors as E
-from core.providers.base import ChatRequest, Completion, Message, Usage
+from core.providers.base import ChatRequest, Completion, Message, StreamedCompletion, Usage
 from core.providers.registry import ProviderRegistry
 from core.telemetry.models import utcnow
 from core.telemetry.store import CallRecord, SpanRecord, TelemetryStore
 
 log = logging.getLogger(__name__)
 
-HOOK_STAGES = ("input_guards", "render", "cache", "retrieve", "output_guards")
+HOOK_STAGES = (
+    "limits",
+    "input_guards",
+    "render",
+    "cache",
+    "retrieve",
+    "output_guards",
+    "cache_store",
+)
 STAGES = (
     "validate",
+    "limits",
     "input_guards",
     "render",
     "cache",
@@ -45,6 +59,7 @@ STAGES = (
     "route",
     "provider",
     "output_guards",
+    "cache_store",
     "record",
 )
 
@@ -90,12 +105,18 @@ class Engine:
         self.prices = prices
         self.telemetry = telemetry
         self._hooks: dict[str, list[_RegisteredHook]] = {name: [] for name in HOOK_STAGES}
+        self._finalizers: list[Callable[[CallContext], None]] = []
+        self.executor: Executor = DirectExecutor(self)
 
     # -- hooks ------------------------------------------------------------
     def add_hook(self, stage: str, fn: Hook, *, optional: bool = True) -> None:
         if stage not in self._hooks:
             raise ValueError(f"unknown stage {stage!r}; hook stages are {HOOK_STAGES}")
         self._hooks[stage].append(_RegisteredHook(fn, optional))
+
+    def add_finalizer(self, fn: Callable[[CallContext], None]) -> None:
+        """Run `fn(ctx)` once per call, after everything else and before the row is written."""
+        self._finalizers.append(fn)
 
     def clear_hooks(self, stage: str | None = None) -> None:
         for name in [stage] if stage else list(self._hooks):
@@ -110,6 +131,7 @@ class Engine:
             if ctx.result is None:
                 self._stage(ctx, "provider", self._call_provider)
             self._after_provider(ctx)
+            self._hook_stage(ctx, "cache_store")
         except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised typed
             raise self._fail(ctx, exc) from (None if isinstance(exc, E.TrellisError) else exc)
         finally:
@@ -201,6 +223,7 @@ class Engine:
 
     def _before_provider(self, ctx: CallContext) -> None:
         self._stage(ctx, "validate", self._validate)
+        self._hook_stage(ctx, "limits")
         self._hook_stage(ctx, "input_guards")
         self._hook_stage(ctx, "render")
         self._hook_stage(ctx, "cache")
@@ -251,14 +274,12 @@ class Engine:
         return None
 
     def _route(self, ctx: CallContext) -> dict[str, Any] | None:
-        provider, model = self.registry.resolve(ctx.model_id)
-        ctx.provider, ctx.provider_name, ctx.model_name = provider, provider.name, model
-        return {"provider": provider.name, "model": model}
+        return self.executor.plan(ctx)
 
-    def chat_request(self, ctx: CallContext) -> ChatRequest:
+    def chat_request(self, ctx: CallContext, model: str | None = None) -> ChatRequest:
         req = ctx.request
         return ChatRequest(
-            model=ctx.model_name or "",
+            model=model or ctx.model_name or "",
             messages=ctx.messages,
             temperature=req.temperature,
             max_tokens=req.max_tokens,
@@ -268,11 +289,14 @@ class Engine:
         )
 
     def _call_provider(self, ctx: CallContext) -> dict[str, Any] | None:
-        assert ctx.provider is not None
         start = time.perf_counter()
-        ctx.result = ctx.provider.complete(self.chat_request(ctx))
-        ctx.gen_ms = (time.perf_counter() - start) * 1000.0
-        return {"provider": ctx.provider_name, "model": ctx.model_name}
+        try:
+            ctx.result = self.executor.complete(ctx)
+        finally:
+            ctx.gen_ms = (time.perf_counter() - start) * 1000.0
+        detail: dict[str, Any] = {"provider": ctx.provider_name, "model": ctx.model_name}
+        detail.update(ctx.extra.get("provider_detail") or {})
+        return detail
 
     # -- endings ----------------------------------------------------------
     def _fail(self, ctx: CallContext, exc: BaseException) -> E.TrellisError:
@@ -293,13 +317,19 @@ class Engine:
         ctx.latency_ms = (start - ctx.t0) * 1000.0
         result = ctx.result
         usage = result.usage if result else Usage()
-        status = ctx.status
-        if status == "ok" and ctx.cache_hit:
-            status = "cached"
         if result is not None and ctx.cache_hit is None and ctx.provider_name and ctx.model_name:
             ctx.cost_usd = self.prices.cost(ctx.provider_name, ctx.model_name, usage)
         elif ctx.cache_hit:
             ctx.cost_usd = 0.0
+        for finalize in self._finalizers:
+            try:
+                finalize(ctx)
+            except Exception:  # noqa: BLE001
+                # A finalizer must never cost the call its log row.
+                log.exception("finalizer failed for trace %s", ctx.trace_id)
+        status = ctx.status
+        if status == "ok" and ctx.cache_hit:
+            status = "cached"
         tps = None
         if result is not None and usage.output_tokens and ctx.gen_ms:
             # Streaming: decode speed after the first token; otherwise the whole call.
@@ -407,6 +437,7 @@ class EngineStream:
             else:
                 yield from self._provider_stream(ctx)
             engine._after_provider(ctx)
+            engine._hook_stage(ctx, "cache_store")
         except BaseException as exc:  # noqa: BLE001
             err = engine._fail(ctx, exc)
             self.error = err
@@ -419,12 +450,11 @@ class EngineStream:
 
     def _provider_stream(self, ctx: CallContext) -> Iterator[str]:
         engine = self._engine
-        assert ctx.provider is not None
         start = time.perf_counter()
         status = "ok"
         streamed = None
         try:
-            streamed = ctx.provider.stream(engine.chat_request(ctx))
+            streamed = engine.executor.stream(ctx)
             first = 0.0
             for delta in streamed:
                 if ctx.ttft_ms is None:
@@ -449,15 +479,45 @@ class EngineStream:
         finally:
             now = time.perf_counter()
             ctx.gen_ms = (now - start) * 1000.0
+            detail: dict[str, Any] = {
+                "provider": ctx.provider_name,
+                "model": ctx.model_name,
+                "stream": True,
+            }
+            detail.update(ctx.extra.get("provider_detail") or {})
             ctx.spans.append(
-                SpanRecord(
-                    "provider",
-                    (start - ctx.t0) * 1000.0,
-                    ctx.gen_ms,
-                    status,
-                    {"provider": ctx.provider_name, "model": ctx.model_name, "stream": True},
-                )
+                SpanRecord("provider", (start - ctx.t0) * 1000.0, ctx.gen_ms, status, detail)
             )
+
+
+class Executor(Protocol):
+    """Runs the route and provider stages: which deployment serves, and the call itself."""
+
+    def plan(self, ctx: CallContext) -> dict[str, Any] | None: ...
+
+    def complete(self, ctx: CallContext) -> Completion: ...
+
+    def stream(self, ctx: CallContext) -> StreamedCompletion: ...
+
+
+class DirectExecutor:
+    """One deployment, one attempt: the engine without a reliability layer."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def plan(self, ctx: CallContext) -> dict[str, Any] | None:
+        provider, model = self._engine.registry.resolve(ctx.model_id)
+        ctx.provider, ctx.provider_name, ctx.model_name = provider, provider.name, model
+        return {"provider": provider.name, "model": model}
+
+    def complete(self, ctx: CallContext) -> Completion:
+        assert ctx.provider is not None
+        return ctx.provider.complete(self._engine.chat_request(ctx))
+
+    def stream(self, ctx: CallContext) -> StreamedCompletion:
+        assert ctx.provider is not None
+        return ctx.provider.stream(self._engine.chat_request(ctx))
 
 
 def _params(req: CompletionRequest) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ from core.costs import PriceBook
 from core.db import make_engine, migrate
 from core.engine import Engine
 from core.providers.registry import ProviderRegistry
+from core.reliability import Reliability
 from core.telemetry.store import TelemetryStore
 
 
@@ -22,6 +23,7 @@ class Services:
     prices: PriceBook
     telemetry: TelemetryStore
     engine: Engine
+    reliability: Reliability
 
     @classmethod
     def build(
@@ -36,7 +38,9 @@ class Services:
         prices = PriceBook(db, self_hosted=registry.self_hosted())
         telemetry = TelemetryStore(db)
         engine = Engine(settings, registry, prices, telemetry)
-        return cls(settings, db, registry, prices, telemetry, engine)
+        reliability = Reliability(db, prices, settings.max_output_tokens)
+        reliability.install(engine)
+        return cls(settings, db, registry, prices, telemetry, engine, reliability)
 
     def close(self) -> None:
         self.db.dispose()

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
-__all__ = ["make_engine", "migrate", "session_scope", "current_revision"]
+__all__ = ["make_engine", "migrate", "session_scope", "current_revision", "write_transaction"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -79,4 +79,25 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             session.commit()
         except BaseException:
             session.rollback()
+            raise
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that holds the write lock from its first statement.
+
+    SQLite starts transactions deferred: two connections can both read and
+    then both fail to upgrade to a write (SQLITE_BUSY, not retried by the busy
+    timeout). BEGIN IMMEDIATE takes the write lock up front and waits for it,
+    so read-check-write sequences (budget reservations) serialize cleanly.
+    PostgreSQL needs nothing special: row locks do the same job.
+    """
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.commit()
+        except BaseException:
+            conn.rollback()
             raise

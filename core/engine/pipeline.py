@@ -366,7 +366,9 @@ class Engine:
             error_class=err.error_class if err else None,
             error_message=err.user_message if err else None,
             retries=ctx.retries,
+            route=ctx.extra.get("route"),
             fallback_from=ctx.fallback_from,
+            downgraded_from=ctx.extra.get("downgraded_from"),
             cache_hit=ctx.cache_hit,
             stream=ctx.stream,
             guard_actions=ctx.guard_report or None,
@@ -472,8 +474,9 @@ class EngineStream:
         except BaseException:
             status = "error"
             if streamed is not None:
-                # Keep what arrived before the failure on the log row.
-                ctx.result = Completion(text=streamed.text, usage=streamed.usage)
+                if streamed.text:
+                    # Keep what arrived before the failure on the log row.
+                    ctx.result = Completion(text=streamed.text, usage=streamed.usage)
                 streamed.close()
             raise
         finally:

@@ -59,7 +59,9 @@ class CallLog(SQLModel, table=True):
     error_message: str | None = Field(default=None, sa_column=Column(Text))
 
     retries: int = 0
+    route: str | None = Field(default=None, max_length=100)
     fallback_from: str | None = Field(default=None, max_length=300)
+    downgraded_from: str | None = Field(default=None, max_length=300)
     cache_hit: str | None = Field(default=None, max_length=20)  # exact | semantic
     stream: bool = False
     guard_actions: dict | None = Field(default=None, sa_column=Column(JSON))

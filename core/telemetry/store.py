@@ -59,7 +59,9 @@ class CallRecord:
     error_class: str | None = None
     error_message: str | None = None
     retries: int = 0
+    route: str | None = None
     fallback_from: str | None = None
+    downgraded_from: str | None = None
     cache_hit: str | None = None
     stream: bool = False
     guard_actions: dict | None = None

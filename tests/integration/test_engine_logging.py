@@ -20,6 +20,7 @@ def svc(wire, monkeypatch):
     monkeypatch.setenv("OPENAI_BASE_URL", wire.base_url + "/v1")
     wire.reply = "Paris is the capital of France."
     services = Services.build()
+    services.reliability.update_config(backoff_base_s=0.01, backoff_max_s=0.02)
     yield services
     services.close()
 
@@ -47,6 +48,7 @@ def test_chat_writes_one_row_with_tokens_cost_and_spans(svc, wire):
     assert row.output_text == resp.text
     assert "capital of France?" in row.input_text
     assert [s.name for s in svc.telemetry.spans(row.id)] == list(STAGES)
+    assert row.retries == 0 and row.fallback_from is None
 
 
 def test_stream_writes_one_row_with_ttft(svc):
@@ -103,6 +105,7 @@ def test_unavailable_provider_is_logged_with_the_reason(svc):
     ],
 )
 def test_provider_failures_leave_one_error_row(svc, stream, fault, error_class, wire):
+    svc.reliability.update_config(max_retries=0)
     wire.enqueue(fault)
     with pytest.raises(E.TrellisError) as info:
         if stream:
@@ -116,6 +119,7 @@ def test_provider_failures_leave_one_error_row(svc, stream, fault, error_class, 
 
 
 def test_cut_stream_keeps_the_partial_answer_on_the_row(svc, wire):
+    # Cut after the first tokens: too late to retry, the caller already has them.
     wire.enqueue(Fault("cut", cut_after=2))
     got = []
     with pytest.raises(E.StreamInterrupted):
@@ -218,4 +222,10 @@ def test_concurrent_calls_each_leave_one_row(svc, wire):
     rows = _rows(svc)
     assert len(rows) == 20
     assert sum(r.status == "error" for r in rows) == len(errors)
+    # Transient faults were retried away.
+    assert (
+        errors == []
+        and sum(r.retries for r in rows)
+        == wire.counts["429"] + wire.counts["500"] + wire.counts["503"]
+    )
     assert len({r.trace_id for r in rows}) == 20

@@ -1,0 +1,299 @@
+"""Spend caps: daily and monthly, global, per user and per tag.
+
+Before a call, its maximum cost (input estimate + max_tokens at the output
+price) is reserved against every budget that applies, with one conditional
+UPDATE per budget (`spent + reserved + cost <= limit`), all in one
+transaction. A single UPDATE is atomic in SQLite and PostgreSQL, so
+concurrent calls cannot all slip under the cap; spend can pass the limit
+only by what a call's real cost exceeds its reserved maximum. After the
+call the reservation is swapped for the real cost.
+
+A budget's policy is `block` (the call is refused) or `downgrade` (the call
+is switched to a cheaper named model, if that one fits). Crossing the alert
+threshold, or exhausting a budget, writes a `budget_alert` row once per
+period, shown in the app.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, and_, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from core.costs import PriceBook
+from core.db import session_scope, write_transaction
+from core.providers import errors as E
+from core.providers.base import Message, Usage
+from core.reliability.models import Budget, BudgetAlert, BudgetUsage
+from core.telemetry.models import utcnow
+
+_USAGE = BudgetUsage.__table__
+_ALERT = BudgetAlert.__table__
+
+
+class _Refused(Exception):
+    """A budget had no room: rolls the reservation transaction back."""
+
+
+class BudgetExceeded(E.TrellisError):
+    error_class = "budget"
+
+    def __init__(self, detail: str, *, budget: str, period: str) -> None:
+        super().__init__(detail)
+        self.budget = budget
+        self.period = period
+
+    @property
+    def user_message(self) -> str:
+        when = "tomorrow (UTC)" if self.period == "daily" else "next month"
+        return (
+            f"The {self.period} budget '{self.budget}' is spent; calls resume {when}, "
+            "or an admin can raise it on the Operations page."
+        )
+
+
+def period_start(period: str, now: datetime | None = None) -> datetime:
+    now = now or utcnow()
+    if period == "monthly":
+        return datetime(now.year, now.month, 1)
+    return datetime(now.year, now.month, now.day)
+
+
+def estimate_input_tokens(messages: list[Message]) -> int:
+    """A generous pre-call estimate: about 3 characters a token, plus framing."""
+    return sum(math.ceil(len(m.content) / 3) + 4 for m in messages)
+
+
+@dataclass
+class Reservation:
+    amount: float
+    rows: list[int] = field(default_factory=list)  # budget_usage ids
+    downgraded_from: str | None = None
+    model_id: str | None = None
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    budget: Budget
+    subject: str
+    spent_usd: float
+    reserved_usd: float
+
+    @property
+    def used_fraction(self) -> float:
+        if not self.budget.limit_usd:
+            return 1.0
+        return (self.spent_usd + self.reserved_usd) / self.budget.limit_usd
+
+
+class BudgetManager:
+    def __init__(self, db: Engine, prices: PriceBook) -> None:
+        self._db = db
+        self._prices = prices
+
+    # -- configuration ----------------------------------------------------
+    def list(self) -> list[Budget]:
+        with session_scope(self._db) as s:
+            return list(s.execute(select(Budget).order_by(Budget.id)).scalars())
+
+    def save(self, budget: Budget) -> int:
+        if budget.limit_usd <= 0:
+            raise E.InvalidRequest("A budget's limit must be more than $0.")
+        if budget.policy == "downgrade" and not budget.downgrade_model:
+            raise E.InvalidRequest("A downgrade budget needs the model to downgrade to.")
+        if budget.scope not in ("global", "user", "tag") or budget.period not in (
+            "daily",
+            "monthly",
+        ):
+            raise E.InvalidRequest("Scope must be global, user or tag; period daily or monthly.")
+        with session_scope(self._db) as s:
+            merged = s.merge(budget)
+            merged.updated_at = utcnow()
+            s.flush()
+            return int(merged.id)
+
+    def delete(self, budget_id: int) -> None:
+        with session_scope(self._db) as s:
+            row = s.get(Budget, budget_id)
+            if row is not None:
+                s.delete(row)
+
+    # -- the call path ----------------------------------------------------
+    def applicable(self, user: str | None, tags: list[str] | None) -> list[tuple[Budget, str]]:
+        """(budget, subject) pairs that govern a call by `user` with `tags`, by budget id."""
+        out: list[tuple[Budget, str]] = []
+        for b in self.list():
+            if not b.enabled:
+                continue
+            if b.scope == "global":
+                out.append((b, "*"))
+            elif b.scope == "user" and user and b.subject in (None, user):
+                out.append((b, user))
+            elif b.scope == "tag":
+                for tag in tags or []:
+                    if b.subject in (None, tag):
+                        out.append((b, tag))
+        return out
+
+    def max_cost(self, model_ids: list[str], messages: list[Message], max_tokens: int) -> float:
+        """The most this call can cost on any deployment it may be served by."""
+        usage = Usage(input_tokens=estimate_input_tokens(messages), output_tokens=max_tokens)
+        worst = 0.0
+        for model_id in model_ids:
+            provider, _, model = model_id.partition("/")
+            cost = self._prices.cost(provider, model, usage)
+            # An unknown price cannot be budgeted; it is reserved as 0 and shows as unknown.
+            worst = max(worst, cost or 0.0)
+        return worst
+
+    def reserve(
+        self,
+        budgets: list[tuple[Budget, str]],
+        amount: float,
+    ) -> tuple[Reservation | None, Budget | None]:
+        """Reserve `amount` on every budget, atomically; or name the budget that refused."""
+        if not budgets:
+            return Reservation(0.0), None
+        now = utcnow()
+        rows: list[int] = []
+        try:
+            with write_transaction(self._db) as conn:
+                for budget, subject in budgets:
+                    start = period_start(budget.period, now)
+                    usage_id = self._usage_row(conn, budget.id, start, subject)
+                    result = conn.execute(
+                        update(_USAGE)
+                        .where(
+                            and_(
+                                _USAGE.c.id == usage_id,
+                                _USAGE.c.spent_usd + _USAGE.c.reserved_usd + amount
+                                <= budget.limit_usd + 1e-12,
+                            )
+                        )
+                        .values(reserved_usd=_USAGE.c.reserved_usd + amount)
+                    )
+                    if result.rowcount != 1:
+                        raise _Refused(budget, start, subject)
+                    rows.append(usage_id)
+        except _Refused as refused:
+            b, start, subject = refused.args
+            self._alert(b, start, subject, "exhausted", b.limit_usd)
+            return None, b
+        return Reservation(amount, rows), None
+
+    def settle(self, reservation: Reservation, actual: float | None) -> None:
+        """Swap the reservation for the real cost (None = unknown price, counted as 0)."""
+        if not reservation.rows:
+            return
+        cost = actual or 0.0
+        with write_transaction(self._db) as conn:
+            for usage_id in reservation.rows:
+                conn.execute(
+                    update(_USAGE)
+                    .where(_USAGE.c.id == usage_id)
+                    .values(
+                        reserved_usd=_USAGE.c.reserved_usd - reservation.amount,
+                        spent_usd=_USAGE.c.spent_usd + cost,
+                    )
+                )
+        self._check_thresholds(reservation.rows)
+        reservation.rows = []
+
+    # -- reading ----------------------------------------------------------
+    def status(self) -> list[BudgetStatus]:
+        """Each budget's current-period usage (one line per subject seen)."""
+        out: list[BudgetStatus] = []
+        now = utcnow()
+        with session_scope(self._db) as s:
+            for b in s.execute(select(Budget).order_by(Budget.id)).scalars():
+                usages = list(
+                    s.execute(
+                        select(BudgetUsage).where(
+                            BudgetUsage.budget_id == b.id,
+                            BudgetUsage.period_start == period_start(b.period, now),
+                        )
+                    ).scalars()
+                )
+                if not usages:
+                    out.append(BudgetStatus(b, b.subject or "*", 0.0, 0.0))
+                for u in usages:
+                    out.append(BudgetStatus(b, u.subject, u.spent_usd, max(0.0, u.reserved_usd)))
+        return out
+
+    def alerts(self, limit: int = 50, include_acknowledged: bool = False) -> list[BudgetAlert]:
+        with session_scope(self._db) as s:
+            q = select(BudgetAlert).order_by(BudgetAlert.id.desc()).limit(limit)
+            if not include_acknowledged:
+                q = q.where(BudgetAlert.acknowledged.is_(False))
+            return list(s.execute(q).scalars())
+
+    def acknowledge(self, alert_id: int) -> None:
+        with session_scope(self._db) as s:
+            row = s.get(BudgetAlert, alert_id)
+            if row is not None:
+                row.acknowledged = True
+
+    # -- internals --------------------------------------------------------
+    def _usage_row(self, conn: Connection, budget_id: int, start: datetime, subject: str) -> int:
+        def find() -> int | None:
+            return conn.execute(
+                select(_USAGE.c.id).where(
+                    _USAGE.c.budget_id == budget_id,
+                    _USAGE.c.period_start == start,
+                    _USAGE.c.subject == subject,
+                )
+            ).scalar_one_or_none()
+
+        found = find()
+        if found is not None:
+            return int(found)
+        # Two calls may race to open a period's row: let the loser do nothing.
+        if conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        conn.execute(
+            upsert(_USAGE)
+            .values(
+                budget_id=budget_id,
+                period_start=start,
+                subject=subject,
+                spent_usd=0.0,
+                reserved_usd=0.0,
+            )
+            .on_conflict_do_nothing()
+        )
+        return int(find())
+
+    def _check_thresholds(self, usage_ids: list[int]) -> None:
+        with session_scope(self._db) as s:
+            for usage_id in usage_ids:
+                u = s.get(BudgetUsage, usage_id)
+                b = s.get(Budget, u.budget_id) if u else None
+                if u is None or b is None:
+                    continue
+                if u.spent_usd >= b.limit_usd:
+                    self._alert(b, u.period_start, u.subject, "exhausted", u.spent_usd)
+                elif u.spent_usd >= b.alert_threshold * b.limit_usd:
+                    self._alert(b, u.period_start, u.subject, "threshold", u.spent_usd)
+
+    def _alert(self, b: Budget, start: datetime, subject: str, level: str, spent: float) -> None:
+        try:
+            with write_transaction(self._db) as conn:
+                conn.execute(
+                    insert(_ALERT).values(
+                        budget_id=b.id,
+                        period_start=start,
+                        subject=subject,
+                        level=level,
+                        spent_usd=spent,
+                        limit_usd=b.limit_usd,
+                        created_at=utcnow(),
+                        acknowledged=False,
+                    )
+                )
+        except IntegrityError:
+            pass  # already alerted this period

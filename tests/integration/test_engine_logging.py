@@ -222,10 +222,10 @@ def test_concurrent_calls_each_leave_one_row(svc, wire):
     rows = _rows(svc)
     assert len(rows) == 20
     assert sum(r.status == "error" for r in rows) == len(errors)
-    # Transient faults were retried away.
-    assert (
-        errors == []
-        and sum(r.retries for r in rows)
-        == wire.counts["429"] + wire.counts["500"] + wire.counts["503"]
-    )
+    # Every injected fault is either a retry on a row or the last attempt of a failed call.
+    faults = wire.counts["429"] + wire.counts["500"] + wire.counts["503"]
+    # (A call refused by an open breaker made no attempt at all.)
+    attempted_errors = [e for e in errors if e.error_class != "circuit_open"]
+    assert faults == sum(r.retries for r in rows) + len(attempted_errors)
+    assert faults > 0
     assert len({r.trace_id for r in rows}) == 20

@@ -59,7 +59,7 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=_alias("TRELLIS_ANTHROPIC_BASE_URL", "ANTHROPIC_BASE_URL"),
     )
-    anthropic_models: list[str] = Field(default=["claude-3-5-haiku-latest", "claude-sonnet-4-0"])
+    anthropic_models: list[str] = Field(default=["claude-haiku-4-5", "claude-sonnet-4-5"])
 
     # Any server speaking the OpenAI Chat Completions API: vLLM, Ollama,
     # LM Studio, TGI, llama.cpp's server.

@@ -1,7 +1,7 @@
 """Which providers exist, which can work here, and model id resolution.
 
 A model id is `provider/model`, for example `openai/gpt-4o-mini`,
-`anthropic/claude-3-5-haiku-latest`, `compat/llama3.1:8b` (an OpenAI-compatible
+`anthropic/claude-haiku-4-5`, `compat/llama3.1:8b` (an OpenAI-compatible
 server) or `local/gemma-3-270m`.
 """
 

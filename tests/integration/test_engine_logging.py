@@ -88,7 +88,7 @@ def test_empty_conversation_is_rejected_and_logged(svc):
 
 def test_unavailable_provider_is_logged_with_the_reason(svc):
     with pytest.raises(E.ProviderUnavailable) as info:
-        svc.engine.chat(_req(model="anthropic/claude-3-5-haiku-latest"))
+        svc.engine.chat(_req(model="anthropic/claude-haiku-4-5"))
     assert "ANTHROPIC_API_KEY" in info.value.user_message
     [row] = _rows(svc)
     assert (row.status, row.error_class, row.provider) == ("error", "unavailable", "anthropic")

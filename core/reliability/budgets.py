@@ -17,6 +17,7 @@ period, shown in the app.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -31,6 +32,7 @@ from core.reliability.models import Budget, BudgetAlert, BudgetUsage
 from core.telemetry.models import utcnow
 
 _USAGE = BudgetUsage.__table__
+_TTL_S = 2.0
 _ALERT = BudgetAlert.__table__
 
 
@@ -93,11 +95,19 @@ class BudgetManager:
     def __init__(self, db: Engine, prices: PriceBook) -> None:
         self._db = db
         self._prices = prices
+        # Budgets change rarely and are read on every call: keep them a moment.
+        self._cached: tuple[float, list[Budget]] | None = None
 
     # -- configuration ----------------------------------------------------
     def list(self) -> list[Budget]:
         with session_scope(self._db) as s:
             return list(s.execute(select(Budget).order_by(Budget.id)).scalars())
+
+    def _enabled(self) -> list[Budget]:
+        now = time.monotonic()
+        if self._cached is None or now - self._cached[0] > _TTL_S:
+            self._cached = (now, [b for b in self.list() if b.enabled])
+        return self._cached[1]
 
     def save(self, budget: Budget) -> int:
         if budget.limit_usd <= 0:
@@ -113,21 +123,22 @@ class BudgetManager:
             merged = s.merge(budget)
             merged.updated_at = utcnow()
             s.flush()
-            return int(merged.id)
+            budget_id = int(merged.id)
+        self._cached = None
+        return budget_id
 
     def delete(self, budget_id: int) -> None:
         with session_scope(self._db) as s:
             row = s.get(Budget, budget_id)
             if row is not None:
                 s.delete(row)
+        self._cached = None
 
     # -- the call path ----------------------------------------------------
     def applicable(self, user: str | None, tags: list[str] | None) -> list[tuple[Budget, str]]:
         """(budget, subject) pairs that govern a call by `user` with `tags`, by budget id."""
         out: list[tuple[Budget, str]] = []
-        for b in self.list():
-            if not b.enabled:
-                continue
+        for b in self._enabled():
             if b.scope == "global":
                 out.append((b, "*"))
             elif b.scope == "user" and user and b.subject in (None, user):

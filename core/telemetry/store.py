@@ -8,10 +8,10 @@ costs more than the write itself.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, case, func, insert, select
 
 from core.db import session_scope
 from core.telemetry.models import CallLog, Feedback, Span, utcnow
@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 _CALL = CallLog.__table__
 _SPAN = Span.__table__
+_INSERT_CALL = insert(_CALL)
+_INSERT_SPAN = insert(_SPAN)
 
 
 @dataclass(slots=True)
@@ -72,6 +74,10 @@ class CallRecord:
     spans: list[SpanRecord] = field(default_factory=list)
 
 
+_CALL_FIELDS = tuple(f.name for f in fields(CallRecord) if f.name != "spans")
+_SPAN_FIELDS = tuple(f.name for f in fields(SpanRecord))
+
+
 class TelemetryStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -82,13 +88,15 @@ class TelemetryStore:
 
     def record(self, record: CallRecord) -> int:
         """Write the call row and its spans; return the row id."""
-        values = asdict(record)
-        spans = values.pop("spans")
+        # Shallow copies: dataclasses.asdict deep-copies and costs more than the write.
+        values = {name: getattr(record, name) for name in _CALL_FIELDS}
+        spans = [{name: getattr(sp, name) for name in _SPAN_FIELDS} for sp in record.spans]
         with self._engine.begin() as conn:
-            call_id = conn.execute(insert(_CALL).values(**values)).inserted_primary_key[0]
+            # Prebuilt statements with bound parameters hit SQLAlchemy's compiled cache.
+            call_id = conn.execute(_INSERT_CALL, values).inserted_primary_key[0]
             if spans:
                 conn.execute(
-                    insert(_SPAN),
+                    _INSERT_SPAN,
                     [dict(s, call_id=call_id, seq=i) for i, s in enumerate(spans)],
                 )
         return int(call_id)
@@ -159,6 +167,24 @@ class TelemetryStore:
                     select(func.count()).select_from(_CALL).where(_CALL.c.created_at >= since)
                 ).scalar_one()
             )
+
+    def cache_summary(self, since: datetime) -> dict[str, float]:
+        """Calls, cache hits, hit rate and money the caches saved since `since`."""
+        c = _CALL.c
+        with self._engine.connect() as conn:
+            calls, hits, saved = conn.execute(
+                select(
+                    func.count(),
+                    func.coalesce(func.sum(case((c.cache_hit.is_not(None), 1), else_=0)), 0),
+                    func.coalesce(func.sum(c.cost_saved_usd), 0.0),
+                ).where(c.created_at >= since)
+            ).one()
+        return {
+            "calls": int(calls),
+            "hits": int(hits),
+            "hit_rate": (hits / calls) if calls else 0.0,
+            "saved_usd": float(saved),
+        }
 
     def unknown_cost_calls_since(self, since: datetime) -> int:
         with self._engine.connect() as conn:

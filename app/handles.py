@@ -26,7 +26,10 @@ def provider_statuses() -> list[ProviderStatus]:
 
 @st.cache_data(ttl=15, show_spinner=False)
 def available_models() -> list[str]:
-    return services().registry.available_models()
+    """Callable model ids, then the named routes (fallback chains) from Operations."""
+    svc = services()
+    routes = [f"route/{name}" for name in svc.reliability.routes.all()]
+    return svc.registry.available_models() + routes
 
 
 @st.cache_data(ttl=10, show_spinner=False)

@@ -86,3 +86,17 @@ def test_engine_streams_the_local_model_and_logs_it(services):
     assert (row.provider, row.model, row.status) == ("local", "gemma-3-270m", "ok")
     assert row.cost_usd == 0.0  # self-hosted: free unless a price override says otherwise
     assert row.ttft_ms and row.tokens_per_s and row.output_tokens > 0
+
+
+def test_a_gguf_named_in_settings_uses_its_own_chat_template():
+    """auto picks the GGUF's chat template for a user-chosen file that has one."""
+    from core.providers.local import bundled_model_path
+
+    path = bundled_model_path(MODELS_DIR)
+    chosen = LocalProvider(models_dir=MODELS_DIR, model_path=path, chat_format="auto")
+    out = chosen.complete(_req("Hi", max_tokens=8, temperature=0))
+    assert chosen._use_template is True
+    assert out.finish_reason in ("stop", "length")
+    forced = LocalProvider(models_dir=MODELS_DIR, model_path=path, chat_format="completion")
+    forced.complete(_req("Hi", max_tokens=4, temperature=0))
+    assert forced._use_template is False

@@ -94,9 +94,11 @@ def test_a_gguf_named_in_settings_uses_its_own_chat_template():
 
     path = bundled_model_path(MODELS_DIR)
     chosen = LocalProvider(models_dir=MODELS_DIR, model_path=path, chat_format="auto")
-    out = chosen.complete(_req("Hi", max_tokens=8, temperature=0))
+    assert chosen.model_id == path.stem
+    req = ChatRequest(model=path.stem, messages=[Message("user", "Hi")], max_tokens=8)
+    out = chosen.complete(req)
     assert chosen._use_template is True
     assert out.finish_reason in ("stop", "length")
     forced = LocalProvider(models_dir=MODELS_DIR, model_path=path, chat_format="completion")
-    forced.complete(_req("Hi", max_tokens=4, temperature=0))
+    forced.complete(req)
     assert forced._use_template is False

@@ -88,17 +88,19 @@ def test_engine_streams_the_local_model_and_logs_it(services):
     assert row.ttft_ms and row.tokens_per_s and row.output_tokens > 0
 
 
-def test_a_gguf_named_in_settings_uses_its_own_chat_template():
-    """auto picks the GGUF's chat template for a user-chosen file that has one."""
+def test_chat_format_follows_the_file_and_the_setting():
+    """auto uses a GGUF's own chat template only when the file carries one;
+    the bundled base model does not, so it stays completion-style. `template`
+    forces the chat path (for instruction-tuned files)."""
     from core.providers.local import bundled_model_path
 
     path = bundled_model_path(MODELS_DIR)
-    chosen = LocalProvider(models_dir=MODELS_DIR, model_path=path, chat_format="auto")
-    assert chosen.model_id == path.stem
     req = ChatRequest(model=path.stem, messages=[Message("user", "Hi")], max_tokens=8)
-    out = chosen.complete(req)
-    assert chosen._use_template is True
+    auto = LocalProvider(models_dir=MODELS_DIR, model_path=path, chat_format="auto")
+    assert auto.model_id == path.stem
+    auto.complete(req)
+    assert auto._use_template is False
+    forced = LocalProvider(models_dir=MODELS_DIR, model_path=path, chat_format="template")
+    out = forced.complete(req)
+    assert forced._use_template is True
     assert out.finish_reason in ("stop", "length")
-    forced = LocalProvider(models_dir=MODELS_DIR, model_path=path, chat_format="completion")
-    forced.complete(req)
-    assert forced._use_template is False

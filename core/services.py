@@ -34,6 +34,10 @@ class Services:
         prices = PriceBook(db, self_hosted=registry.self_hosted())
         telemetry = TelemetryStore(db)
         engine = Engine(settings, registry, prices, telemetry)
+        if settings.guards_enabled:
+            from core.guards import install_guards
+
+            install_guards(engine, db, settings)
         return cls(settings, db, registry, prices, telemetry, engine)
 
     def close(self) -> None:

@@ -51,11 +51,14 @@ _RULES: list[tuple[str, str, float]] = [
     ),
     (
         "dan_roleplay",
-        r"\b(DAN|do anything now|developer mode|jailbr(eak|oken)|unfiltered|uncensored|"
+        r"\b(do anything now|developer mode|jailbr(eak|oken)|unfiltered|uncensored|"
         r"no (ethical|moral) (guidelines|restrictions|limits)|without any (restrictions|filters|"
-        r"censorship)|evil (confidant|assistant|ai)|AIM\b|STAN\b|DUDE\b)",
+        r"censorship)|evil (confidant|assistant|ai))\b",
         0.9,
     ),
+    # Persona names of the known jailbreak families; case-sensitive, or every
+    # "Dan" and "aim" would match.
+    ("dan_persona", r"(?-i:\b(DAN|AIM|STAN|DUDE)\b)", 0.7),
     (
         "pretend_no_rules",
         r"\b(pretend|act|imagine|role-?play)\b[\w\s,'-]{0,40}\b(no|without|free from|not bound by)"

@@ -66,6 +66,11 @@ _PHONE_CONTEXT = [
 ]  # fmt: skip
 
 
+_NAMED_LABELS = frozenset(
+    {"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "PRODUCT", "WORK_OF_ART", "EVENT", "LAW"}
+)
+
+
 def _extra_recognizers() -> list[Any]:
     from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
 
@@ -133,7 +138,13 @@ def _extra_recognizers() -> list[Any]:
         ) -> list[RecognizerResult]:
             if nlp_artifacts is None or "PERSON" not in entities:
                 return []
-            spans = [(e.start_char, e.end_char) for e in nlp_artifacts.entities]
+            # Names spaCy gave another named type (a place, an organisation) stay
+            # theirs; numeric types (DATE, CARDINAL) are often misread names.
+            spans = [
+                (e.start_char, e.end_char)
+                for e in nlp_artifacts.entities
+                if e.label_ in _NAMED_LABELS
+            ]
             out = []
             for tok in nlp_artifacts.tokens:
                 word = tok.text

@@ -22,6 +22,9 @@ navigation = st.navigation(
         "Build": [
             st.Page(PAGES / "chat.py", title="Chat playground", icon=":material/chat:", default=True),
         ],
+        "Configure": [
+            st.Page(PAGES / "guardrails.py", title="Guardrails", icon=":material/shield:"),
+        ],
     }
 )
 sidebar_status()

@@ -45,8 +45,6 @@ def main() -> None:
     from core.config import Settings, enforce_offline
 
     enforce_offline()
-    from scripts.train_injection import load_split
-
     from core.db import make_engine, migrate
     from core.engine.types import CallContext, CompletionRequest
     from core.guards import Guards, PolicyStore
@@ -54,6 +52,7 @@ def main() -> None:
     from core.guards.policy import BUILTIN_ENTITIES
     from core.providers.base import Message
     from core.telemetry.models import utcnow
+    from scripts.train_injection import load_split
 
     texts = [d["full_text"] for d in json.loads(PII_DATA.read_text())]
     texts += [t[:1000] for t in load_split()[2]]
@@ -89,7 +88,7 @@ def main() -> None:
 
     b50, b95, s50, s95 = pct(bare, 0.5), pct(bare, 0.95), pct(stage, 0.5), pct(stage, 0.95)
     mean_chars = statistics.mean(len(t) for t in texts)
-    print(f"input guard stage vs bare Presidio analyze, {args.n} texts (mean {mean_chars:.0f} chars)")
+    print(f"input guard stage vs bare Presidio analyze, {args.n} texts, mean {mean_chars:.0f} chars")
     print(f"bare analyze      p50 {b50:7.2f} ms  p95 {b95:7.2f} ms")
     print(f"input stage       p50 {s50:7.2f} ms  p95 {s95:7.2f} ms")
     print(f"added over bare   p50 {s50 - b50:7.2f} ms  p95 {s95 - b95:7.2f} ms")

@@ -128,10 +128,10 @@ def main() -> None:
         got = ", ".join(f"{e} {tables[n][e]['recall']:.2f}" for e in TARGET_RECALL)
         print(f"target recall >= 0.90 ({n}): {'met' if ok else 'NOT met'}: {got}")
 
-    from scripts.train_injection import DEFAULT_DATA, load_split
     from sklearn.metrics import roc_auc_score
 
     from core.guards import injection
+    from scripts.train_injection import DEFAULT_DATA, load_split
 
     _need(DEFAULT_DATA)
     _xtr, _ytr, xte, yte = load_split(DEFAULT_DATA)
@@ -140,9 +140,8 @@ def main() -> None:
     comb = np.array([injection.detect(t).score for t in xte])
     print(f"\nInjection, held-out split: {len(xte)} prompts ({int(yte.sum())} jailbreak)")
     for name, s in (("classifier", clf), ("heuristics", heur), ("combined", comb)):
-        print(
-            f"{name:<11} ROC AUC {roc_auc_score(yte, s):.3f}  TPR@FPR<=0.05 {tpr_at_fpr(yte, s):.3f}"
-        )
+        auc, tpr5 = roc_auc_score(yte, s), tpr_at_fpr(yte, s)
+        print(f"{name:<11} ROC AUC {auc:.3f}  TPR@FPR<=0.05 {tpr5:.3f}")
     policy = next(p for p in builtin_policies() if p.name == "standard")
     thr = policy.injection_threshold
     pred = comb >= thr

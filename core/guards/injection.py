@@ -31,9 +31,10 @@ PROVENANCE_PATH = Path(__file__).with_name("injection_model.json")
 _RULES: list[tuple[str, str, float]] = [
     (
         "ignore_instructions",
-        r"\b(ignore|disregard|forget|override|bypass|skip)\b[\w\s,'-]{0,40}\b(previous|prior|"
-        r"above|earlier|preceding|all|any|your|the|system)\b[\w\s,'-]{0,30}\b(instructions?|"
-        r"prompts?|rules?|directions?|guidelines?|context|messages?|programming|restrictions?)",
+        r"\b(ignore|disregard|forget|override|bypass)\b[\w\s,'-]{0,40}\b(previous|prior|"
+        r"above|earlier|preceding|all|your|system|initial|original)\b[\w\s,'-]{0,30}\b("
+        r"instructions?|prompts?|rules|directions|guidelines|programming|restrictions|"
+        r"constraints)\b",
         0.95,
     ),
     (

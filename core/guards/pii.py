@@ -66,9 +66,16 @@ _PHONE_CONTEXT = [
 ]  # fmt: skip
 
 
-_NAMED_LABELS = frozenset(
-    {"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "PRODUCT", "WORK_OF_ART", "EVENT", "LAW"}
-)
+# spaCy labels Presidio has no mapping for: kept under their own names (so it
+# does not warn on every call), and never requested by a policy. Numeric ones
+# are dropped.
+_PASS_THROUGH = ("FAC", "PRODUCT", "WORK_OF_ART", "EVENT", "LAW", "LANGUAGE")
+_IGNORED = ("CARDINAL", "ORDINAL", "QUANTITY", "MONEY", "PERCENT")
+# Tokens inside these (Presidio-mapped) entities are not proper-noun name
+# candidates. LOCATION, ORGANIZATION and NRP are deliberately absent: the small
+# model labels many rare surnames as places ("Beaufort"); where both fire, the
+# anonymizer keeps the higher score.
+_NAMED_LABELS = frozenset({"PERSON", *_PASS_THROUGH})
 
 
 def _extra_recognizers() -> list[Any]:
@@ -138,8 +145,7 @@ def _extra_recognizers() -> list[Any]:
         ) -> list[RecognizerResult]:
             if nlp_artifacts is None or "PERSON" not in entities:
                 return []
-            # Names spaCy gave another named type (a place, an organisation) stay
-            # theirs; numeric types (DATE, CARDINAL) are often misread names.
+            # Numeric types (DATE) are left in: the small model often misreads names as them.
             spans = [
                 (e.start_char, e.end_char)
                 for e in nlp_artifacts.entities
@@ -186,10 +192,18 @@ def load_analyzer(model: str = DEFAULT_SPACY_MODEL) -> Any:
     with _lock:
         from presidio_analyzer import AnalyzerEngine
         from presidio_analyzer.nlp_engine import NlpEngineProvider
+        from presidio_analyzer.nlp_engine.ner_model_configuration import (
+            MODEL_TO_PRESIDIO_ENTITY_MAPPING,
+        )
 
+        mapping = {**MODEL_TO_PRESIDIO_ENTITY_MAPPING, **{k: k for k in _PASS_THROUGH}}
         config = {
             "nlp_engine_name": "spacy",
             "models": [{"lang_code": "en", "model_name": resolve_spacy_model(model)}],
+            "ner_model_configuration": {
+                "model_to_presidio_entity_mapping": mapping,
+                "labels_to_ignore": list(_IGNORED),
+            },
         }
         nlp = NlpEngineProvider(nlp_configuration=config).create_engine()
         analyzer = AnalyzerEngine(nlp_engine=nlp, supported_languages=["en"])

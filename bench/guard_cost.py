@@ -88,7 +88,7 @@ def main() -> None:
 
     b50, b95, s50, s95 = pct(bare, 0.5), pct(bare, 0.95), pct(stage, 0.5), pct(stage, 0.95)
     mean_chars = statistics.mean(len(t) for t in texts)
-    print(f"input guard stage vs bare Presidio analyze, {args.n} texts, mean {mean_chars:.0f} chars")
+    print(f"input guard stage vs bare Presidio analyze: {args.n} texts, {mean_chars:.0f} chars")
     print(f"bare analyze      p50 {b50:7.2f} ms  p95 {b95:7.2f} ms")
     print(f"input stage       p50 {s50:7.2f} ms  p95 {s95:7.2f} ms")
     print(f"added over bare   p50 {s50 - b50:7.2f} ms  p95 {s95 - b95:7.2f} ms")

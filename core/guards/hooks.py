@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 STATE_KEY = "guards"
 #: Set by the input stage when the stream must be held back until output guards ran.
 BUFFER_KEY = "buffer_stream"
+#: `ctx.extra[REDACT_KEY](text)`: `text` as this call may store it.
+REDACT_KEY = "redact_for_storage"
 
 _REPAIR_PROMPT = (
     "Your previous answer did not match the required JSON Schema: {error}. Reply again with "
@@ -123,6 +125,8 @@ class Guards:
         policy = self.policy_for(ctx)
         state = _CallState(policy)
         ctx.extra[STATE_KEY] = state
+        # For stages that persist text (the response cache): they store what this returns.
+        ctx.extra[REDACT_KEY] = lambda text: self.redact_for_storage(ctx, text)
         report = ctx.guard_report
         report["policy"] = policy.name
         timings: dict[str, float] = {}

@@ -418,3 +418,26 @@ def test_migration_creates_guard_tables_and_seeds_policies(settings):
     with pytest.raises(ValueError, match="built-in"):
         store.delete("strict")
     db.dispose()
+
+
+def test_redact_for_storage_is_offered_to_persisting_stages(remote):
+    svc, srv = remote
+    srv.reply = _echo
+    seen: dict = {}
+
+    def persisting_stage(ctx):
+        redact = ctx.extra["redact_for_storage"]
+        seen["query"] = redact(ctx.messages[-1].content)
+        seen["answer"] = redact(ctx.result.text)
+
+    svc.engine.add_hook("output_guards", persisting_stage)
+    PolicyStore(svc.db).save(GuardPolicy(name="local-like", exempt_providers=["openai"]))
+    resp = svc.engine.chat(
+        CompletionRequest(
+            messages=[Message("user", CORPUS[0])], model=MODEL,
+            options={"guard_policy": "local-like"},
+        )
+    )
+    assert "John Smith" in resp.text
+    _assert_no_raw(json.dumps(seen), "a persisting stage")
+    assert "<PERSON_1>" in seen["query"] and "<PERSON_1>" in seen["answer"]

@@ -24,6 +24,10 @@ navigation = st.navigation(
                 PAGES / "chat.py", title="Chat playground", icon=":material/chat:", default=True
             ),
         ],
+        "Configure": [
+            st.Page(PAGES / "operations.py", title="Operations", icon=":material/tune:"),
+            st.Page(PAGES / "guardrails.py", title="Guardrails", icon=":material/shield:"),
+        ],
     }
 )
 sidebar_status()

@@ -40,6 +40,10 @@ class Services:
         engine = Engine(settings, registry, prices, telemetry)
         reliability = Reliability(db, prices, settings.max_output_tokens)
         reliability.install(engine)
+        if settings.guards_enabled:
+            from core.guards import install_guards
+
+            install_guards(engine, db, settings)
         return cls(settings, db, registry, prices, telemetry, engine, reliability)
 
     def close(self) -> None:

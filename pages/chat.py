@@ -6,7 +6,7 @@ import uuid
 
 import streamlit as st
 
-from app import handles
+from app import guard_widgets, handles
 from app.widgets import format_cost, format_ms
 from core.engine import CompletionRequest, CompletionResponse
 from core.providers import Message
@@ -54,6 +54,7 @@ with st.sidebar:
     system = st.text_area(
         "System prompt", key="chat.system", placeholder="You are a helpful assistant."
     )
+    guard_policy = guard_widgets.policy_selector(svc)
     if st.button("Clear chat", icon=":material/delete:", key="chat.clear", width="stretch"):
         st.session_state[HISTORY] = []
         st.rerun()
@@ -93,9 +94,11 @@ def _render_answer(answer: dict) -> None:
     if answer.get("error"):
         st.error(answer["error"], icon=":material/error:")
         st.caption(answer["model"])
+        guard_widgets.render_report(answer)
         return
     st.markdown(answer["text"] or "_(empty answer)_")
     st.caption(_figures(answer))
+    guard_widgets.render_report(answer)
     call_id = answer.get("call_id")
     if call_id is None:
         return
@@ -117,7 +120,10 @@ def _answer_dict(
     model: str, resp: CompletionResponse | None, text: str, err: TrellisError | None
 ) -> dict:
     if err is not None or resp is None:
-        return {"model": model, "error": err.user_message if err else "No answer.", "text": text}
+        return {
+            "model": model, "error": err.user_message if err else "No answer.", "text": text,
+            **guard_widgets.error_fields(err),
+        }
     return {
         "model": resp.model,
         "text": resp.text,
@@ -130,6 +136,7 @@ def _answer_dict(
         "status": resp.status,
         "cache_hit": resp.cache_hit,
         "call_id": resp.call_id,
+        **guard_widgets.report_fields(resp),
     }
 
 
@@ -156,6 +163,7 @@ def _ask(model: str, slot: int) -> dict:
         max_tokens=int(max_tokens),
         source="playground",
         session_id=st.session_state[SESSION],
+        options={"guard_policy": guard_policy} if guard_policy else {},
     )
     stream = svc.engine.stream(request)
     text = ""

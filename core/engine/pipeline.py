@@ -107,6 +107,8 @@ class Engine:
         self._hooks: dict[str, list[_RegisteredHook]] = {name: [] for name in HOOK_STAGES}
         self._finalizers: list[Callable[[CallContext], None]] = []
         self.executor: Executor = DirectExecutor(self)
+        #: Called on each log row before it is written (the guards redact its texts here).
+        self.record_filters: list[Callable[[CallContext, CallRecord], None]] = []
 
     # -- hooks ------------------------------------------------------------
     def add_hook(self, stage: str, fn: Hook, *, optional: bool = True) -> None:
@@ -381,6 +383,15 @@ class Engine:
             spans=ctx.spans,
         )
         ctx.extra["tokens_per_s"] = tps
+        for record_filter in self.record_filters:
+            try:
+                record_filter(ctx, record)
+            except Exception:  # noqa: BLE001
+                # Unfiltered text must not be stored: keep the row, drop its texts.
+                log.exception("record filter failed for trace %s", ctx.trace_id)
+                record.input_text = record.output_text = record.error_message = None
+                for span in record.spans:
+                    span.detail = None
         try:
             ctx.call_id = self.telemetry.record(record)
         except Exception:  # noqa: BLE001
@@ -432,14 +443,22 @@ class EngineStream:
         self.trace_id = ctx.trace_id
         try:
             engine._before_provider(ctx)
+            buffered = bool(ctx.extra.get("buffer_stream"))
             if ctx.result is not None:
                 # A cache hit replays as one delta.
                 ctx.ttft_ms = (time.perf_counter() - ctx.t0) * 1000.0
-                yield ctx.result.text
+                if not buffered:
+                    yield ctx.result.text
+            elif buffered:
+                # A guard must rewrite the answer first: read it all, send it once.
+                for _ in self._provider_stream(ctx):
+                    pass
             else:
                 yield from self._provider_stream(ctx)
             engine._after_provider(ctx)
             engine._hook_stage(ctx, "cache_store")
+            if buffered and ctx.result is not None:
+                yield ctx.result.text
         except BaseException as exc:  # noqa: BLE001
             err = engine._fail(ctx, exc)
             self.error = err

@@ -111,7 +111,8 @@ class ResponseCache:
             }
 
     def _semantic(self, s, ctx: CallContext, scope: str, query: str, now):  # noqa: ANN001, ANN202
-        vector = self._embedder()([query])[0]
+        redact = ctx.extra.get("redact_for_storage") or (lambda text: text)
+        vector = self._embedder()([redact(query)])[0]
         ctx.extra["cache_vector"] = vector
         rows = s.execute(
             select(CacheEntry.id, CacheEntry.embedding)
@@ -146,6 +147,10 @@ class ResponseCache:
         ):
             return None
         key, scope, query = ctx.extra.get("cache_keys") or keys(ctx)
+        # The guards may have sent raw text (a local model exempt by policy) or put
+        # the caller's values back into the answer: store only the redacted forms.
+        redact = ctx.extra.get("redact_for_storage") or (lambda text: text)
+        query = redact(query)
         vector = None
         if mode in ("semantic", "both"):
             vector = ctx.extra.get("cache_vector")
@@ -159,7 +164,7 @@ class ResponseCache:
             "scope": scope,
             "model": f"{ctx.provider_name}/{ctx.model_name}",
             "prompt_text": query,
-            "response_text": result.text,
+            "response_text": redact(result.text),
             "usage": {
                 "input_tokens": result.usage.input_tokens,
                 "output_tokens": result.usage.output_tokens,

@@ -8,6 +8,7 @@ costs more than the write itself.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 
@@ -79,6 +80,10 @@ _SPAN_FIELDS = tuple(f.name for f in fields(SpanRecord))
 
 
 class TelemetryStore:
+    #: Applied to free text users write (feedback comments) before it is stored;
+    #: the guards install their PII redaction here.
+    text_filter: Callable[[str], str | None] | None = None
+
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
@@ -106,6 +111,8 @@ class TelemetryStore:
     ) -> int:
         if score not in (1, -1):
             raise ValueError("score must be +1 (thumbs up) or -1 (thumbs down)")
+        if comment and self.text_filter is not None:
+            comment = self.text_filter(comment)
         with session_scope(self._engine) as s:
             fb = Feedback(call_id=call_id, score=score, comment=comment or None, user_id=user_id)
             s.add(fb)

@@ -1,0 +1,112 @@
+"""Guard widgets for the chat page: the policy selector and each answer's guard report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from core.guards import PolicyStore
+from core.services import Services
+
+POLICY_KEY = "chat.guard_policy"
+_STAGES = ("validate", "input_guards", "output_guards")
+
+
+def policy_selector(svc: Services) -> str | None:
+    """A sidebar select box of the stored policies; returns the chosen name."""
+    if not svc.settings.guards_enabled:
+        return None
+    # One indexed SELECT; not cached so an edit on the Guardrails page shows at once.
+    names = PolicyStore(svc.db).names()
+    default = svc.settings.guard_default_policy
+    index = names.index(default) if default in names else 0
+    return st.selectbox(
+        "Guardrail policy",
+        names,
+        index=index,
+        key=POLICY_KEY,
+        help="What the guards do with PII, prompt injection and leaks; edit them on the "
+        "Guardrails page.",
+    )
+
+
+def report_fields(resp: Any) -> dict[str, Any]:
+    """What an answer keeps for its guard report: the report and the guard stage timings."""
+    spans = {s.name: s.duration_ms for s in getattr(resp, "spans", []) if s.name in _STAGES}
+    return {"guard_report": dict(getattr(resp, "guard_report", {}) or {}), "guard_spans": spans}
+
+
+def error_fields(err: Any) -> dict[str, Any]:
+    """The guard report a blocked call carries (counts and scores only)."""
+    report = getattr(err, "report", None)
+    return {"guard_report": dict(report)} if report else {}
+
+
+def render_report(answer: dict[str, Any]) -> None:
+    """An expander with what the guards did: entity counts (never values), injection
+    score and decision, validation results, and the stage timings."""
+    report = answer.get("guard_report") or {}
+    if not report:
+        return
+    pii = report.get("pii") or {}
+    inj = report.get("injection") or {}
+    leak = report.get("leak") or {}
+    flags = []
+    if pii.get("input"):
+        flags.append(f"PII {pii.get('action', '')}")
+    if inj.get("decision") in ("flag", "block"):
+        flags.append(f"injection {inj['decision']}")
+    if leak.get("decision") in ("flag", "block"):
+        flags.append(f"leak {leak['decision']}")
+    title = f"Guard report · {report.get('policy', '?')}"
+    if flags:
+        title += " · " + ", ".join(flags)
+    with st.expander(title, icon=":material/shield:"):
+        rows = []
+        for side, key, action in (
+            ("input", "input", pii.get("action")),
+            ("answer", "output", pii.get("output_action")),
+        ):
+            for entity, count in sorted((pii.get(key) or {}).items()):
+                rows.append({"where": side, "entity": entity, "count": count, "action": action})
+        if rows:
+            st.dataframe(rows, hide_index=True, use_container_width=True)
+        else:
+            st.caption(f"No PII found (input: {pii.get('action', 'off')}).")
+        if pii.get("deanonymized"):
+            st.caption("Your own values were put back into the answer; the model saw placeholders.")
+        if inj:
+            rules = ", ".join(inj.get("rules") or []) or "none"
+            st.markdown(
+                f"**Prompt injection** score {inj.get('score', 0):.2f} "
+                f"(threshold {inj.get('threshold', 0):.2f}) → **{inj.get('decision')}**; "
+                f"classifier {_num(inj.get('classifier'))}, rules: {rules}"
+            )
+        if leak:
+            st.markdown(
+                f"**System-prompt leak** score {leak.get('score', 0):.2f} "
+                f"→ **{leak.get('decision')}**"
+            )
+        val = report.get("validation") or {}
+        if val:
+            parts = [f"about {val.get('input_tokens_est', 0):,} input tokens "
+                     f"(limit {val.get('input_tokens_limit', 0):,})"]
+            if "json_schema" in val:
+                parts.append(f"JSON Schema: {val['json_schema']}")
+            st.markdown("**Validation** " + "; ".join(parts))
+        timings = answer.get("guard_spans") or {}
+        inner = report.get("timings_ms") or {}
+        if timings or inner:
+            cells = [f"{name} {ms:,.1f} ms" for name, ms in timings.items()]
+            for side in ("input", "output"):
+                for name, ms in (inner.get(side) or {}).items():
+                    if name != "total":
+                        cells.append(f"{side}.{name} {ms:,.1f} ms")
+            st.caption("Timings: " + " · ".join(cells))
+        if report.get("stream_buffered"):
+            st.caption("The answer was held back until the output guards had checked it.")
+
+
+def _num(value: Any) -> str:
+    return "–" if value is None else f"{value:.2f}"

@@ -1,0 +1,433 @@
+"""The guard stages: what runs in the engine's input_guards and output_guards hooks,
+and the filter that keeps raw PII out of every row the engine writes.
+
+Per call, a `_CallState` in `ctx.extra["guards"]` holds the policy, the
+placeholder mapping (in memory only, gone with the call) and the redacted
+texts for storage. The guard report (`ctx.guard_report`, stored in
+call_log.guard_actions) holds counts, scores and decisions, never values.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from core.config import Settings
+from core.engine.types import CallContext
+from core.guards import injection, validation
+from core.guards.errors import GuardBlocked, OutputSchemaInvalid
+from core.guards.pii import Finding, PiiScanner, Redactor, storage_thresholds
+from core.guards.policy import CustomRecognizer, GuardPolicy, PolicyStore
+from core.providers import errors as E
+from core.providers.base import ChatRequest, Completion, Message, Usage
+from core.telemetry.store import CallRecord
+
+log = logging.getLogger(__name__)
+
+STATE_KEY = "guards"
+#: Set by the input stage when the stream must be held back until output guards ran.
+BUFFER_KEY = "buffer_stream"
+#: `ctx.extra[REDACT_KEY](text)`: `text` as this call may store it.
+REDACT_KEY = "redact_for_storage"
+
+_REPAIR_PROMPT = (
+    "Your previous answer did not match the required JSON Schema: {error}. Reply again with "
+    "only the corrected JSON value, no prose and no code fence.\nThe schema:\n{schema}"
+)
+
+
+@dataclass
+class _CallState:
+    policy: GuardPolicy
+    redactor: Redactor = field(default_factory=Redactor)
+    #: Text as sent (or as it stands in ctx.messages) -> the text storage may hold.
+    stored: dict[str, str] = field(default_factory=dict)
+    #: Placeholders made from the user's input (the only ones de-anonymisation restores).
+    input_tokens: set[str] = field(default_factory=set)
+    user_output: str | None = None
+    stored_output: str | None = None
+
+
+class _ScanCache:
+    """Findings per (text, settings): chat history is re-sent every turn, scanned once."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._data: OrderedDict[tuple, list[Finding]] = OrderedDict()
+
+    def get(self, key: tuple) -> list[Finding] | None:
+        hit = self._data.get(key)
+        if hit is not None:
+            self._data.move_to_end(key)
+        return hit
+
+    def put(self, key: tuple, value: list[Finding]) -> None:
+        self._data[key] = value
+        if len(self._data) > self._size:
+            self._data.popitem(last=False)
+
+
+class Guards:
+    """PII, injection, validation and leak guards for one engine."""
+
+    def __init__(self, settings: Settings, policies: PolicyStore) -> None:
+        self.settings = settings
+        self.policies = policies
+        self.scanner = PiiScanner(settings.guard_spacy_model)
+        self._scans = _ScanCache()
+
+    # -- installation ------------------------------------------------------------
+    def install(self, engine: Any) -> None:
+        """Register the stages and the storage filters on `engine` (and its telemetry).
+
+        The stages are not optional: if a guard breaks, the call fails rather
+        than send unguarded text to a provider.
+        """
+        engine.add_hook("input_guards", self.input_stage, optional=False)
+        engine.add_hook("output_guards", self.output_stage, optional=False)
+        engine.record_filters.append(self.redact_record)
+        engine.telemetry.text_filter = self.redact_text
+
+    # -- policy ----------------------------------------------------------------------
+    def policy_for(self, ctx: CallContext) -> GuardPolicy:
+        name = ctx.request.options.get("guard_policy") or self.settings.guard_default_policy
+        policy = self.policies.get(str(name))
+        if policy is None:
+            known = ", ".join(self.policies.names())
+            raise E.InvalidRequest(f"There is no guard policy named '{name}'; pick one of {known}.")
+        return policy
+
+    def _custom(self) -> tuple[CustomRecognizer, ...]:
+        return tuple(self.policies.recognizers(enabled_only=True))
+
+    def scan(self, text: str, thresholds: dict[str, float]) -> list[Finding]:
+        custom = self._custom()
+        key = (text, tuple(sorted(thresholds.items())), tuple(r.model_dump_json() for r in custom))
+        hit = self._scans.get(key)
+        if hit is None:
+            hit = self.scanner.scan(text, thresholds, custom)
+            self._scans.put(key, hit)
+        return hit
+
+    def _storage_thresholds(self, policy: GuardPolicy | None) -> dict[str, float]:
+        merged = storage_thresholds(policy.entities if policy else {})
+        for rec in self._custom():
+            merged.setdefault(rec.entity_type, 0.0)
+        return merged
+
+    # -- input -----------------------------------------------------------------------
+    def input_stage(self, ctx: CallContext) -> dict[str, Any] | None:
+        start = time.perf_counter()
+        policy = self.policy_for(ctx)
+        state = _CallState(policy)
+        ctx.extra[STATE_KEY] = state
+        # For stages that persist text (the response cache): they store what this returns.
+        ctx.extra[REDACT_KEY] = lambda text: self.redact_for_storage(ctx, text)
+        report = ctx.guard_report
+        report["policy"] = policy.name
+        timings: dict[str, float] = {}
+
+        t = time.perf_counter()
+        report["validation"] = self._validate_input(ctx)
+        timings["validate"] = _ms(t)
+
+        t = time.perf_counter()
+        report["pii"] = self._redact_input(ctx, state)
+        timings["pii"] = _ms(t)
+
+        if policy.injection != "allow":
+            t = time.perf_counter()
+            report["injection"] = self._check_injection(ctx, policy)
+            timings["injection"] = _ms(t)
+
+        needs_rewrite = (
+            policy.pii_output == "redact"
+            or (policy.deanonymize and bool(state.input_tokens))
+            or "json_schema" in ctx.request.options
+            or policy.leak == "block"
+        )
+        if ctx.stream and needs_rewrite:
+            # Deltas already shown cannot be taken back, so the answer is held
+            # until the output guards have rewritten it (TTFT becomes the full time).
+            ctx.extra[BUFFER_KEY] = True
+            report["stream_buffered"] = True
+        timings["total"] = _ms(start)
+        report["timings_ms"] = {"input": timings}
+        decision = (report.get("injection") or {}).get("decision")
+        if decision == "block":
+            ctx.status = "blocked"
+            ctx.cost_usd = 0.0
+            score = report["injection"]["score"]
+            raise GuardBlocked(
+                f"it looks like a prompt-injection attempt (score {score:.2f})",
+                policy=policy.name,
+                report=_public(report),
+            )
+        return _public_detail(report, "input")
+
+    def _validate_input(self, ctx: CallContext) -> dict[str, Any]:
+        limit = self.settings.guard_max_input_tokens
+        tokens = validation.estimate_tokens([m.content for m in ctx.messages])
+        if tokens > limit:
+            raise E.InvalidRequest(
+                f"The input is about {tokens:,} tokens; the limit is {limit:,}. "
+                "Shorten it or split it into parts."
+            )
+        out: dict[str, Any] = {"input_tokens_est": tokens, "input_tokens_limit": limit}
+        schema = ctx.request.options.get("json_schema")
+        if schema is not None:
+            problem = validation.check_schema(schema)
+            if problem:
+                raise E.InvalidRequest(f"The output format cannot be used: {problem}.")
+            out["json_schema"] = "requested"
+        return out
+
+    def _redact_input(self, ctx: CallContext, state: _CallState) -> dict[str, Any]:
+        policy = state.policy
+        store_at = self._storage_thresholds(policy)
+        policy_at = {} if policy.pii_input == "off" else policy.entities
+        send_redacted = policy.pii_input == "redact" and not policy.sends_raw_to(ctx.provider_name)
+        counts: dict[str, int] = {}
+        sent: list[Message] = []
+        for message in ctx.messages:
+            findings = self.scan(message.content, store_at)
+            stored, _ = state.redactor.redact(message.content, findings)
+            mine = [f for f in findings if f.score >= policy_at.get(f.entity_type, 1.01)]
+            for f in mine:
+                counts[f.entity_type] = counts.get(f.entity_type, 0) + 1
+            if send_redacted and mine:
+                text = stored if len(mine) == len(findings) else state.redactor.redact(
+                    message.content, mine
+                )[0]
+                sent.append(Message(message.role, text))
+            else:
+                sent.append(message)
+            state.stored[sent[-1].content] = stored
+        state.input_tokens = set(state.redactor.to_value)
+        if send_redacted:
+            ctx.messages[:] = sent
+        if policy.pii_input == "off":
+            action = "off"
+        elif policy.pii_input == "flag":
+            action = "flagged" if counts else "none"
+        elif not send_redacted:
+            action = "exempt"
+        else:
+            action = "redacted" if counts else "none"
+        return {"input": counts, "action": action}
+
+    def _check_injection(self, ctx: CallContext, policy: GuardPolicy) -> dict[str, Any]:
+        text = next((m.content for m in reversed(ctx.request.messages) if m.role == "user"), "")
+        # Score the raw text: placeholders would hide nothing an attacker relies on,
+        # but the classifier was trained on raw prompts.
+        verdict = injection.detect(text)
+        over = verdict.score >= policy.injection_threshold
+        decision = "pass" if not over else ("block" if policy.injection == "block" else "flag")
+        return {
+            **verdict.as_report(),
+            "threshold": policy.injection_threshold,
+            "decision": decision,
+        }
+
+    # -- output ----------------------------------------------------------------------
+    def output_stage(self, ctx: CallContext) -> dict[str, Any] | None:
+        state: _CallState | None = ctx.extra.get(STATE_KEY)
+        if state is None or ctx.result is None:
+            return None
+        start = time.perf_counter()
+        policy = state.policy
+        report = ctx.guard_report
+        timings = report.setdefault("timings_ms", {}).setdefault("output", {})
+        schema = ctx.request.options.get("json_schema")
+        if schema is not None:
+            t = time.perf_counter()
+            report.setdefault("validation", {})["json_schema"] = self._check_output_schema(
+                ctx, schema
+            )
+            timings["schema"] = _ms(t)
+
+        text = ctx.result.text
+        if policy.leak != "off" and ctx.request.system:
+            t = time.perf_counter()
+            score = validation.leak_score(state.redactor.restore(text), ctx.request.system)
+            over = score >= policy.leak_threshold
+            decision = "pass" if not over else ("block" if policy.leak == "block" else "flag")
+            report["leak"] = {"score": round(score, 3), "threshold": policy.leak_threshold,
+                              "decision": decision}
+            timings["leak"] = _ms(t)
+            if decision == "block":
+                ctx.status = "blocked"
+                state.stored_output = self._redact_fresh(state, text, policy)
+                raise GuardBlocked(
+                    "the answer repeated the system prompt", policy=policy.name,
+                    report=_public(report),
+                )
+
+        t = time.perf_counter()
+        findings = self.scan(text, self._storage_thresholds(policy))
+        # New placeholders here are for values the model wrote; the user's own
+        # values map to the placeholders made from the input.
+        stored, _ = state.redactor.redact(text, findings)
+        stored = state.redactor.replace_known(stored)
+        policy_at = {} if policy.pii_output == "off" else policy.entities
+        mine = [f for f in findings if f.score >= policy_at.get(f.entity_type, 1.01)]
+        counts: dict[str, int] = {}
+        for f in mine:
+            counts[f.entity_type] = counts.get(f.entity_type, 0) + 1
+        user_text = text
+        if policy.pii_output == "redact" and mine:
+            user_text = state.redactor.redact(text, mine)[0]
+        if policy.deanonymize and state.input_tokens:
+            user_text = _restore(user_text, state)
+        pii = report.setdefault("pii", {})
+        pii["output"] = counts
+        if policy.pii_output == "off" or not counts:
+            pii["output_action"] = "off" if policy.pii_output == "off" else "none"
+        else:
+            pii["output_action"] = "redacted" if policy.pii_output == "redact" else "flagged"
+        pii["deanonymized"] = bool(policy.deanonymize and state.input_tokens and user_text != text)
+        timings["pii"] = _ms(t)
+        state.user_output, state.stored_output = user_text, stored
+        if user_text != text:
+            ctx.result = replace(ctx.result, text=user_text)
+        timings["total"] = _ms(start)
+        return _public_detail(report, "output")
+
+    def _check_output_schema(self, ctx: CallContext, schema: dict) -> str:
+        assert ctx.result is not None
+        problem = validation.schema_errors(ctx.result.text, schema)
+        if problem is None:
+            return "valid"
+        if ctx.provider is None:
+            raise OutputSchemaInvalid(problem)
+        req = ctx.request
+        repair = ChatRequest(
+            model=ctx.model_name or "",
+            messages=[
+                *ctx.messages,
+                Message("assistant", ctx.result.text),
+                Message(
+                    "user",
+                    _REPAIR_PROMPT.format(error=problem, schema=json.dumps(schema)),
+                ),
+            ],
+            temperature=req.temperature,
+            max_tokens=req.max_tokens,
+            top_p=req.top_p,
+            stop=req.stop,
+            timeout=req.timeout,
+        )
+        again = ctx.provider.complete(repair)
+        usage = ctx.result.usage
+        # The repair is part of this call: its tokens (and cost) count.
+        ctx.result = Completion(
+            text=again.text,
+            usage=Usage(
+                usage.input_tokens + again.usage.input_tokens,
+                usage.output_tokens + again.usage.output_tokens,
+                usage.cached_tokens + again.usage.cached_tokens,
+            ),
+            finish_reason=again.finish_reason,
+            model=again.model or ctx.result.model,
+        )
+        second = validation.schema_errors(again.text, schema)
+        if second is not None:
+            ctx.guard_report.setdefault("validation", {})["json_schema"] = "failed"
+            raise OutputSchemaInvalid(f"after one repair attempt, {second}")
+        return "repaired"
+
+    # -- storage -----------------------------------------------------------------------
+    def redact_text(self, text: str | None) -> str | None:
+        """Free text on its way to the database (feedback comments), redacted."""
+        if not text:
+            return text
+        policy = self.policies.get(self.settings.guard_default_policy)
+        return Redactor().redact(text, self.scan(text, self._storage_thresholds(policy)))[0]
+
+    def redact_for_storage(self, ctx: CallContext, text: str) -> str:
+        """`text` as this call may store it (for stages that persist text, e.g. a cache)."""
+        state: _CallState | None = ctx.extra.get(STATE_KEY)
+        if state is not None and text in state.stored:
+            return state.stored[text]
+        if state is not None and text == state.user_output and state.stored_output is not None:
+            return state.stored_output
+        return self._redact_fresh(state, text, state.policy if state else None)
+
+    def _redact_fresh(self, state: _CallState | None, text: str, policy: GuardPolicy | None) -> str:
+        redactor = state.redactor if state else Redactor()
+        out, _ = redactor.redact(text, self.scan(text, self._storage_thresholds(policy)))
+        return redactor.replace_known(out)
+
+    def redact_record(self, ctx: CallContext, record: CallRecord) -> None:
+        """Rewrite the log row's texts so no raw value reaches the database."""
+        state: _CallState | None = ctx.extra.get(STATE_KEY)
+        record.input_text = json.dumps(
+            [
+                {"role": m.role, "content": self.redact_for_storage(ctx, m.content)}
+                for m in ctx.messages
+            ],
+            ensure_ascii=False,
+        )
+        if record.output_text:
+            if state is not None and state.stored_output is not None and (
+                record.output_text in (state.user_output, None)
+            ):
+                record.output_text = state.stored_output
+            else:
+                record.output_text = self.redact_for_storage(ctx, record.output_text)
+        if record.error_message:
+            record.error_message = self.redact_for_storage(ctx, record.error_message)
+        if state is not None and state.redactor.to_value:
+            for span in record.spans:
+                if span.detail:
+                    span.detail = _replace_in(span.detail, state.redactor)
+
+
+def _restore(text: str, state: _CallState) -> str:
+    from core.guards.pii import PLACEHOLDER
+
+    return PLACEHOLDER.sub(
+        lambda m: state.redactor.to_value[m.group(0)]
+        if m.group(0) in state.input_tokens
+        else m.group(0),
+        text,
+    )
+
+
+def _replace_in(value: Any, redactor: Redactor) -> Any:
+    if isinstance(value, str):
+        return redactor.replace_known(value)
+    if isinstance(value, dict):
+        return {k: _replace_in(v, redactor) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_in(v, redactor) for v in value]
+    return value
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000.0, 3)
+
+
+def _public(report: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(report))
+
+
+def _public_detail(report: dict[str, Any], side: str) -> dict[str, Any]:
+    """The span detail: the decisions of this side, never a value."""
+    detail: dict[str, Any] = {"policy": report.get("policy")}
+    pii = report.get("pii") or {}
+    if side == "input":
+        detail["pii"] = {"counts": pii.get("input"), "action": pii.get("action")}
+        if "injection" in report:
+            detail["injection"] = {
+                k: report["injection"][k] for k in ("score", "decision")
+            }
+    else:
+        detail["pii"] = {"counts": pii.get("output"), "action": pii.get("output_action")}
+        if "leak" in report:
+            detail["leak"] = report["leak"]
+    return detail

@@ -1,0 +1,184 @@
+"""Prompt-injection detection in two layers.
+
+1. Heuristics: regular expressions for the known families ("ignore previous
+   instructions", role-play/DAN, fake system delimiters), run on the text and
+   on anything hidden in it with base64 or hex. Microseconds.
+2. A classifier: logistic regression over the bundled MiniLM sentence
+   embeddings, trained by `scripts/train_injection.py` on the public
+   llm-warden data. Only its coefficients ship (`injection_model.npz`, with
+   provenance in `injection_model.json`): no pickle is ever loaded.
+
+The score is the larger of the two; the policy compares it with its threshold.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+MODEL_PATH = Path(__file__).with_name("injection_model.npz")
+PROVENANCE_PATH = Path(__file__).with_name("injection_model.json")
+
+# (name, pattern, score). Strong phrasings score above any sane threshold on
+# their own; weaker cues only add up with the classifier through max().
+_RULES: list[tuple[str, str, float]] = [
+    (
+        "ignore_instructions",
+        r"\b(ignore|disregard|forget|override|bypass)\b[\w\s,'-]{0,40}\b(previous|prior|"
+        r"above|earlier|preceding|all|your|system|initial|original)\b[\w\s,'-]{0,30}\b("
+        r"instructions?|prompts?|rules|directions|guidelines|programming|restrictions|"
+        r"constraints)\b",
+        0.95,
+    ),
+    (
+        "new_instructions",
+        r"\b(your new (instructions?|task|role|rules?) (is|are)|from now on,? you (are|will|must)"
+        r"|new system prompt|updated instructions:)",
+        0.85,
+    ),
+    (
+        "reveal_prompt",
+        r"\b(reveal|show|print|repeat|output|tell me|leak|display)\b[\w\s,'-]{0,30}\b(system "
+        r"prompt|initial (prompt|instructions)|hidden (prompt|instructions)|your (instructions|"
+        r"prompt|rules))",
+        0.9,
+    ),
+    (
+        "dan_roleplay",
+        r"\b(do anything now|developer mode|jailbr(eak|oken)|unfiltered|uncensored|"
+        r"no (ethical|moral) (guidelines|restrictions|limits)|without any (restrictions|filters|"
+        r"censorship)|evil (confidant|assistant|ai))\b",
+        0.9,
+    ),
+    # Persona names of the known jailbreak families; case-sensitive, or every
+    # "Dan" and "aim" would match.
+    ("dan_persona", r"(?-i:\b(DAN|AIM|STAN|DUDE)\b)", 0.7),
+    (
+        "pretend_no_rules",
+        r"\b(pretend|act|imagine|role-?play)\b[\w\s,'-]{0,40}\b(no|without|free from|not bound by)"
+        r"\b[\w\s,'-]{0,20}\b(rules|restrictions|limitations|guidelines|filters|policies|ethics)",
+        0.9,
+    ),
+    (
+        "fake_delimiter",
+        r"(<\|im_start\|>|<\|im_end\|>|<\|system\|>|\[/?INST\]|<</?SYS>>|</s>|"
+        r"^\s*(###|---|===)\s*(system|assistant|instructions?)\b|^\s*system\s*:)",
+        0.85,
+    ),
+]
+_COMPILED = [(n, re.compile(p, re.IGNORECASE | re.MULTILINE), s) for n, p, s in _RULES]
+_B64 = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{24,}={0,2}(?![A-Za-z0-9+/=])")
+_HEX = re.compile(r"\b(?:[0-9a-fA-F]{2}){16,}\b")
+
+
+@dataclass
+class InjectionVerdict:
+    """The detector's view of one text: a score in [0, 1] and why."""
+
+    score: float
+    heuristic: float
+    classifier: float | None
+    rules: list[str] = field(default_factory=list)
+
+    def as_report(self) -> dict:
+        return {
+            "score": round(self.score, 3),
+            "heuristic": round(self.heuristic, 3),
+            "classifier": None if self.classifier is None else round(self.classifier, 3),
+            "rules": self.rules,
+        }
+
+
+def _decoded_payloads(text: str) -> list[str]:
+    """Readable text hidden in base64 or hex runs (the 'encode the attack' trick)."""
+    found = []
+    for match in _B64.finditer(text):
+        chunk = match.group(0)
+        try:
+            raw = base64.b64decode(chunk + "=" * (-len(chunk) % 4), validate=False)
+        except (binascii.Error, ValueError):
+            continue
+        found.append(raw)
+    for match in _HEX.finditer(text):
+        try:
+            found.append(bytes.fromhex(match.group(0)))
+        except ValueError:
+            continue
+    out = []
+    for raw in found:
+        try:
+            decoded = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if decoded and sum(c.isprintable() or c.isspace() for c in decoded) / len(decoded) > 0.95:
+            out.append(decoded)
+    return out
+
+
+def heuristic_score(text: str) -> tuple[float, list[str]]:
+    """The strongest rule that matches the text or a payload decoded from it."""
+    score, hits = 0.0, []
+    for layer, candidate in [("", text)] + [("encoded:", d) for d in _decoded_payloads(text)]:
+        for name, rx, weight in _COMPILED:
+            if rx.search(candidate):
+                hits.append(layer + name)
+                score = max(score, weight)
+        if layer and hits:
+            # Hiding an instruction in an encoding is itself a signal.
+            score = max(score, 0.95)
+    return score, sorted(set(hits))
+
+
+@dataclass(frozen=True)
+class _Logistic:
+    coef: np.ndarray
+    intercept: float
+    threshold: float
+
+    def proba(self, vectors: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(vectors @ self.coef + self.intercept)))
+
+
+@lru_cache(maxsize=1)
+def load_classifier() -> _Logistic:
+    """The shipped coefficients; a clear error names the script when they are missing."""
+    if not MODEL_PATH.exists():
+        raise RuntimeError(
+            f"{MODEL_PATH.name} is missing; run `python scripts/train_injection.py` to build it."
+        )
+    with np.load(MODEL_PATH, allow_pickle=False) as data:
+        return _Logistic(
+            coef=np.asarray(data["coef"], dtype=np.float32),
+            intercept=float(data["intercept"]),
+            threshold=float(data["threshold"]),
+        )
+
+
+def provenance() -> dict:
+    """How the shipped classifier was trained (data hash, rows, split, date, metrics)."""
+    return json.loads(PROVENANCE_PATH.read_text()) if PROVENANCE_PATH.exists() else {}
+
+
+def classifier_scores(texts: list[str]) -> np.ndarray:
+    """Jailbreak probability per text from the MiniLM + logistic-regression model."""
+    from core.rag.embeddings import embed
+
+    model = load_classifier()
+    return model.proba(embed(texts))
+
+
+def detect(text: str, *, use_classifier: bool = True) -> InjectionVerdict:
+    """Score one text with both layers."""
+    heur, rules = heuristic_score(text)
+    clf = None
+    if use_classifier and text.strip():
+        candidates = [text] + _decoded_payloads(text)
+        clf = float(classifier_scores(candidates).max())
+    return InjectionVerdict(max(heur, clf or 0.0), heur, clf, rules)

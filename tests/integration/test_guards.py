@@ -15,7 +15,7 @@ from core.guards import GuardBlocked, GuardPolicy, OutputSchemaInvalid, PolicySt
 from core.providers import Message
 from core.providers import errors as E
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("guards_on")]
 
 MODEL = "openai/gpt-4o-mini"
 

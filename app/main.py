@@ -22,6 +22,11 @@ navigation = st.navigation(
         "Build": [
             st.Page(PAGES / "chat.py", title="Chat playground", icon=":material/chat:", default=True),
         ],
+        "Monitor": [
+            st.Page(PAGES / "monitoring_latency.py", title="Latency", icon=":material/speed:"),
+            st.Page(PAGES / "monitoring_cost.py", title="Cost", icon=":material/payments:"),
+            st.Page(PAGES / "monitoring_errors.py", title="Errors", icon=":material/error:"),
+        ],
     }
 )
 sidebar_status()

@@ -2,8 +2,9 @@
 
 Rules live in the `alert_rule` table and are edited on the Monitoring pages.
 `evaluate` checks every enabled rule against the log as of `now`; `notify`
-records an `alert_event` for each firing (rule, subject) that has not fired
-within the rule's window (its cooldown, at least 5 minutes) and posts those
+records an `alert_event` for each firing (rule, subject) not already notified
+within the rule's window (its cooldown, at least 5 minutes; 24 hours for the
+daily budget; a failed post does not count) and posts those
 to the webhook as one JSON document. Page loads and the `check-alerts`
 command both run `check`, so cron and the browser share the cooldown.
 """
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta
 
 import httpx
 import pandas as pd
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, or_, select
 
 from core.db import session_scope
 from core.telemetry import queries
@@ -169,6 +170,8 @@ def _recently_notified(engine: Engine, firing: Firing, now: datetime) -> bool:
         E.c.rule_id == firing.rule_id,
         E.c.fired_at > now - cooldown,
         E.c.subject.is_(None) if firing.subject is None else E.c.subject == firing.subject,
+        # A failed post does not start the cooldown: the next check tries again.
+        or_(E.c.delivery.is_(None), E.c.delivery.not_like("failed%")),
     ).limit(1)
     with engine.connect() as conn:
         return conn.execute(stmt).first() is not None

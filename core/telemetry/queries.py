@@ -16,11 +16,12 @@ Conventions:
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, case, func, literal, or_, select, true
+from sqlalchemy import Connection, Engine, case, func, literal, or_, select, true
 from sqlalchemy.sql import ColumnElement, Select
 
 from core.telemetry import sqlfuncs
@@ -30,6 +31,9 @@ from core.telemetry.models import CallLog, Feedback, Span, utcnow
 C = CallLog.__table__
 FB = Feedback.__table__
 SP = Span.__table__
+
+#: Every query takes an engine or an open connection.
+Bind = Engine | Connection
 
 OK_STATUSES = ("ok", "cached")
 FAILED_STATUSES = ("error", "blocked")
@@ -41,10 +45,16 @@ BREAKER_OPEN = "circuit_open"
 # -- plumbing ---------------------------------------------------------------
 
 
-def _rows(engine: Engine, stmt: Select) -> list[Any]:
-    with engine.connect() as conn:
+def _rows(bind: Bind, stmt: Select) -> list[Any]:
+    with _connect(bind) as conn:
         sqlfuncs.prepare(conn)
         return list(conn.execute(stmt))
+
+
+def _connect(bind: Bind) -> AbstractContextManager[Connection]:
+    """A connection: the one given, or a new one from the engine. A view runs all
+    its queries on one connection."""
+    return nullcontext(bind) if isinstance(bind, Connection) else bind.connect()
 
 
 def _escape_like(text: str) -> str:
@@ -110,7 +120,7 @@ def _ratio(num: pd.Series | float, den: pd.Series | float):
 # -- latency ----------------------------------------------------------------
 
 
-def latency_summary(engine: Engine, f: Filters) -> pd.DataFrame:
+def latency_summary(engine: Bind, f: Filters) -> pd.DataFrame:
     """One row: calls, p50/p95/p99 latency and TTFT, mean tokens/s."""
     d = engine.dialect.name
     ok = _ok(f)
@@ -130,7 +140,7 @@ def latency_summary(engine: Engine, f: Filters) -> pd.DataFrame:
     ).astype({"tokens_per_s": "float64"})
 
 
-def latency_over_time(engine: Engine, f: Filters, unit: str | None = None) -> pd.DataFrame:
+def latency_over_time(engine: Bind, f: Filters, unit: str | None = None) -> pd.DataFrame:
     """Per bucket: traffic, latency and TTFT percentiles, mean tokens/s."""
     d = engine.dialect.name
     unit = _bucket_unit(f, unit)
@@ -162,7 +172,7 @@ def latency_over_time(engine: Engine, f: Filters, unit: str | None = None) -> pd
     return _fill_buckets(df, f, unit, zero=("calls", "ok_calls"))
 
 
-def latency_by_model(engine: Engine, f: Filters) -> pd.DataFrame:
+def latency_by_model(engine: Bind, f: Filters) -> pd.DataFrame:
     """Per provider and model: calls, latency and TTFT percentiles, mean tokens/s."""
     d = engine.dialect.name
     ok = _ok(f)
@@ -190,7 +200,7 @@ def latency_by_model(engine: Engine, f: Filters) -> pd.DataFrame:
     return df.sort_values("p95_ms", ascending=False, na_position="last").reset_index(drop=True)
 
 
-def latency_histogram(engine: Engine, f: Filters) -> pd.DataFrame:
+def latency_histogram(engine: Bind, f: Filters) -> pd.DataFrame:
     """Latency distribution in logarithmic bins (ten per decade): lo_ms, hi_ms, calls."""
     b = sqlfuncs.log_bin(C.c.latency_ms).label("bin")
     stmt = select(b, func.count()).where(*conditions(f), _ok(f)).group_by(b).order_by(b)
@@ -206,22 +216,23 @@ CALL_COLUMNS = ["id", "created_at", "source", "user_id", "provider", "model", "p
                 "input_tokens", "output_tokens", "cost_usd", "retries", "fallback_from"]
 
 
-def slowest_calls(engine: Engine, f: Filters, limit: int = 20) -> pd.DataFrame:
+def slowest_calls(engine: Bind, f: Filters, limit: int = 20) -> pd.DataFrame:
     """The slowest calls in the filter, slowest first."""
     cols = [C.c[name] for name in CALL_COLUMNS]
     stmt = select(*cols).where(*conditions(f), _ok(f)).order_by(C.c.latency_ms.desc()).limit(limit)
     return _frame(_rows(engine, stmt), CALL_COLUMNS)
 
 
-def latency_view(engine: Engine, f: Filters) -> dict[str, pd.DataFrame]:
+def latency_view(engine: Bind, f: Filters) -> dict[str, pd.DataFrame]:
     """Everything the Latency page shows."""
-    return {
-        "summary": latency_summary(engine, f),
-        "over_time": latency_over_time(engine, f),
-        "by_model": latency_by_model(engine, f),
-        "distribution": latency_histogram(engine, f),
-        "slowest": slowest_calls(engine, f),
-    }
+    with _connect(engine) as conn:
+        return {
+            "summary": latency_summary(conn, f),
+            "over_time": latency_over_time(conn, f),
+            "by_model": latency_by_model(conn, f),
+            "distribution": latency_histogram(conn, f),
+            "slowest": slowest_calls(conn, f),
+        }
 
 
 # -- cost -------------------------------------------------------------------
@@ -265,7 +276,7 @@ def rollup(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def cost_breakdown(engine: Engine, f: Filters) -> pd.DataFrame:
+def cost_breakdown(engine: Bind, f: Filters) -> pd.DataFrame:
     """Spend per provider, model and prompt version (the finest grain the page rolls up)."""
     keys = [C.c.provider, C.c.model, C.c.prompt_name, C.c.prompt_version]
     stmt = select(*keys, *_spend_columns()).where(*conditions(f)).group_by(*keys)
@@ -274,7 +285,7 @@ def cost_breakdown(engine: Engine, f: Filters) -> pd.DataFrame:
     return _with_unit_costs(df)
 
 
-def spend_over_time(engine: Engine, f: Filters, unit: str | None = None) -> pd.DataFrame:
+def spend_over_time(engine: Bind, f: Filters, unit: str | None = None) -> pd.DataFrame:
     """Per bucket: calls, known spend, cache savings."""
     d = engine.dialect.name
     unit = _bucket_unit(f, unit)
@@ -296,14 +307,14 @@ def spend_over_time(engine: Engine, f: Filters, unit: str | None = None) -> pd.D
     return _fill_buckets(df, f, unit, zero=("calls", "spend_usd", "saved_usd", "cache_hits"))
 
 
-def spend_by_user(engine: Engine, f: Filters) -> pd.DataFrame:
+def spend_by_user(engine: Bind, f: Filters) -> pd.DataFrame:
     """Spend per user id (None = anonymous), biggest first."""
     stmt = select(C.c.user_id, *_spend_columns()).where(*conditions(f)).group_by(C.c.user_id)
     df = _frame(_rows(engine, stmt), ["user_id", *_SPEND_NAMES])
     return rollup(df, ["user_id"])
 
 
-def spend_by_tag(engine: Engine, f: Filters) -> pd.DataFrame:
+def spend_by_tag(engine: Bind, f: Filters) -> pd.DataFrame:
     """Spend per tag. SQL groups by the stored tag list (few distinct lists);
     the lists are then split, so a call with tags a,b counts towards a and b."""
     stmt = (
@@ -320,7 +331,7 @@ def spend_by_tag(engine: Engine, f: Filters) -> pd.DataFrame:
     return rollup(df[df["tag"] != ""].drop(columns="tags"), ["tag"])
 
 
-def month_forecast(engine: Engine, f: Filters, now: datetime | None = None) -> pd.DataFrame:
+def month_forecast(engine: Bind, f: Filters, now: datetime | None = None) -> pd.DataFrame:
     """Month-to-date spend (UTC month, same value filters, any time range) and a
     month-end forecast: month to date plus the last 7 days' daily rate for the
     days left."""
@@ -342,26 +353,31 @@ def month_forecast(engine: Engine, f: Filters, now: datetime | None = None) -> p
     )
 
 
-def cost_view(engine: Engine, f: Filters, now: datetime | None = None) -> dict[str, pd.DataFrame]:
+def cost_view(engine: Bind, f: Filters, now: datetime | None = None) -> dict[str, pd.DataFrame]:
     """Everything the Cost page shows."""
-    breakdown = cost_breakdown(engine, f)
+    with _connect(engine) as conn:
+        breakdown = cost_breakdown(conn, f)
+        over_time = spend_over_time(conn, f)
+        by_user = spend_by_user(conn, f)
+        by_tag = spend_by_tag(conn, f)
+        forecast = month_forecast(conn, f, now)
     total = rollup(breakdown.assign(all="all"), ["all"]).drop(columns="all")
     return {
         "summary": total,
-        "over_time": spend_over_time(engine, f),
+        "over_time": over_time,
         "by_provider": rollup(breakdown, ["provider"]),
         "by_model": rollup(breakdown, ["provider", "model"]),
         "by_prompt": rollup(breakdown, ["prompt_name", "prompt_version"]),
-        "by_user": spend_by_user(engine, f),
-        "by_tag": spend_by_tag(engine, f),
-        "forecast": month_forecast(engine, f, now),
+        "by_user": by_user,
+        "by_tag": by_tag,
+        "forecast": forecast,
     }
 
 
 # -- errors -----------------------------------------------------------------
 
 
-def errors_over_time(engine: Engine, f: Filters, unit: str | None = None) -> pd.DataFrame:
+def errors_over_time(engine: Bind, f: Filters, unit: str | None = None) -> pd.DataFrame:
     """Per bucket: calls, errors, guard blocks, their rates, retries, fallbacks
     and breaker openings (calls refused with error class `circuit_open`)."""
     d = engine.dialect.name
@@ -390,7 +406,7 @@ def errors_over_time(engine: Engine, f: Filters, unit: str | None = None) -> pd.
     return df
 
 
-def errors_by_class(engine: Engine, f: Filters) -> pd.DataFrame:
+def errors_by_class(engine: Bind, f: Filters) -> pd.DataFrame:
     """Failed and blocked calls per error class, most frequent first."""
     stmt = (
         select(C.c.error_class, C.c.status, func.count().label("n"))
@@ -403,7 +419,7 @@ def errors_by_class(engine: Engine, f: Filters) -> pd.DataFrame:
     return df
 
 
-def errors_by_model(engine: Engine, f: Filters) -> pd.DataFrame:
+def errors_by_model(engine: Bind, f: Filters) -> pd.DataFrame:
     """Per provider and model: calls, errors, blocks and error rate."""
     one = literal(1)
     stmt = (
@@ -426,7 +442,7 @@ ERROR_COLUMNS = ["id", "created_at", "provider", "model", "user_id", "status", "
                  "error_message", "retries", "fallback_from", "latency_ms"]
 
 
-def recent_errors(engine: Engine, f: Filters, limit: int = 50) -> pd.DataFrame:
+def recent_errors(engine: Bind, f: Filters, limit: int = 50) -> pd.DataFrame:
     """The latest failed or blocked calls, newest first, with their plain messages."""
     stmt = (
         select(*[C.c[n] for n in ERROR_COLUMNS])
@@ -437,9 +453,13 @@ def recent_errors(engine: Engine, f: Filters, limit: int = 50) -> pd.DataFrame:
     return _frame(_rows(engine, stmt), ERROR_COLUMNS)
 
 
-def errors_view(engine: Engine, f: Filters) -> dict[str, pd.DataFrame]:
+def errors_view(engine: Bind, f: Filters) -> dict[str, pd.DataFrame]:
     """Everything the Errors page shows."""
-    over_time = errors_over_time(engine, f)
+    with _connect(engine) as conn:
+        over_time = errors_over_time(conn, f)
+        by_class = errors_by_class(conn, f)
+        by_model = errors_by_model(conn, f)
+        recent = recent_errors(conn, f)
     sums = over_time[["calls", "errors", "blocked", "retries", "fallbacks",
                       "breaker_openings"]].sum()
     summary = pd.DataFrame([sums.to_dict()])
@@ -448,9 +468,9 @@ def errors_view(engine: Engine, f: Filters) -> dict[str, pd.DataFrame]:
     return {
         "summary": summary,
         "over_time": over_time,
-        "by_class": errors_by_class(engine, f),
-        "by_model": errors_by_model(engine, f),
-        "recent": recent_errors(engine, f),
+        "by_class": by_class,
+        "by_model": by_model,
+        "recent": recent,
     }
 
 
@@ -467,7 +487,7 @@ def _with_up_rate(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def feedback_over_time(engine: Engine, f: Filters, unit: str | None = None) -> pd.DataFrame:
+def feedback_over_time(engine: Bind, f: Filters, unit: str | None = None) -> pd.DataFrame:
     """Thumbs up and down per bucket of the rated call's time, and the up rate."""
     d = engine.dialect.name
     unit = _bucket_unit(f, unit)
@@ -484,7 +504,7 @@ def feedback_over_time(engine: Engine, f: Filters, unit: str | None = None) -> p
     return _with_up_rate(_fill_buckets(df, f, unit, zero=("ups", "downs")))
 
 
-def feedback_by_version(engine: Engine, f: Filters) -> pd.DataFrame:
+def feedback_by_version(engine: Bind, f: Filters) -> pd.DataFrame:
     """Thumbs up rate per provider, model and prompt version."""
     keys = [C.c.provider, C.c.model, C.c.prompt_name, C.c.prompt_version]
     stmt = (
@@ -498,12 +518,13 @@ def feedback_by_version(engine: Engine, f: Filters) -> pd.DataFrame:
     return _with_up_rate(df).sort_values(["ups", "downs"], ascending=False).reset_index(drop=True)
 
 
-def quality_view(engine: Engine, f: Filters) -> dict[str, pd.DataFrame]:
+def quality_view(engine: Bind, f: Filters) -> dict[str, pd.DataFrame]:
     """The quality strip: thumbs-up rate over time and by model/prompt version."""
-    return {
-        "feedback_over_time": feedback_over_time(engine, f),
-        "feedback_by_version": feedback_by_version(engine, f),
-    }
+    with _connect(engine) as conn:
+        return {
+            "feedback_over_time": feedback_over_time(conn, f),
+            "feedback_by_version": feedback_by_version(conn, f),
+        }
 
 
 # -- one call, and the filter choices ---------------------------------------

@@ -1,6 +1,6 @@
 """Dashboard benchmark: the Monitoring pages' data at scale, against bare SQL.
 
-Generates N demo calls (default 100,000; the issue's figure is
+Generates N demo calls (default 50,000; the issue's figure is
 `--calls 1000000`) with the same generator as the page and the CLI, then,
 for the default 30-day view and a filtered view (provider openai, last 7
 days), times each page's data function (core.telemetry.queries.*_view) and
@@ -160,7 +160,7 @@ def _median_ms(samples: list[float]) -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--calls", type=int, default=100_000)
+    ap.add_argument("--calls", type=int, default=50_000)
     ap.add_argument("--url", default=None, help="database URL (default: a fresh SQLite file)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--reuse", action="store_true", help="skip generation (URL already filled)")

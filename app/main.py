@@ -28,6 +28,11 @@ navigation = st.navigation(
             st.Page(PAGES / "operations.py", title="Operations", icon=":material/tune:"),
             st.Page(PAGES / "guardrails.py", title="Guardrails", icon=":material/shield:"),
         ],
+        "Monitor": [
+            st.Page(PAGES / "monitoring_latency.py", title="Latency", icon=":material/speed:"),
+            st.Page(PAGES / "monitoring_cost.py", title="Cost", icon=":material/payments:"),
+            st.Page(PAGES / "monitoring_errors.py", title="Errors", icon=":material/error:"),
+        ],
     }
 )
 sidebar_status()

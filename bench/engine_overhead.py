@@ -38,7 +38,10 @@ def main() -> None:
         tempfile.TemporaryDirectory() as tmp,
     ):
         os.environ["OPENAI_API_KEY"] = "bench-key"
-        settings = Settings(data_dir=tmp, openai_base_url=srv.base_url + "/v1")
+        # Guards off: this measures the pipeline itself (bench/guard_cost.py measures guards).
+        settings = Settings(
+            data_dir=tmp, openai_base_url=srv.base_url + "/v1", guards_enabled=False
+        )
         svc = Services.build(settings)
         bare = openai.OpenAI(api_key="bench-key", base_url=srv.base_url + "/v1", max_retries=0)
         messages = [{"role": "user", "content": "What is the capital of France?"}]

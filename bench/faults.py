@@ -49,6 +49,7 @@ def main() -> None:
             data_dir=tmp,
             openai_base_url=primary.base_url + "/v1",
             anthropic_base_url=backup.base_url,
+            guards_enabled=False,  # measures reliability alone
         )
         svc = Services.build(settings)
         rel = svc.reliability

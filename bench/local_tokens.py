@@ -39,7 +39,7 @@ def main() -> None:
     prompt = completion_prompt([Message("user", QUESTION)])
 
     with tempfile.TemporaryDirectory() as tmp:
-        svc = Services.build(Settings(data_dir=tmp, models_dir=models_dir))
+        svc = Services.build(Settings(data_dir=tmp, models_dir=models_dir, guards_enabled=False))
         request = CompletionRequest(
             messages=[Message("user", QUESTION)],
             model="local/gemma-3-270m",

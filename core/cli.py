@@ -1,4 +1,4 @@
-"""Command line: `python -m core.cli {prepare,chat}`."""
+"""Command line: `python -m core.cli {prepare,chat,demo,check-alerts}`."""
 
 from __future__ import annotations
 
@@ -51,6 +51,55 @@ def _chat(settings: Settings, text: str, model: str | None) -> int:
     return 0
 
 
+def _demo(settings: Settings, calls: int, remove: bool, span_fraction: float) -> int:
+    """Load (or remove) the synthetic demo traffic the Monitoring pages show."""
+    import time
+
+    from core.db import make_engine, migrate
+    from core.telemetry.demo import generate_demo, remove_demo
+
+    settings.ensure_data_dir()
+    db = make_engine(settings.resolved_database_url)
+    migrate(db)
+    try:
+        if remove:
+            print(f"removed {remove_demo(db)} demo calls")
+            return 0
+        t0 = time.perf_counter()
+        result = generate_demo(db, calls, span_fraction=span_fraction)
+        print(f"loaded {result.calls} demo calls, {result.feedback} feedback rows, "
+              f"{result.spans} spans in {time.perf_counter() - t0:.1f} s")
+        return 0
+    finally:
+        db.dispose()
+
+
+def _check_alerts(settings: Settings, notify: bool) -> int:
+    """Evaluate the alert rules; exit 1 when any fires (for cron), 0 when none does."""
+    from core.db import make_engine, migrate
+    from core.telemetry import alerts
+    from core.telemetry.budget import daily_budget_usd
+
+    settings.ensure_data_dir()
+    db = make_engine(settings.resolved_database_url)
+    migrate(db)
+    try:
+        budget = daily_budget_usd(settings, db)
+        if notify:
+            url = settings.alert_webhook_url
+            firings, fresh = alerts.check(db, budget, url.get_secret_value() if url else None)
+        else:
+            firings, fresh = alerts.evaluate(db, budget), []
+        for firing in firings:
+            note = " (notified)" if firing in fresh else ""
+            print(f"FIRING {firing.rule_name}: {firing.message}{note}")
+        if not firings:
+            print(f"ok: {len(alerts.list_rules(db))} rule(s), none firing")
+        return 1 if firings else 0
+    finally:
+        db.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     enforce_offline()
     parser = argparse.ArgumentParser(prog="trellis")
@@ -59,12 +108,23 @@ def main(argv: list[str] | None = None) -> int:
     chat = sub.add_parser("chat", help="send one message through the engine")
     chat.add_argument("text")
     chat.add_argument("--model", default=None)
+    demo = sub.add_parser("demo", help="load or remove synthetic demo traffic (source=demo)")
+    demo.add_argument("--calls", type=int, default=20_000)
+    demo.add_argument("--span-fraction", type=float, default=1.0,
+                      help="share of demo calls that get stage spans (0-1)")
+    demo.add_argument("--remove", action="store_true", help="delete every demo call instead")
+    check = sub.add_parser("check-alerts", help="evaluate alert rules; exit 1 if any fires")
+    check.add_argument("--no-notify", action="store_true", help="do not record or post")
     args = parser.parse_args(argv)
     settings = Settings()
     if args.command == "prepare":
         return _prepare(settings)
     if args.command == "chat":
         return _chat(settings, args.text, args.model)
+    if args.command == "demo":
+        return _demo(settings, args.calls, args.remove, args.span_fraction)
+    if args.command == "check-alerts":
+        return _check_alerts(settings, notify=not args.no_notify)
     return 2
 
 

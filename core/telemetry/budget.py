@@ -1,0 +1,34 @@
+"""Where the monitoring pages and alerts read the daily budget from.
+
+The global daily budget set on the Operations page (the smallest, if there
+are several) wins; the `TRELLIS_DAILY_BUDGET_USD` setting is the fallback
+for installs that set a budget line without enforcing one.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, select
+
+from core.config import Settings
+from core.db import session_scope
+
+
+def daily_budget_usd(settings: Settings, db: Engine | None = None) -> float | None:
+    """The daily spend budget in USD, or None when none is set."""
+    if db is not None:
+        from core.reliability.models import Budget
+
+        with session_scope(db) as s:
+            limits = list(
+                s.execute(
+                    select(Budget.limit_usd).where(
+                        Budget.enabled.is_(True),
+                        Budget.scope == "global",
+                        Budget.period == "daily",
+                    )
+                ).scalars()
+            )
+        if limits:
+            return float(min(limits))
+    value = settings.daily_budget_usd
+    return float(value) if value is not None and value > 0 else None

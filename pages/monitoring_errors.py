@@ -1,0 +1,61 @@
+"""Monitoring · Errors: what is breaking? Error rate, classes, providers,
+recent errors with their plain messages, breaker openings and fallbacks."""
+
+from __future__ import annotations
+
+import plotly.express as px
+import streamlit as st
+
+from app import monitoring as mon
+from core.telemetry.filters import to_local
+
+PAGE = "errors"
+
+f, tz = mon.page_header("Errors", PAGE)
+v = mon.errors_view(f)
+s = v["summary"].iloc[0]
+
+m = st.columns(6)
+m[0].metric("Calls", f"{int(s['calls']):,}")
+m[1].metric("Error rate", "–" if s["error_rate"] != s["error_rate"] else f"{s['error_rate']:.2%}")
+m[2].metric("Errors", f"{int(s['errors']):,}")
+m[3].metric("Guard blocks", f"{int(s['blocked']):,}")
+m[4].metric("Fallbacks", f"{int(s['fallbacks']):,}")
+m[5].metric("Breaker openings", f"{int(s['breaker_openings']):,}",
+            help="Calls refused by an open circuit breaker (error class circuit_open).")
+mon.download(v["summary"], "summary", PAGE)
+
+over = to_local(v["over_time"], tz)
+left, right = st.columns(2)
+with left:
+    fig = px.line(over, x="bucket", y=["error_rate", "blocked_rate"], markers=True,
+                  title="Error and guard-block rate")
+    fig.update_yaxes(tickformat=".1%")
+    mon.chart(fig, key="errors.rate")
+with right:
+    fig = px.bar(over, x="bucket", y=["breaker_openings", "fallbacks"], barmode="group",
+                 title="Breaker openings and fallbacks")
+    mon.chart(fig, key="errors.breaker")
+mon.download(v["over_time"], "over-time", PAGE)
+
+left, right = st.columns(2)
+with left:
+    by_class = v["by_class"]
+    mon.chart(px.bar(by_class, x="error_class", y="calls", color="status",
+                     title="Errors by class"), key="errors.by_class")
+    mon.download(by_class, "by-class", PAGE)
+with right:
+    by_model = v["by_model"]
+    fig = px.bar(by_model, x="model", y="errors", color="provider",
+                 title="Errors by provider and model")
+    mon.chart(fig, key="errors.by_model")
+    mon.download(by_model, "by-model", PAGE)
+st.dataframe(by_model, hide_index=True)
+
+st.subheader("Recent errors")
+recent = v["recent"]
+st.dataframe(to_local(recent, tz), hide_index=True)
+mon.download(recent, "recent-errors", PAGE)
+mon.call_picker(recent, PAGE, label="Inspect an error")
+
+mon.footer(f, tz, PAGE)

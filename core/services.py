@@ -11,6 +11,7 @@ from core.costs import PriceBook
 from core.db import make_engine, migrate
 from core.engine import Engine
 from core.providers.registry import ProviderRegistry
+from core.rag.service import RagService
 from core.telemetry.store import TelemetryStore
 
 
@@ -22,6 +23,7 @@ class Services:
     prices: PriceBook
     telemetry: TelemetryStore
     engine: Engine
+    rag: RagService
 
     @classmethod
     def build(cls, settings: Settings | None = None, *, registry: ProviderRegistry | None = None) -> Services:
@@ -34,7 +36,10 @@ class Services:
         prices = PriceBook(db, self_hosted=registry.self_hosted())
         telemetry = TelemetryStore(db)
         engine = Engine(settings, registry, prices, telemetry)
-        return cls(settings, db, registry, prices, telemetry, engine)
+        rag = RagService(settings, db)  # Chroma and the embedder open on first use
+        rag.install(engine)
+        return cls(settings, db, registry, prices, telemetry, engine, rag)
 
     def close(self) -> None:
+        self.rag.close()
         self.db.dispose()

@@ -86,6 +86,25 @@ class Settings(BaseSettings):
     max_output_tokens: int = 4096
     request_timeout_s: float = 60.0
 
+    # RAG: vector store, embeddings, chunking and upload limits (core/rag).
+    # No CHROMA_HOST means the embedded PersistentClient in data_dir/chroma.
+    chroma_host: str | None = Field(
+        default=None, validation_alias=_alias("TRELLIS_CHROMA_HOST", "CHROMA_HOST")
+    )
+    chroma_port: int = Field(
+        default=8000, validation_alias=_alias("TRELLIS_CHROMA_PORT", "CHROMA_PORT")
+    )
+    #: "all-MiniLM-L6-v2" (bundled), a local sentence-transformers path, or
+    #: "openai/<embedding model>" to use the OpenAI provider's key and base URL.
+    embedding_model: str = "all-MiniLM-L6-v2"
+    rag_chunking: str = "recursive"
+    rag_chunk_tokens: int = 200
+    rag_chunk_overlap: int = 30
+    rag_min_chunk_tokens: int = 40
+    rag_max_upload_mb: float = 20.0
+    rag_top_k: int = 5
+    rag_context_tokens: int = 1500
+
     @property
     def resolved_database_url(self) -> str:
         """The SQLAlchemy URL: the setting, else a SQLite file in the data dir."""

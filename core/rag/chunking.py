@@ -123,14 +123,15 @@ def _merge_small(pieces: list[Chunk], size: int, min_tokens: int) -> list[Chunk]
 
 
 def _count(tokenizer: Any, text: str) -> int:
-    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
 
 def _windows(
     text: str, tokenizer: Any, size: int, overlap: int
 ) -> list[tuple[int, int, int]]:
     """(start char, end char, tokens) of each window over `text`."""
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    # verbose=False: windows longer than the model limit are the point here.
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     offsets = [(a, b) for a, b in enc["offset_mapping"] if b > a]
     n = len(offsets)
     if n == 0:

@@ -11,14 +11,15 @@ import hashlib
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import groupby
 from pathlib import Path, PurePath
 from typing import Any
 
 from sqlalchemy import Engine as DBEngine
 
 from core.config import Settings
-from core.rag.chunking import STRATEGIES, chunk_sections
+from core.rag.chunking import STRATEGIES, Chunk, chunk_sections
 from core.rag.embeddings import LocalEmbedder, OpenAIEmbedder, get_embedder
 from core.rag.loaders import DocumentError, load_document
 from core.rag.models import FAILED, INGESTING, READY, RagCollection, RagDocument
@@ -49,6 +50,23 @@ class IngestResult:
     message: str
     document_id: int | None = None
     chunks: int = 0
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A file registered and chunked, waiting for its vectors."""
+
+    index: int
+    row_id: int
+    name: str
+    digest: str
+    data: bytes
+    chunks: list[Chunk]
+    replaces: list[int]
+    base: dict[str, Any]
+    written: int = 0
+    error: str | None = None
+    result: IngestResult | None = field(default=None)
 
 
 class RagService:
@@ -140,95 +158,154 @@ class RagService:
     def ingest(self, collection: str, files: list[tuple[str, bytes]], *, user: str | None = None,
                tags: list[str] | None = None, replace: bool = False,
                progress: Callable[[int, float, str], None] | None = None) -> list[IngestResult]:
-        """Ingest each file on its own: one bad file never stops the others."""
-        results = []
-        for i, (name, data) in enumerate(files):
-            def step(frac: float, msg: str, i: int = i) -> None:
-                if progress:
-                    progress(i, frac, msg)
-            results.append(self.ingest_file(collection, name, data, user=user, tags=tags,
-                                            replace=replace, progress=step))
-        return results
+        """Ingest each file on its own terms: one bad file never stops the others.
+
+        Each document is all or nothing: its registry row says "ready" only
+        once every chunk is in Chroma; on any failure its chunks are removed
+        and the row says "failed" with the reason. Same content already in the
+        collection is skipped unless `replace`, which also replaces a ready
+        document with the same file name once the new one is in. Chunks of
+        several files are embedded together, so small files batch well.
+        """
+        def report(i: int, frac: float, msg: str) -> None:
+            if progress:
+                progress(i, frac, msg)
+
+        try:
+            coll = self.collection(collection)
+        except RagError as err:
+            return [IngestResult(PurePath(n).name, FAILED, str(err)) for n, _ in files]
+        results: list[IngestResult | None] = [None] * len(files)
+        pending: list[_Pending] = []
+        embedder = self.embedder(coll)
+        clean_tags = sorted({t.strip() for t in (tags or []) if t.strip()})
+        batch_digests: dict[str, str] = {}
+        for i, (raw_name, data) in enumerate(files):
+            name = PurePath(raw_name).name or "unnamed"
+            digest = hashlib.sha256(data).hexdigest()
+            if digest in batch_digests:
+                results[i] = IngestResult(
+                    name, "skipped", f"{name} has the same content as {batch_digests[digest]} "
+                    "in this upload; skipped.")
+                report(i, 1.0, "skipped")
+                continue
+            batch_digests[digest] = name
+            outcome = self._prepare(coll, i, name, data, embedder, clean_tags, user, replace)
+            if isinstance(outcome, IngestResult):
+                results[i] = outcome
+                report(i, 1.0, outcome.status)
+            else:
+                pending.append(outcome)
+                report(i, 0.1, f"{len(outcome.chunks)} chunks to embed")
+        flat = [(p, c) for p in pending for c in p.chunks]
+        for start in range(0, len(flat), self.batch_size):
+            batch = [(p, c) for p, c in flat[start : start + self.batch_size] if p.error is None]
+            if not batch:
+                continue
+            try:
+                vectors = embedder.encode([c.text for _, c in batch])
+            except Exception as exc:  # noqa: BLE001 - fails the documents in this batch only
+                for p in {id(p): p for p, _ in batch}.values():
+                    self._fail(coll, p, exc)
+                continue
+            at = 0
+            for _, group in groupby(batch, key=lambda pc: id(pc[0])):
+                items = list(group)
+                doc = items[0][0]
+                part = vectors[at : at + len(items)]
+                at += len(items)
+                if doc.error is not None:
+                    continue
+                chunks = [c for _, c in items]
+                doc.written += len(chunks)  # counted first: a failed add may still have written
+                try:
+                    self.store.add(
+                        coll.name,
+                        [f"d{doc.row_id}-{c.index}" for c in chunks],
+                        part,
+                        [c.text for c in chunks],
+                        [{**doc.base, "chunk": c.index, "page": c.page, "heading": c.heading,
+                          "tokens": c.tokens} for c in chunks],
+                    )
+                except Exception as exc:  # noqa: BLE001
+                    self._fail(coll, doc, exc)
+                    continue
+                report(doc.index, 0.1 + 0.9 * doc.written / len(doc.chunks), "embedding")
+                if doc.written == len(doc.chunks):
+                    self._complete(doc)
+        for p in pending:
+            results[p.index] = p.result
+            report(p.index, 1.0, p.result.status if p.result else FAILED)
+        return [r or IngestResult(files[i][0], FAILED, "Not indexed.") for i, r in
+                enumerate(results)]
 
     def ingest_file(self, collection: str, name: str, data: bytes, *, user: str | None = None,
                     tags: list[str] | None = None, replace: bool = False,
                     progress: Progress | None = None) -> IngestResult:
-        """Load, chunk, embed and store one file; all or nothing.
+        """One file through `ingest`."""
+        def step(_i: int, frac: float, msg: str) -> None:
+            if progress:
+                progress(frac, msg)
 
-        Same content already in the collection is skipped, unless `replace`,
-        which also replaces a ready document with the same file name once the
-        new one is in.
-        """
-        report = progress or (lambda _f, _m: None)
-        name = PurePath(name).name or "unnamed"
-        try:
-            coll = self.collection(collection)
-        except RagError as err:
-            return IngestResult(name, FAILED, str(err))
+        return self.ingest(collection, [(name, data)], user=user, tags=tags, replace=replace,
+                           progress=step)[0]
+
+    def _prepare(self, coll: RagCollection, index: int, name: str, data: bytes, embedder: Any,
+                 tags: list[str], user: str | None, replace: bool) -> IngestResult | _Pending:
+        """Dedupe, register, load and chunk one file (no vectors yet)."""
         assert coll.id is not None
         digest = hashlib.sha256(data).hexdigest()
         same = self.registry.ready_matching(coll.id, content_hash=digest)
         if same and not replace:
-            report(1.0, "skipped")
             return IngestResult(
                 name, "skipped",
                 f"{name} is already in '{coll.name}' (same content as {same[0].file_name}); "
                 "skipped. Tick 'replace' to index it again.",
                 same[0].id, same[0].chunk_count,
             )
-        old = self.registry.ready_matching(coll.id, content_hash=digest, file_name=name) \
-            if replace else []
-        clean_tags = sorted({t.strip() for t in (tags or []) if t.strip()})
-        doc = self.registry.add_document(RagDocument(
+        old = (self.registry.ready_matching(coll.id, content_hash=digest, file_name=name)
+               if replace else [])
+        row = self.registry.add_document(RagDocument(
             collection_id=coll.id, file_name=name, content_hash=digest, size_bytes=len(data),
-            status=INGESTING, tags=",".join(clean_tags) or None, chunking=coll.chunking,
+            status=INGESTING, tags=",".join(tags) or None, chunking=coll.chunking,
             created_by=user,
         ))
-        assert doc.id is not None
-        written = 0
+        assert row.id is not None
+        pending = _Pending(index, row.id, name, digest, data, [], [int(o.id) for o in old if o.id],
+                           {"document_id": row.id, "document": name,
+                            **{f"tag:{t}": True for t in tags}})
         try:
-            report(0.02, "reading")
             max_bytes = int(self.settings.rag_max_upload_mb * 1_000_000)
             sections = load_document(name, data, max_bytes=max_bytes)
-            embedder = self.embedder(coll)
-            size = min(coll.chunk_tokens, embedder.max_tokens)
-            report(0.08, "chunking")
-            chunks = chunk_sections(
-                sections, embedder.tokenizer, strategy=coll.chunking, size=size,
-                overlap=coll.chunk_overlap, min_tokens=self.settings.rag_min_chunk_tokens,
+            pending.chunks = chunk_sections(
+                sections, embedder.tokenizer, strategy=coll.chunking,
+                size=min(coll.chunk_tokens, embedder.max_tokens), overlap=coll.chunk_overlap,
+                min_tokens=self.settings.rag_min_chunk_tokens,
             )
-            if not chunks:
+            if not pending.chunks:
                 raise DocumentError(f"{name} has no text that could be extracted.")
-            base = {"document_id": doc.id, "document": name}
-            base.update({f"tag:{t}": True for t in clean_tags})
-            for start in range(0, len(chunks), self.batch_size):
-                batch = chunks[start : start + self.batch_size]
-                report(0.1 + 0.88 * start / len(chunks), f"embedding {start}/{len(chunks)} chunks")
-                vectors = embedder.encode([c.text for c in batch])
-                metas = [
-                    {**base, "chunk": c.index, "page": c.page, "heading": c.heading,
-                     "tokens": c.tokens}
-                    for c in batch
-                ]
-                ids = [f"d{doc.id}-{c.index}" for c in batch]
-                written += len(batch)  # counted first: a failing add may still have written
-                self.store.add(coll.name, ids, vectors, [c.text for c in batch], metas)
-            self._keep_file(digest, name, data)
-            self.registry.finish(doc.id, READY, len(chunks))
         except Exception as exc:  # noqa: BLE001 - every failure becomes a per-file message
-            message = _plain(name, exc)
-            if written:
-                self._remove_chunks(coll.name, doc.id)
-            self.registry.finish(doc.id, FAILED, 0, message)
-            report(1.0, "failed")
-            return IngestResult(name, FAILED, message, doc.id)
-        for prev in old:
-            if prev.id != doc.id:
-                self.delete_document(prev.id)  # type: ignore[arg-type]
-        report(1.0, "done")
-        verb = "Replaced" if old else "Indexed"
-        return IngestResult(name, READY, f"{verb} {name}: {len(chunks)} chunks.", doc.id,
-                            len(chunks))
+            self._fail(coll, pending, exc)
+            assert pending.result is not None
+            return pending.result
+        return pending
+
+    def _fail(self, coll: RagCollection, p: _Pending, exc: BaseException) -> None:
+        p.error = _plain(p.name, exc)
+        if p.written:
+            self._remove_chunks(coll.name, p.row_id)
+        self.registry.finish(p.row_id, FAILED, 0, p.error)
+        p.result = IngestResult(p.name, FAILED, p.error, p.row_id)
+
+    def _complete(self, p: _Pending) -> None:
+        self._keep_file(p.digest, p.name, p.data)
+        self.registry.finish(p.row_id, READY, len(p.chunks))
+        for old_id in p.replaces:
+            if old_id != p.row_id:
+                self.delete_document(old_id)
+        verb = "Replaced" if p.replaces else "Indexed"
+        p.result = IngestResult(p.name, READY, f"{verb} {p.name}: {len(p.chunks)} chunks.",
+                                p.row_id, len(p.chunks))
 
     def _remove_chunks(self, collection: str, doc_id: int) -> None:
         try:
@@ -345,9 +422,10 @@ class RagService:
             ctx.extra["rag_error"] = reason
             raise RetrievalFailed(f"retrieval failed: {reason}") from exc
         budget = int(opts.get("budget") or self.settings.rag_context_tokens)
-        context, used = build_context(
-            hits, lambda t: len(tokenizer(t, add_special_tokens=False)["input_ids"]), budget
-        )
+        def count(text: str) -> int:
+            return len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+
+        context, used = build_context(hits, count, budget)
         ctx.sources = [
             {"n": n, "document": h.document, "document_id": h.document_id, "page": h.page,
              "heading": h.heading, "score": round(h.score, 6), "text": h.text,

@@ -6,7 +6,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from core.db import session_scope
-from core.rag.models import READY, RagCollection, RagDocument
+from core.rag.models import FAILED, INGESTING, READY, RagCollection, RagDocument
+from core.rag.retrieval import Served
 from core.telemetry.models import utcnow
 
 __all__ = ["DocumentRegistry"]
@@ -90,12 +91,20 @@ class DocumentRegistry:
             or (file_name and r.file_name == file_name)
         ]
 
-    def ready_ids(self, collection_id: int) -> list[int]:
+    def served(self, collection_id: int) -> Served:
+        """Ready documents, and the others whose chunks retrieval must leave out."""
         with Session(self.engine) as s:
-            q = select(RagDocument.id).where(
-                RagDocument.collection_id == collection_id, RagDocument.status == READY
+            q = select(RagDocument.id, RagDocument.status, RagDocument.chunk_count).where(
+                RagDocument.collection_id == collection_id
             )
-            return sorted(int(i) for i in s.exec(q) if i is not None)
+            rows = list(s.exec(q))
+        ready = tuple(sorted(int(i) for i, st, _ in rows if i is not None and st == READY))
+        # A failed row with a chunk count is one whose chunks could not be removed.
+        other = tuple(sorted(
+            int(i) for i, st, n in rows
+            if i is not None and (st == INGESTING or (st == FAILED and n))
+        ))
+        return Served(ready, other)
 
     def delete_document(self, doc_id: int) -> None:
         with session_scope(self.engine) as s:

@@ -18,7 +18,7 @@ import numpy as np
 
 from core.rag.store import ChromaStore, StoredChunk
 
-__all__ = ["MODES", "Hit", "Retriever", "build_context", "where_clause"]
+__all__ = ["MODES", "Hit", "Retriever", "Served", "build_context", "where_clause"]
 
 MODES = ("hybrid", "vector", "bm25")
 
@@ -52,12 +52,28 @@ class Hit:
         )
 
 
-def where_clause(filters: dict[str, Any] | None, ready_ids: list[int]) -> dict[str, Any]:
-    """A Chroma `where` for the filters, limited to documents whose ingestion finished.
+@dataclass(frozen=True, slots=True)
+class Served:
+    """Which documents of a collection retrieval may use.
+
+    `unserved` are documents not ready (being ingested, or failed and their
+    chunks possibly not cleaned up); usually empty, and then no filter is
+    needed at all, which keeps an unfiltered query on Chroma's fast path.
+    """
+
+    ready: tuple[int, ...]
+    unserved: tuple[int, ...] = ()
+
+
+def where_clause(filters: dict[str, Any] | None,
+                 unserved: tuple[int, ...] = ()) -> dict[str, Any] | None:
+    """A Chroma `where` for the filters that also leaves out `unserved` documents.
 
     Filters: ``document`` (an id, or a file name), ``page`` (int), ``tag`` (str).
     """
-    parts: list[dict[str, Any]] = [{"document_id": {"$in": ready_ids}}]
+    parts: list[dict[str, Any]] = []
+    if unserved:
+        parts.append({"document_id": {"$nin": list(unserved)}})
     f = filters or {}
     doc = f.get("document")
     if doc not in (None, ""):
@@ -66,6 +82,8 @@ def where_clause(filters: dict[str, Any] | None, ready_ids: list[int]) -> dict[s
         parts.append({"page": int(f["page"])})
     if f.get("tag"):
         parts.append({f"tag:{f['tag']}": True})
+    if not parts:
+        return None
     return parts[0] if len(parts) == 1 else {"$and": parts}
 
 
@@ -106,7 +124,7 @@ def _bm25(corpus: list[list[str]]) -> Any:
 
 @dataclass(slots=True)
 class _Bm25Index:
-    signature: tuple[int, ...]
+    signature: Served
     chunks: list[StoredChunk]
     bm25: Any
 
@@ -132,7 +150,7 @@ class Retriever:
         collection_id: int,
         query: str,
         encode: Callable[[list[str]], np.ndarray],
-        ready_ids: list[int],
+        served: Served,
         *,
         mode: str = "hybrid",
         top_k: int = 5,
@@ -141,15 +159,15 @@ class Retriever:
         """The `top_k` best chunks for `query`, best first."""
         if mode not in MODES:
             raise ValueError(f"Unknown retrieval mode '{mode}'; choose one of {', '.join(MODES)}.")
-        if not ready_ids or not query.strip():
+        if not served.ready or not query.strip():
             return []
         if mode == "vector":
-            return self._vector(collection, query, encode, ready_ids, top_k, filters)
+            return self._vector(collection, query, encode, served, top_k, filters)
         if mode == "bm25":
-            return self._keyword(collection, collection_id, query, ready_ids, top_k, filters)
+            return self._keyword(collection, collection_id, query, served, top_k, filters)
         depth = max(top_k * 4, 20)
-        vec = self._vector(collection, query, encode, ready_ids, depth, filters)
-        kw = self._keyword(collection, collection_id, query, ready_ids, depth, filters)
+        vec = self._vector(collection, query, encode, served, depth, filters)
+        kw = self._keyword(collection, collection_id, query, served, depth, filters)
         return self.fuse(vec, kw, top_k)
 
     def fuse(self, vector: list[Hit], keyword: list[Hit], top_k: int) -> list[Hit]:
@@ -173,17 +191,17 @@ class Retriever:
         return ranked
 
     def _vector(self, collection: str, query: str, encode: Callable[[list[str]], np.ndarray],
-                ready_ids: list[int], k: int, filters: dict[str, Any] | None) -> list[Hit]:
+                served: Served, k: int, filters: dict[str, Any] | None) -> list[Hit]:
         vector = encode([query])[0]
-        found = self.store.query(collection, vector, k, where_clause(filters, ready_ids))
+        found = self.store.query(collection, vector, k, where_clause(filters, served.unserved))
         return [Hit.from_stored(c, c.score, vector=c.score) for c in found]
 
-    def _keyword(self, collection: str, collection_id: int, query: str, ready_ids: list[int],
+    def _keyword(self, collection: str, collection_id: int, query: str, served: Served,
                  k: int, filters: dict[str, Any] | None) -> list[Hit]:
         terms = bm25_tokens(query)
         if not terms:
             return []
-        index = self._index(collection, collection_id, ready_ids)
+        index = self._index(collection, collection_id, served)
         if index is None:
             return []
         scores = index.bm25.get_scores(terms)
@@ -198,14 +216,15 @@ class Retriever:
         return hits
 
     def _index(
-        self, collection: str, collection_id: int, ready_ids: list[int]
+        self, collection: str, collection_id: int, served: Served
     ) -> _Bm25Index | None:
-        signature = tuple(ready_ids)
+        signature = served
         with self._lock:
             index = self._bm25.get(collection_id)
             if index is not None and index.signature == signature:
                 return index
-        chunks = self.store.get(collection, where={"document_id": {"$in": list(ready_ids)}})
+        ready = set(served.ready)
+        chunks = [c for c in self.store.get(collection) if c.metadata.get("document_id") in ready]
         if not chunks:
             return None
         index = _Bm25Index(signature, chunks, _bm25([bm25_tokens(c.text) for c in chunks]))

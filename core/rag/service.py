@@ -292,9 +292,9 @@ class RagService:
 
     def _fail(self, coll: RagCollection, p: _Pending, exc: BaseException) -> None:
         p.error = _plain(p.name, exc)
-        if p.written:
-            self._remove_chunks(coll.name, p.row_id)
-        self.registry.finish(p.row_id, FAILED, 0, p.error)
+        left = 0 if not p.written or self._remove_chunks(coll.name, p.row_id) else p.written
+        # chunk_count > 0 on a failed row marks chunks that are still in the store.
+        self.registry.finish(p.row_id, FAILED, left, p.error)
         p.result = IngestResult(p.name, FAILED, p.error, p.row_id)
 
     def _complete(self, p: _Pending) -> None:
@@ -307,12 +307,14 @@ class RagService:
         p.result = IngestResult(p.name, READY, f"{verb} {p.name}: {len(p.chunks)} chunks.",
                                 p.row_id, len(p.chunks))
 
-    def _remove_chunks(self, collection: str, doc_id: int) -> None:
+    def _remove_chunks(self, collection: str, doc_id: int) -> bool:
         try:
             self.store.delete(collection, where={"document_id": doc_id})
         except StoreError:
-            # Retrieval only serves ready documents, so these cannot leak into answers.
+            # Retrieval leaves this document's chunks out; deleting the row retries.
             log.exception("could not remove the chunks of failed document %s", doc_id)
+            return False
+        return True
 
     def _file_path(self, digest: str, name: str) -> Path:
         return self.files_dir / f"{digest}{PurePath(name).suffix.lower()}"
@@ -366,7 +368,7 @@ class RagService:
         assert coll.id is not None
         embedder = self.embedder(coll)
         return self.retriever.search(
-            coll.name, coll.id, query, embedder.encode, self.registry.ready_ids(coll.id),
+            coll.name, coll.id, query, embedder.encode, self.registry.served(coll.id),
             mode=mode, top_k=int(top_k or self.settings.rag_top_k), filters=filters,
         )
 

@@ -21,6 +21,7 @@ navigation = st.navigation(
     {
         "Build": [
             st.Page(PAGES / "chat.py", title="Chat playground", icon=":material/chat:", default=True),
+            st.Page(PAGES / "documents.py", title="Documents", icon=":material/description:"),
         ],
     }
 )

@@ -6,7 +6,7 @@ import uuid
 
 import streamlit as st
 
-from app import handles
+from app import handles, rag_widgets
 from app.widgets import format_cost, format_ms
 from core.engine import CompletionRequest, CompletionResponse
 from core.providers import Message
@@ -52,6 +52,7 @@ with st.sidebar:
         "Max tokens", 1, svc.settings.max_output_tokens, 256, key="chat.max_tokens"
     )
     system = st.text_area("System prompt", key="chat.system", placeholder="You are a helpful assistant.")
+    rag_options = rag_widgets.sidebar_options()
     if st.button("Clear chat", icon=":material/delete:", use_container_width=True):
         st.session_state[HISTORY] = []
         st.rerun()
@@ -93,6 +94,7 @@ def _render_answer(answer: dict) -> None:
         st.caption(answer["model"])
         return
     st.markdown(answer["text"] or "_(empty answer)_")
+    rag_widgets.render_sources(answer)
     st.caption(_figures(answer))
     call_id = answer.get("call_id")
     if call_id is None:
@@ -126,6 +128,7 @@ def _answer_dict(model: str, resp: CompletionResponse | None, text: str, err: Tr
         "status": resp.status,
         "cache_hit": resp.cache_hit,
         "call_id": resp.call_id,
+        **rag_widgets.answer_extras(resp),
     }
 
 
@@ -152,6 +155,7 @@ def _ask(model: str, slot: int) -> dict:
         max_tokens=int(max_tokens),
         source="playground",
         session_id=st.session_state[SESSION],
+        options={"rag": rag_options} if rag_options else {},
     )
     stream = svc.engine.stream(request)
     text = ""

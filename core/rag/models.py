@@ -15,7 +15,9 @@ from sqlmodel import Field, SQLModel
 from core.telemetry.models import utcnow
 
 #: Document statuses. Only "ready" documents are served; a process that dies
-#: mid-way leaves "ingesting", never a claim of success.
+#: mid-way leaves "ingesting", never a claim of success. A "failed" row with a
+#: non-zero chunk_count is one whose partial chunks could not be removed (store
+#: down): retrieval excludes them and deleting the row removes them.
 INGESTING, READY, FAILED = "ingesting", "ready", "failed"
 
 

@@ -94,10 +94,22 @@ class DocumentRegistry:
     def served(self, collection_id: int) -> Served:
         """Ready documents, and the others whose chunks retrieval must leave out."""
         with Session(self.engine) as s:
-            q = select(RagDocument.id, RagDocument.status, RagDocument.chunk_count).where(
-                RagDocument.collection_id == collection_id
-            )
-            rows = list(s.exec(q))
+            return self._served(s, collection_id)
+
+    def lookup(self, name: str) -> tuple[RagCollection | None, Served]:
+        """A collection and what it serves, in one session (the per-query path)."""
+        with Session(self.engine) as s:
+            row = s.exec(select(RagCollection).where(RagCollection.name == name)).first()
+            if row is None or row.id is None:
+                return None, Served(())
+            return row, self._served(s, row.id)
+
+    @staticmethod
+    def _served(s: Session, collection_id: int) -> Served:
+        q = select(RagDocument.id, RagDocument.status, RagDocument.chunk_count).where(
+            RagDocument.collection_id == collection_id
+        )
+        rows = list(s.exec(q))
         ready = tuple(sorted(int(i) for i, st, _ in rows if i is not None and st == READY))
         # A failed row with a chunk count is one whose chunks could not be removed.
         other = tuple(sorted(

@@ -293,8 +293,11 @@ class RagService:
     def _fail(self, coll: RagCollection, p: _Pending, exc: BaseException) -> None:
         p.error = _plain(p.name, exc)
         left = 0 if not p.written or self._remove_chunks(coll.name, p.row_id) else p.written
-        # chunk_count > 0 on a failed row marks chunks that are still in the store.
-        self.registry.finish(p.row_id, FAILED, left, p.error)
+        # chunk_count > 0 on a failed row marks chunks that may still be in the store;
+        # retrieval leaves them out and deleting the document removes them.
+        stored = p.error + (" Delete this document once the store is back to clear "
+                            "partly written chunks." if left else "")
+        self.registry.finish(p.row_id, FAILED, left, stored)
         p.result = IngestResult(p.name, FAILED, p.error, p.row_id)
 
     def _complete(self, p: _Pending) -> None:
@@ -364,11 +367,13 @@ class RagService:
         """The best chunks for `query` in `collection`, best first."""
         if mode not in MODES:
             raise RagError(f"Retrieval mode must be one of: {', '.join(MODES)}.")
-        coll = self.collection(collection)
+        coll, served = self.registry.lookup(collection)
+        if coll is None:
+            raise RagError(f"There is no collection named '{collection}'.")
         assert coll.id is not None
         embedder = self.embedder(coll)
         return self.retriever.search(
-            coll.name, coll.id, query, embedder.encode, self.registry.served(coll.id),
+            coll.name, coll.id, query, embedder.encode, served,
             mode=mode, top_k=int(top_k or self.settings.rag_top_k), filters=filters,
         )
 

@@ -43,6 +43,8 @@ class ChromaStore:
         self.path, self.host, self.port = path, host, port
         self._client: Any = None
         self._lock = threading.Lock()
+        # Collection handles by name: fetching one is a round trip per query otherwise.
+        self._handles: dict[str, Any] = {}
 
     @property
     def where(self) -> str:
@@ -70,20 +72,38 @@ class ChromaStore:
             return self._client
 
     @contextmanager
-    def _errors(self) -> Iterator[None]:
+    def _guard(self, name: str | None = None) -> Iterator[None]:
         try:
             yield
+        except BaseException:
+            if name is not None:
+                self._handles.pop(name, None)  # refetch next time: it may be gone or moved
+            raise
+
+    @contextmanager
+    def _errors(self, name: str | None = None) -> Iterator[None]:
+        try:
+            with self._guard(name):
+                yield
         except StoreError:
             raise
         except Exception as exc:  # noqa: BLE001 - chromadb and httpx raise many kinds
-            raise StoreError(f"{self.where.capitalize()} could not be reached or failed "
-                             f"({type(exc).__name__}).") from exc
+            where = self.where[0].upper() + self.where[1:]
+            raise StoreError(
+                f"{where} could not be reached or failed ({type(exc).__name__})."
+            ) from exc
 
     def _collection(self, name: str) -> Any:
         from chromadb.errors import NotFoundError
 
+        handle = self._handles.get(name)
+        if handle is not None:
+            return handle
         try:
-            return self.client.get_collection(name, embedding_function=None)
+            handle = self._handles[name] = self.client.get_collection(
+                name, embedding_function=None
+            )
+            return handle
         except NotFoundError as exc:
             raise StoreError(
                 f"The collection '{name}' does not exist in the vector store."
@@ -105,17 +125,19 @@ class ChromaStore:
             return sorted(c.name for c in self.client.list_collections())
 
     def rename(self, old: str, new: str) -> None:
-        with self._errors():
+        with self._errors(old):
             self._collection(old).modify(name=new)
+        self._handles.pop(old, None)
 
     def drop(self, name: str) -> None:
         from chromadb.errors import NotFoundError
 
+        self._handles.pop(name, None)
         with self._errors(), suppress(NotFoundError):
             self.client.delete_collection(name)
 
     def count(self, name: str) -> int:
-        with self._errors():
+        with self._errors(name):
             return int(self._collection(name).count())
 
     # -- chunks -----------------------------------------------------------
@@ -129,21 +151,21 @@ class ChromaStore:
     ) -> None:
         """Write one batch of chunks (the caller batches, so it can undo a partial write)."""
         clean = [{k: v for k, v in m.items() if v is not None} for m in metadatas]
-        with self._errors():
+        with self._errors(name):
             self._collection(name).add(
                 ids=list(ids), embeddings=embeddings, documents=list(texts), metadatas=clean
             )
 
     def delete(self, name: str, *, where: dict[str, Any] | None = None,
                ids: Sequence[str] | None = None) -> None:
-        with self._errors():
+        with self._errors(name):
             self._collection(name).delete(ids=list(ids) if ids else None, where=where)
 
     def query(
         self, name: str, vector: np.ndarray, k: int, where: dict[str, Any] | None = None
     ) -> list[StoredChunk]:
         """The `k` nearest chunks to `vector` (cosine), best first."""
-        with self._errors():
+        with self._errors(name):
             res = self._collection(name).query(
                 query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
                 n_results=k,
@@ -161,7 +183,7 @@ class ChromaStore:
     def get(self, name: str, where: dict[str, Any] | None = None,
             ids: Sequence[str] | None = None) -> list[StoredChunk]:
         """Chunks by filter or id, without vectors."""
-        with self._errors():
+        with self._errors(name):
             res = self._collection(name).get(
                 ids=list(ids) if ids else None, where=where, include=["documents", "metadatas"]
             )
@@ -174,6 +196,7 @@ class ChromaStore:
         """Release the client (and, embedded, the files it holds open)."""
         with self._lock:
             client, self._client = self._client, None
+            self._handles.clear()
         if client is not None:
             with suppress(Exception):  # best effort on shutdown
                 client.close()

@@ -273,3 +273,26 @@ def test_csv_rows_are_searchable(services) -> None:
     assert r.status == READY
     hit = rag.search("offices", "How many desks in Lisbon?", mode="bm25")[0]
     assert "office: Lisbon; city: Lisbon; address: Rua Augusta 88; desks: 60" in hit.text
+
+
+def test_query_rewriting_goes_through_the_engine(wired_services, wire) -> None:
+    svc = wired_services
+
+    def reply(body: dict) -> str:
+        last = body["messages"][-1]["content"]
+        return "webhook signature header" if "Search query:" in last else "It is signed [1]."
+
+    wire.reply = reply
+    svc.rag.create_collection("api")
+    svc.rag.ingest("api", _samples("api-reference.md", "product-faq.md"))
+    resp = svc.engine.chat(CompletionRequest(
+        messages=[Message("user", "how do I know a callback is really from you?")],
+        model="openai/gpt-4o-mini",
+        options={"rag": {"collection": "api", "rewrite": True, "top_k": 2}},
+    ))
+    span = next(s for s in resp.spans if s.name == "retrieve")
+    assert span.detail["rewritten_query"] == "webhook signature header"
+    assert len(wire.requests) == 2  # the rewrite, then the answer
+    assert "X-Beacon-Signature" in resp.sources[0]["text"]
+    sources = [r.source for r in svc.telemetry.recent_calls(5)]
+    assert sorted(sources) == ["playground", "rag_rewrite"]

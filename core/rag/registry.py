@@ -58,12 +58,28 @@ class DocumentRegistry:
             s.refresh(row)
             return row
 
-    def finish(self, doc_id: int, status: str, chunk_count: int, error: str | None = None) -> None:
+    def add_documents(self, rows: list[RagDocument]) -> list[RagDocument]:
+        """Insert several rows in one transaction; returns them with ids."""
+        if not rows:
+            return []
         with session_scope(self.engine) as s:
-            row = s.get(RagDocument, doc_id)
-            if row is not None:
-                row.status, row.chunk_count, row.error = status, chunk_count, error
-                row.updated_at = utcnow()
+            s.add_all(rows)
+            s.flush()
+            for row in rows:
+                s.refresh(row)
+            return rows
+
+    def finish(self, doc_id: int, status: str, chunk_count: int, error: str | None = None) -> None:
+        self.finish_many([(doc_id, status, chunk_count, error)])
+
+    def finish_many(self, updates: list[tuple[int, str, int, str | None]]) -> None:
+        """(id, status, chunk count, error) for each row, in one transaction."""
+        with session_scope(self.engine) as s:
+            for doc_id, status, chunk_count, error in updates:
+                row = s.get(RagDocument, doc_id)
+                if row is not None:
+                    row.status, row.chunk_count, row.error = status, chunk_count, error
+                    row.updated_at = utcnow()
 
     def document(self, doc_id: int) -> RagDocument | None:
         with Session(self.engine) as s:
@@ -77,9 +93,10 @@ class DocumentRegistry:
             return list(s.exec(q))
 
     def ready_matching(
-        self, collection_id: int, *, content_hash: str | None = None, file_name: str | None = None
+        self, collection_id: int, *, content_hash: str | None = None,
+        file_name: str | None = None, any_ready: bool = False,
     ) -> list[RagDocument]:
-        """Ready documents in the collection with this content or (if given) this name."""
+        """Ready documents in the collection with this content or this name (or all)."""
         with Session(self.engine) as s:
             q = select(RagDocument).where(
                 RagDocument.collection_id == collection_id, RagDocument.status == READY
@@ -87,7 +104,8 @@ class DocumentRegistry:
             rows = list(s.exec(q))
         return [
             r for r in rows
-            if (content_hash and r.content_hash == content_hash)
+            if any_ready
+            or (content_hash and r.content_hash == content_hash)
             or (file_name and r.file_name == file_name)
         ]
 

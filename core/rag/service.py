@@ -12,7 +12,6 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import groupby
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -165,7 +164,9 @@ class RagService:
         and the row says "failed" with the reason. Same content already in the
         collection is skipped unless `replace`, which also replaces a ready
         document with the same file name once the new one is in. Chunks of
-        several files are embedded together, so small files batch well.
+        several files are embedded and written together, and registry rows
+        are written per batch, so many small files cost little more than one
+        big one.
         """
         def report(i: int, frac: float, msg: str) -> None:
             if progress:
@@ -175,69 +176,107 @@ class RagService:
             coll = self.collection(collection)
         except RagError as err:
             return [IngestResult(PurePath(n).name, FAILED, str(err)) for n, _ in files]
+        assert coll.id is not None
         results: list[IngestResult | None] = [None] * len(files)
-        pending: list[_Pending] = []
         embedder = self.embedder(coll)
         clean_tags = sorted({t.strip() for t in (tags or []) if t.strip()})
-        batch_digests: dict[str, str] = {}
+        ready = self.registry.ready_matching(coll.id, any_ready=True)
+        by_hash = {d.content_hash: d for d in ready}
+        by_name: dict[str, list[int]] = {}
+        for d in ready:
+            by_name.setdefault(d.file_name, []).append(int(d.id))  # type: ignore[arg-type]
+        seen: dict[str, str] = {}
+        pending: list[_Pending] = []
         for i, (raw_name, data) in enumerate(files):
             name = PurePath(raw_name).name or "unnamed"
             digest = hashlib.sha256(data).hexdigest()
-            if digest in batch_digests:
-                results[i] = IngestResult(
-                    name, "skipped", f"{name} has the same content as {batch_digests[digest]} "
-                    "in this upload; skipped.")
+            skip = None
+            if digest in seen:
+                skip = f"{name} has the same content as {seen[digest]} in this upload; skipped."
+            elif digest in by_hash and not replace:
+                skip = (f"{name} is already in '{coll.name}' (same content as "
+                        f"{by_hash[digest].file_name}); skipped. Tick 'replace' to index it again.")
+            seen.setdefault(digest, name)
+            if skip:
+                same = by_hash.get(digest)
+                results[i] = IngestResult(name, "skipped", skip, same.id if same else None,
+                                          same.chunk_count if same else 0)
                 report(i, 1.0, "skipped")
                 continue
-            batch_digests[digest] = name
-            outcome = self._prepare(coll, i, name, data, embedder, clean_tags, user, replace)
-            if isinstance(outcome, IngestResult):
-                results[i] = outcome
-                report(i, 1.0, outcome.status)
+            old = {by_hash[digest].id} if digest in by_hash else set()
+            p = _Pending(i, 0, name, digest, data, [],
+                         sorted(old | set(by_name.get(name, []))) if replace else [], {})
+            p.error = self._chunk(coll, p, embedder)
+            pending.append(p)
+        rows = self.registry.add_documents([
+            RagDocument(collection_id=coll.id, file_name=p.name, content_hash=p.digest,
+                        size_bytes=len(p.data), status=FAILED if p.error else INGESTING,
+                        error=p.error, tags=",".join(clean_tags) or None,
+                        chunking=coll.chunking, created_by=user)
+            for p in pending
+        ])
+        for p, row in zip(pending, rows, strict=True):
+            p.row_id = int(row.id)  # type: ignore[arg-type]
+            p.base = {"document_id": p.row_id, "document": p.name,
+                      **{f"tag:{t}": True for t in clean_tags}}
+            if p.error:
+                p.result = IngestResult(p.name, FAILED, p.error, p.row_id)
+                report(p.index, 1.0, FAILED)
             else:
-                pending.append(outcome)
-                report(i, 0.1, f"{len(outcome.chunks)} chunks to embed")
-        flat = [(p, c) for p in pending for c in p.chunks]
+                report(p.index, 0.1, f"{len(p.chunks)} chunks to embed")
+        flat = [(p, c) for p in pending if p.error is None for c in p.chunks]
         for start in range(0, len(flat), self.batch_size):
             batch = [(p, c) for p, c in flat[start : start + self.batch_size] if p.error is None]
-            if not batch:
-                continue
-            try:
-                vectors = embedder.encode([c.text for _, c in batch])
-            except Exception as exc:  # noqa: BLE001 - fails the documents in this batch only
-                for p in {id(p): p for p, _ in batch}.values():
-                    self._fail(coll, p, exc)
-                continue
-            at = 0
-            for _, group in groupby(batch, key=lambda pc: id(pc[0])):
-                items = list(group)
-                doc = items[0][0]
-                part = vectors[at : at + len(items)]
-                at += len(items)
-                if doc.error is not None:
-                    continue
-                chunks = [c for _, c in items]
-                doc.written += len(chunks)  # counted first: a failed add may still have written
-                try:
-                    self.store.add(
-                        coll.name,
-                        [f"d{doc.row_id}-{c.index}" for c in chunks],
-                        part,
-                        [c.text for c in chunks],
-                        [{**doc.base, "chunk": c.index, "page": c.page, "heading": c.heading,
-                          "tokens": c.tokens} for c in chunks],
-                    )
-                except Exception as exc:  # noqa: BLE001
-                    self._fail(coll, doc, exc)
-                    continue
-                report(doc.index, 0.1 + 0.9 * doc.written / len(doc.chunks), "embedding")
-                if doc.written == len(doc.chunks):
-                    self._complete(doc)
+            if batch:
+                self._write_batch(coll, embedder, batch, report)
         for p in pending:
             results[p.index] = p.result
             report(p.index, 1.0, p.result.status if p.result else FAILED)
         return [r or IngestResult(files[i][0], FAILED, "Not indexed.") for i, r in
                 enumerate(results)]
+
+    def _chunk(self, coll: RagCollection, p: _Pending, embedder: Any) -> str | None:
+        """Load and chunk one file into `p.chunks`; the plain error, if any."""
+        try:
+            max_bytes = int(self.settings.rag_max_upload_mb * 1_000_000)
+            sections = load_document(p.name, p.data, max_bytes=max_bytes)
+            p.chunks = chunk_sections(
+                sections, embedder.tokenizer, strategy=coll.chunking,
+                size=min(coll.chunk_tokens, embedder.max_tokens), overlap=coll.chunk_overlap,
+                min_tokens=self.settings.rag_min_chunk_tokens,
+            )
+            if not p.chunks:
+                raise DocumentError(f"{p.name} has no text that could be extracted.")
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a per-file message
+            return _plain(p.name, exc)
+        return None
+
+    def _write_batch(self, coll: RagCollection, embedder: Any,
+                     batch: list[tuple[_Pending, Chunk]],
+                     report: Callable[[int, float, str], None]) -> None:
+        """Embed and write one batch of chunks (from one or more documents)."""
+        docs = list({id(p): p for p, _ in batch}.values())
+        try:
+            vectors = embedder.encode([c.text for _, c in batch])
+            for p in docs:  # counted first: a failed add may still have written some
+                p.written += sum(1 for q, _ in batch if q is p)
+            self.store.add(
+                coll.name,
+                [f"d{p.row_id}-{c.index}" for p, c in batch],
+                vectors,
+                [c.text for _, c in batch],
+                [{**p.base, "chunk": c.index, "page": c.page, "heading": c.heading,
+                  "tokens": c.tokens} for p, c in batch],
+            )
+        except Exception as exc:  # noqa: BLE001 - fails the documents in this batch only
+            for p in docs:
+                self._fail(coll, p, exc)
+            return
+        done = [p for p in docs if p.written == len(p.chunks)]
+        for p in docs:
+            report(p.index, 0.1 + 0.9 * p.written / len(p.chunks), "embedding")
+        if done:
+            self._complete(done)
 
     def ingest_file(self, collection: str, name: str, data: bytes, *, user: str | None = None,
                     tags: list[str] | None = None, replace: bool = False,
@@ -250,46 +289,6 @@ class RagService:
         return self.ingest(collection, [(name, data)], user=user, tags=tags, replace=replace,
                            progress=step)[0]
 
-    def _prepare(self, coll: RagCollection, index: int, name: str, data: bytes, embedder: Any,
-                 tags: list[str], user: str | None, replace: bool) -> IngestResult | _Pending:
-        """Dedupe, register, load and chunk one file (no vectors yet)."""
-        assert coll.id is not None
-        digest = hashlib.sha256(data).hexdigest()
-        same = self.registry.ready_matching(coll.id, content_hash=digest)
-        if same and not replace:
-            return IngestResult(
-                name, "skipped",
-                f"{name} is already in '{coll.name}' (same content as {same[0].file_name}); "
-                "skipped. Tick 'replace' to index it again.",
-                same[0].id, same[0].chunk_count,
-            )
-        old = (self.registry.ready_matching(coll.id, content_hash=digest, file_name=name)
-               if replace else [])
-        row = self.registry.add_document(RagDocument(
-            collection_id=coll.id, file_name=name, content_hash=digest, size_bytes=len(data),
-            status=INGESTING, tags=",".join(tags) or None, chunking=coll.chunking,
-            created_by=user,
-        ))
-        assert row.id is not None
-        pending = _Pending(index, row.id, name, digest, data, [], [int(o.id) for o in old if o.id],
-                           {"document_id": row.id, "document": name,
-                            **{f"tag:{t}": True for t in tags}})
-        try:
-            max_bytes = int(self.settings.rag_max_upload_mb * 1_000_000)
-            sections = load_document(name, data, max_bytes=max_bytes)
-            pending.chunks = chunk_sections(
-                sections, embedder.tokenizer, strategy=coll.chunking,
-                size=min(coll.chunk_tokens, embedder.max_tokens), overlap=coll.chunk_overlap,
-                min_tokens=self.settings.rag_min_chunk_tokens,
-            )
-            if not pending.chunks:
-                raise DocumentError(f"{name} has no text that could be extracted.")
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a per-file message
-            self._fail(coll, pending, exc)
-            assert pending.result is not None
-            return pending.result
-        return pending
-
     def _fail(self, coll: RagCollection, p: _Pending, exc: BaseException) -> None:
         p.error = _plain(p.name, exc)
         left = 0 if not p.written or self._remove_chunks(coll.name, p.row_id) else p.written
@@ -300,15 +299,17 @@ class RagService:
         self.registry.finish(p.row_id, FAILED, left, stored)
         p.result = IngestResult(p.name, FAILED, p.error, p.row_id)
 
-    def _complete(self, p: _Pending) -> None:
-        self._keep_file(p.digest, p.name, p.data)
-        self.registry.finish(p.row_id, READY, len(p.chunks))
-        for old_id in p.replaces:
-            if old_id != p.row_id:
-                self.delete_document(old_id)
-        verb = "Replaced" if p.replaces else "Indexed"
-        p.result = IngestResult(p.name, READY, f"{verb} {p.name}: {len(p.chunks)} chunks.",
-                                p.row_id, len(p.chunks))
+    def _complete(self, done: list[_Pending]) -> None:
+        for p in done:
+            self._keep_file(p.digest, p.name, p.data)
+        self.registry.finish_many([(p.row_id, READY, len(p.chunks), None) for p in done])
+        for p in done:
+            for old_id in p.replaces:
+                if old_id != p.row_id and self.registry.document(old_id) is not None:
+                    self.delete_document(old_id)
+            verb = "Replaced" if p.replaces else "Indexed"
+            p.result = IngestResult(p.name, READY, f"{verb} {p.name}: {len(p.chunks)} chunks.",
+                                    p.row_id, len(p.chunks))
 
     def _remove_chunks(self, collection: str, doc_id: int) -> bool:
         try:

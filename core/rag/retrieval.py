@@ -1,0 +1,257 @@
+"""Ranking: vector (cosine), keyword (BM25) and hybrid (reciprocal rank fusion).
+
+Also the two helpers around ranking: metadata filters (the same meaning for
+Chroma's `where` and for BM25's in-memory pass) and assembling numbered
+context within a token budget.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from core.rag.store import ChromaStore, StoredChunk
+
+__all__ = ["MODES", "Hit", "Retriever", "Served", "build_context", "where_clause"]
+
+MODES = ("hybrid", "vector", "bm25")
+
+
+@dataclass(slots=True)
+class Hit:
+    """One retrieved chunk and why it ranked where it did."""
+
+    chunk_id: str
+    text: str
+    document_id: int | None
+    document: str
+    page: int | None
+    heading: str | None
+    #: The mode's own score: cosine similarity, BM25 score, or fused RRF score.
+    score: float
+    scores: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_stored(cls, c: StoredChunk, score: float, **scores: float) -> Hit:
+        m = c.metadata
+        return cls(
+            chunk_id=c.id,
+            text=c.text,
+            document_id=m.get("document_id"),
+            document=str(m.get("document", "")),
+            page=m.get("page"),
+            heading=m.get("heading"),
+            score=score,
+            scores=dict(scores),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """Which documents of a collection retrieval may use.
+
+    `unserved` are documents not ready (being ingested, or failed and their
+    chunks possibly not cleaned up); usually empty, and then no filter is
+    needed at all, which keeps an unfiltered query on Chroma's fast path.
+    """
+
+    ready: tuple[int, ...]
+    unserved: tuple[int, ...] = ()
+
+
+def where_clause(filters: dict[str, Any] | None,
+                 unserved: tuple[int, ...] = ()) -> dict[str, Any] | None:
+    """A Chroma `where` for the filters that also leaves out `unserved` documents.
+
+    Filters: ``document`` (an id, or a file name), ``page`` (int), ``tag`` (str).
+    """
+    parts: list[dict[str, Any]] = []
+    if unserved:
+        parts.append({"document_id": {"$nin": list(unserved)}})
+    f = filters or {}
+    doc = f.get("document")
+    if doc not in (None, ""):
+        parts.append({"document_id": doc} if isinstance(doc, int) else {"document": str(doc)})
+    if f.get("page") not in (None, ""):
+        parts.append({"page": int(f["page"])})
+    if f.get("tag"):
+        parts.append({f"tag:{f['tag']}": True})
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else {"$and": parts}
+
+
+def _matches(meta: dict[str, Any], filters: dict[str, Any] | None) -> bool:
+    f = filters or {}
+    doc = f.get("document")
+    if doc not in (None, ""):
+        key = "document_id" if isinstance(doc, int) else "document"
+        if meta.get(key) != (doc if isinstance(doc, int) else str(doc)):
+            return False
+    if f.get("page") not in (None, "") and meta.get("page") != int(f["page"]):
+        return False
+    return not (f.get("tag") and not meta.get(f"tag:{f['tag']}"))
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP_WORDS = """a an and are as at be by can do does for from how i if in is it its me my of on
+or our so that the their there this to was we what when where which who why will with you your"""
+_STOP = frozenset(_STOP_WORDS.split())
+
+
+def bm25_tokens(text: str) -> list[str]:
+    return [w for w in _WORD.findall(text.lower()) if w not in _STOP]
+
+
+def _bm25(corpus: list[list[str]]) -> Any:
+    from rank_bm25 import BM25Okapi
+
+    class LuceneIdfBM25(BM25Okapi):
+        # Okapi's idf goes negative for terms in over half the chunks, which on a
+        # small collection hides exact matches; Lucene's idf stays positive.
+        def _calc_idf(self, nd: dict[str, int]) -> None:
+            for word, freq in nd.items():
+                self.idf[word] = math.log(1.0 + (self.corpus_size - freq + 0.5) / (freq + 0.5))
+
+    return LuceneIdfBM25(corpus)
+
+
+@dataclass(slots=True)
+class _Bm25Index:
+    signature: Served
+    chunks: list[StoredChunk]
+    bm25: Any
+
+
+class Retriever:
+    """Runs the three modes over one store; keeps a BM25 index per collection.
+
+    The BM25 index is rebuilt when the set of ready documents changes (every
+    ingest, replace or delete changes it), so it never serves stale chunks.
+    """
+
+    def __init__(self, store: ChromaStore, *, rrf_k: int = 60,
+                 weights: tuple[float, float] = (1.0, 1.0)) -> None:
+        self.store = store
+        self.rrf_k = rrf_k
+        self.weights = weights
+        self._bm25: dict[int, _Bm25Index] = {}
+        self._lock = threading.Lock()
+
+    def search(
+        self,
+        collection: str,
+        collection_id: int,
+        query: str,
+        encode: Callable[[list[str]], np.ndarray],
+        served: Served,
+        *,
+        mode: str = "hybrid",
+        top_k: int = 5,
+        filters: dict[str, Any] | None = None,
+    ) -> list[Hit]:
+        """The `top_k` best chunks for `query`, best first."""
+        if mode not in MODES:
+            raise ValueError(f"Unknown retrieval mode '{mode}'; choose one of {', '.join(MODES)}.")
+        if not served.ready or not query.strip():
+            return []
+        if mode == "vector":
+            return self._vector(collection, query, encode, served, top_k, filters)
+        if mode == "bm25":
+            return self._keyword(collection, collection_id, query, served, top_k, filters)
+        depth = max(top_k * 4, 20)
+        vec = self._vector(collection, query, encode, served, depth, filters)
+        kw = self._keyword(collection, collection_id, query, served, depth, filters)
+        return self.fuse(vec, kw, top_k)
+
+    def fuse(self, vector: list[Hit], keyword: list[Hit], top_k: int) -> list[Hit]:
+        """Reciprocal rank fusion: sum of weight / (k + rank) over the two lists."""
+        fused: dict[str, Hit] = {}
+        for weight, name, hits in (
+            (self.weights[0], "vector", vector), (self.weights[1], "bm25", keyword)
+        ):
+            for rank, hit in enumerate(hits, start=1):
+                entry = fused.setdefault(
+                    hit.chunk_id,
+                    Hit(hit.chunk_id, hit.text, hit.document_id, hit.document, hit.page,
+                        hit.heading, 0.0),
+                )
+                entry.score += weight / (self.rrf_k + rank)
+                entry.scores[name] = hit.score
+                entry.scores[f"{name}_rank"] = rank
+        ranked = sorted(fused.values(), key=lambda h: h.score, reverse=True)[:top_k]
+        for h in ranked:
+            h.scores["rrf"] = h.score
+        return ranked
+
+    def _vector(self, collection: str, query: str, encode: Callable[[list[str]], np.ndarray],
+                served: Served, k: int, filters: dict[str, Any] | None) -> list[Hit]:
+        vector = encode([query])[0]
+        found = self.store.query(collection, vector, k, where_clause(filters, served.unserved))
+        return [Hit.from_stored(c, c.score, vector=c.score) for c in found]
+
+    def _keyword(self, collection: str, collection_id: int, query: str, served: Served,
+                 k: int, filters: dict[str, Any] | None) -> list[Hit]:
+        terms = bm25_tokens(query)
+        if not terms:
+            return []
+        index = self._index(collection, collection_id, served)
+        if index is None:
+            return []
+        scores = index.bm25.get_scores(terms)
+        order = np.argsort(-scores, kind="stable")
+        hits: list[Hit] = []
+        for i in order:
+            if scores[i] <= 0 or len(hits) >= k:
+                break
+            chunk = index.chunks[i]
+            if _matches(chunk.metadata, filters):
+                hits.append(Hit.from_stored(chunk, float(scores[i]), bm25=float(scores[i])))
+        return hits
+
+    def _index(
+        self, collection: str, collection_id: int, served: Served
+    ) -> _Bm25Index | None:
+        signature = served
+        with self._lock:
+            index = self._bm25.get(collection_id)
+            if index is not None and index.signature == signature:
+                return index
+        ready = set(served.ready)
+        chunks = [c for c in self.store.get(collection) if c.metadata.get("document_id") in ready]
+        if not chunks:
+            return None
+        index = _Bm25Index(signature, chunks, _bm25([bm25_tokens(c.text) for c in chunks]))
+        with self._lock:
+            self._bm25[collection_id] = index
+        return index
+
+    def forget(self, collection_id: int) -> None:
+        with self._lock:
+            self._bm25.pop(collection_id, None)
+
+
+def build_context(hits: list[Hit], count_tokens: Callable[[str], int],
+                  budget: int) -> tuple[str, list[Hit]]:
+    """Numbered context blocks, best first, as many whole chunks as fit in `budget` tokens."""
+    blocks: list[str] = []
+    used: list[Hit] = []
+    spent = 0
+    for hit in hits:
+        where = hit.document + (f", page {hit.page}" if hit.page else "")
+        if hit.heading:
+            where += f", section “{hit.heading}”"
+        block = f"[{len(used) + 1}] ({where})\n{hit.text}"
+        cost = count_tokens(block)
+        if spent + cost > budget:
+            continue
+        blocks.append(block)
+        used.append(hit)
+        spent += cost
+    return "\n\n".join(blocks), used

@@ -1,0 +1,490 @@
+"""RagService: the one RAG handle pages, the engine hook, the CLI and tests use.
+
+Collections (Chroma + registry), all-or-nothing ingestion, search, and the
+engine's `retrieve` hook that puts numbered, cited context in front of the
+model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+from typing import Any
+
+from sqlalchemy import Engine as DBEngine
+
+from core.config import Settings
+from core.rag.chunking import STRATEGIES, Chunk, chunk_sections
+from core.rag.embeddings import LocalEmbedder, OpenAIEmbedder, get_embedder
+from core.rag.loaders import DocumentError, load_document
+from core.rag.models import FAILED, INGESTING, READY, RagCollection, RagDocument
+from core.rag.registry import DocumentRegistry
+from core.rag.retrieval import MODES, Hit, Retriever, build_context
+from core.rag.store import ChromaStore, StoreError
+
+__all__ = ["IngestResult", "RagError", "RagService", "RetrievalFailed"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[float, str], None]
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
+
+
+class RagError(ValueError):
+    """A request the RAG service refuses; `str(err)` is one plain sentence."""
+
+
+class RetrievalFailed(RuntimeError):
+    """Raised by the retrieve hook so the engine marks the stage degraded and goes on."""
+
+
+@dataclass(slots=True)
+class IngestResult:
+    file_name: str
+    status: str  # "ready" | "skipped" | "failed"
+    message: str
+    document_id: int | None = None
+    chunks: int = 0
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A file registered and chunked, waiting for its vectors."""
+
+    index: int
+    row_id: int
+    name: str
+    digest: str
+    data: bytes
+    chunks: list[Chunk]
+    replaces: list[int]
+    base: dict[str, Any]
+    written: int = 0
+    error: str | None = None
+    result: IngestResult | None = field(default=None)
+
+
+class RagService:
+    def __init__(self, settings: Settings, db: DBEngine, *, store: ChromaStore | None = None,
+                 batch_size: int = 256) -> None:
+        self.settings = settings
+        self.registry = DocumentRegistry(db)
+        self.store = store or (
+            ChromaStore(host=settings.chroma_host, port=settings.chroma_port)
+            if settings.chroma_host
+            else ChromaStore(settings.data_dir / "chroma")
+        )
+        self.retriever = Retriever(self.store)
+        self.batch_size = batch_size
+        self.files_dir = settings.data_dir / "documents"
+        self.engine: Any = None
+
+    # -- wiring -----------------------------------------------------------
+    def install(self, engine: Any) -> None:
+        """Register the retrieve hook on the engine (and use it for query rewriting)."""
+        self.engine = engine
+        engine.add_hook("retrieve", self.retrieve_hook, optional=True)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def embedder(self, collection: RagCollection | None = None) -> LocalEmbedder | OpenAIEmbedder:
+        s = self.settings
+        key = s.openai_api_key.get_secret_value() if s.openai_api_key else None
+        model = collection.embedding_model if collection else s.embedding_model
+        return get_embedder(model, openai_api_key=key, openai_base_url=s.openai_base_url)
+
+    # -- collections ------------------------------------------------------
+    def collections(self) -> list[RagCollection]:
+        return self.registry.collections()
+
+    def collection(self, name: str) -> RagCollection:
+        row = self.registry.collection(name)
+        if row is None:
+            raise RagError(f"There is no collection named '{name}'.")
+        return row
+
+    def create_collection(self, name: str, *, chunking: str | None = None,
+                          chunk_tokens: int | None = None, chunk_overlap: int | None = None,
+                          user: str | None = None) -> RagCollection:
+        """Create a collection in Chroma and the registry."""
+        s = self.settings
+        name = name.strip()
+        _check_name(name)
+        if self.registry.collection(name) is not None:
+            raise RagError(f"A collection named '{name}' already exists.")
+        chunking = chunking or s.rag_chunking
+        if chunking not in STRATEGIES:
+            raise RagError(f"Chunking must be one of: {', '.join(STRATEGIES)}.")
+        size = int(chunk_tokens or s.rag_chunk_tokens)
+        overlap = int(s.rag_chunk_overlap if chunk_overlap is None else chunk_overlap)
+        if not 16 <= size <= 2000 or not 0 <= overlap < size // 2 + 1:
+            raise RagError("Chunk size must be 16–2000 tokens and overlap at most half of it.")
+        self.store.create(name, {"trellis": "rag"})
+        return self.registry.add_collection(
+            RagCollection(name=name, chunking=chunking, chunk_tokens=size, chunk_overlap=overlap,
+                          embedding_model=s.embedding_model, created_by=user)
+        )
+
+    def rename_collection(self, old: str, new: str) -> None:
+        row = self.collection(old)
+        new = new.strip()
+        _check_name(new)
+        if new == old:
+            return
+        if self.registry.collection(new) is not None:
+            raise RagError(f"A collection named '{new}' already exists.")
+        self.store.rename(old, new)
+        assert row.id is not None
+        self.registry.rename_collection(row.id, new)
+
+    def delete_collection(self, name: str) -> None:
+        row = self.collection(name)
+        self.store.drop(name)
+        assert row.id is not None
+        self.retriever.forget(row.id)
+        self.registry.delete_collection(row.id)
+
+    # -- documents --------------------------------------------------------
+    def documents(self, collection: str | None = None) -> list[RagDocument]:
+        cid = self.collection(collection).id if collection else None
+        return self.registry.documents(cid)
+
+    def ingest(self, collection: str, files: list[tuple[str, bytes]], *, user: str | None = None,
+               tags: list[str] | None = None, replace: bool = False,
+               progress: Callable[[int, float, str], None] | None = None) -> list[IngestResult]:
+        """Ingest each file on its own terms: one bad file never stops the others.
+
+        Each document is all or nothing: its registry row says "ready" only
+        once every chunk is in Chroma; on any failure its chunks are removed
+        and the row says "failed" with the reason. Same content already in the
+        collection is skipped unless `replace`, which also replaces a ready
+        document with the same file name once the new one is in. Chunks of
+        several files are embedded and written together, and registry rows
+        are written per batch, so many small files cost little more than one
+        big one.
+        """
+        def report(i: int, frac: float, msg: str) -> None:
+            if progress:
+                progress(i, frac, msg)
+
+        try:
+            coll = self.collection(collection)
+        except RagError as err:
+            return [IngestResult(PurePath(n).name, FAILED, str(err)) for n, _ in files]
+        assert coll.id is not None
+        results: list[IngestResult | None] = [None] * len(files)
+        embedder = self.embedder(coll)
+        clean_tags = sorted({t.strip() for t in (tags or []) if t.strip()})
+        ready = self.registry.ready_matching(coll.id, any_ready=True)
+        by_hash = {d.content_hash: d for d in ready}
+        by_name: dict[str, list[int]] = {}
+        for d in ready:
+            by_name.setdefault(d.file_name, []).append(int(d.id))  # type: ignore[arg-type]
+        seen: dict[str, str] = {}
+        pending: list[_Pending] = []
+        for i, (raw_name, data) in enumerate(files):
+            name = PurePath(raw_name).name or "unnamed"
+            digest = hashlib.sha256(data).hexdigest()
+            skip = None
+            if digest in seen:
+                skip = f"{name} has the same content as {seen[digest]} in this upload; skipped."
+            elif digest in by_hash and not replace:
+                skip = (f"{name} is already in '{coll.name}' (same content as "
+                        f"{by_hash[digest].file_name}); skipped. Tick 'replace' to index it again.")
+            seen.setdefault(digest, name)
+            if skip:
+                same = by_hash.get(digest)
+                results[i] = IngestResult(name, "skipped", skip, same.id if same else None,
+                                          same.chunk_count if same else 0)
+                report(i, 1.0, "skipped")
+                continue
+            old = {by_hash[digest].id} if digest in by_hash else set()
+            p = _Pending(i, 0, name, digest, data, [],
+                         sorted(old | set(by_name.get(name, []))) if replace else [], {})
+            p.error = self._chunk(coll, p, embedder)
+            pending.append(p)
+        rows = self.registry.add_documents([
+            RagDocument(collection_id=coll.id, file_name=p.name, content_hash=p.digest,
+                        size_bytes=len(p.data), status=FAILED if p.error else INGESTING,
+                        error=p.error, tags=",".join(clean_tags) or None,
+                        chunking=coll.chunking, created_by=user)
+            for p in pending
+        ])
+        for p, row in zip(pending, rows, strict=True):
+            p.row_id = int(row.id)  # type: ignore[arg-type]
+            p.base = {"document_id": p.row_id, "document": p.name,
+                      **{f"tag:{t}": True for t in clean_tags}}
+            if p.error:
+                p.result = IngestResult(p.name, FAILED, p.error, p.row_id)
+                report(p.index, 1.0, FAILED)
+            else:
+                report(p.index, 0.1, f"{len(p.chunks)} chunks to embed")
+        flat = [(p, c) for p in pending if p.error is None for c in p.chunks]
+        for start in range(0, len(flat), self.batch_size):
+            batch = [(p, c) for p, c in flat[start : start + self.batch_size] if p.error is None]
+            if batch:
+                self._write_batch(coll, embedder, batch, report)
+        for p in pending:
+            results[p.index] = p.result
+            report(p.index, 1.0, p.result.status if p.result else FAILED)
+        return [r or IngestResult(files[i][0], FAILED, "Not indexed.") for i, r in
+                enumerate(results)]
+
+    def _chunk(self, coll: RagCollection, p: _Pending, embedder: Any) -> str | None:
+        """Load and chunk one file into `p.chunks`; the plain error, if any."""
+        try:
+            max_bytes = int(self.settings.rag_max_upload_mb * 1_000_000)
+            sections = load_document(p.name, p.data, max_bytes=max_bytes)
+            p.chunks = chunk_sections(
+                sections, embedder.tokenizer, strategy=coll.chunking,
+                size=min(coll.chunk_tokens, embedder.max_tokens), overlap=coll.chunk_overlap,
+                min_tokens=self.settings.rag_min_chunk_tokens,
+            )
+            if not p.chunks:
+                raise DocumentError(f"{p.name} has no text that could be extracted.")
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a per-file message
+            return _plain(p.name, exc)
+        return None
+
+    def _write_batch(self, coll: RagCollection, embedder: Any,
+                     batch: list[tuple[_Pending, Chunk]],
+                     report: Callable[[int, float, str], None]) -> None:
+        """Embed and write one batch of chunks (from one or more documents)."""
+        docs = list({id(p): p for p, _ in batch}.values())
+        try:
+            vectors = embedder.encode([c.text for _, c in batch])
+            for p in docs:  # counted first: a failed add may still have written some
+                p.written += sum(1 for q, _ in batch if q is p)
+            self.store.add(
+                coll.name,
+                [f"d{p.row_id}-{c.index}" for p, c in batch],
+                vectors,
+                [c.text for _, c in batch],
+                [{**p.base, "chunk": c.index, "page": c.page, "heading": c.heading,
+                  "tokens": c.tokens} for p, c in batch],
+            )
+        except Exception as exc:  # noqa: BLE001 - fails the documents in this batch only
+            for p in docs:
+                self._fail(coll, p, exc)
+            return
+        done = [p for p in docs if p.written == len(p.chunks)]
+        for p in docs:
+            report(p.index, 0.1 + 0.9 * p.written / len(p.chunks), "embedding")
+        if done:
+            self._complete(done)
+
+    def ingest_file(self, collection: str, name: str, data: bytes, *, user: str | None = None,
+                    tags: list[str] | None = None, replace: bool = False,
+                    progress: Progress | None = None) -> IngestResult:
+        """One file through `ingest`."""
+        def step(_i: int, frac: float, msg: str) -> None:
+            if progress:
+                progress(frac, msg)
+
+        return self.ingest(collection, [(name, data)], user=user, tags=tags, replace=replace,
+                           progress=step)[0]
+
+    def _fail(self, coll: RagCollection, p: _Pending, exc: BaseException) -> None:
+        p.error = _plain(p.name, exc)
+        left = 0 if not p.written or self._remove_chunks(coll.name, p.row_id) else p.written
+        # chunk_count > 0 on a failed row marks chunks that may still be in the store;
+        # retrieval leaves them out and deleting the document removes them.
+        stored = p.error + (" Delete this document once the store is back to clear "
+                            "partly written chunks." if left else "")
+        self.registry.finish(p.row_id, FAILED, left, stored)
+        p.result = IngestResult(p.name, FAILED, p.error, p.row_id)
+
+    def _complete(self, done: list[_Pending]) -> None:
+        for p in done:
+            self._keep_file(p.digest, p.name, p.data)
+        self.registry.finish_many([(p.row_id, READY, len(p.chunks), None) for p in done])
+        for p in done:
+            for old_id in p.replaces:
+                if old_id != p.row_id and self.registry.document(old_id) is not None:
+                    self.delete_document(old_id)
+            verb = "Replaced" if p.replaces else "Indexed"
+            p.result = IngestResult(p.name, READY, f"{verb} {p.name}: {len(p.chunks)} chunks.",
+                                    p.row_id, len(p.chunks))
+
+    def _remove_chunks(self, collection: str, doc_id: int) -> bool:
+        try:
+            self.store.delete(collection, where={"document_id": doc_id})
+        except StoreError:
+            # Retrieval leaves this document's chunks out; deleting the row retries.
+            log.exception("could not remove the chunks of failed document %s", doc_id)
+            return False
+        return True
+
+    def _file_path(self, digest: str, name: str) -> Path:
+        return self.files_dir / f"{digest}{PurePath(name).suffix.lower()}"
+
+    def _keep_file(self, digest: str, name: str, data: bytes) -> None:
+        # Kept so a document can be re-indexed later with other chunking.
+        path = self._file_path(digest, name)
+        if not path.exists():
+            self.files_dir.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+
+    def delete_document(self, doc_id: int) -> None:
+        """Remove a document's chunks, then its row (and its kept file if unused)."""
+        doc = self.registry.document(doc_id)
+        if doc is None:
+            raise RagError("That document no longer exists.")
+        coll = next((c for c in self.collections() if c.id == doc.collection_id), None)
+        if coll is not None:
+            self.store.delete(coll.name, where={"document_id": doc_id})
+        self.registry.delete_document(doc_id)
+        others = [
+            d for d in self.registry.documents()
+            if d.content_hash == doc.content_hash and d.id != doc_id
+        ]
+        if not others:
+            self._file_path(doc.content_hash, doc.file_name).unlink(missing_ok=True)
+
+    def reindex(self, doc_id: int, progress: Progress | None = None) -> IngestResult:
+        """Chunk and embed a document again with its collection's current settings."""
+        doc = self.registry.document(doc_id)
+        if doc is None:
+            raise RagError("That document no longer exists.")
+        path = self._file_path(doc.content_hash, doc.file_name)
+        if not path.exists():
+            return IngestResult(doc.file_name, FAILED,
+                                f"The original of {doc.file_name} is not kept; upload it again.")
+        coll = next(c for c in self.collections() if c.id == doc.collection_id)
+        if doc.status != READY:
+            self.delete_document(doc_id)
+        return self.ingest_file(coll.name, doc.file_name, path.read_bytes(),
+                                user=doc.created_by, tags=doc.tag_list, replace=True,
+                                progress=progress)
+
+    # -- retrieval --------------------------------------------------------
+    def search(self, collection: str, query: str, *, mode: str = "hybrid", top_k: int | None = None,
+               filters: dict[str, Any] | None = None) -> list[Hit]:
+        """The best chunks for `query` in `collection`, best first."""
+        if mode not in MODES:
+            raise RagError(f"Retrieval mode must be one of: {', '.join(MODES)}.")
+        coll, served = self.registry.lookup(collection)
+        if coll is None:
+            raise RagError(f"There is no collection named '{collection}'.")
+        assert coll.id is not None
+        embedder = self.embedder(coll)
+        return self.retriever.search(
+            coll.name, coll.id, query, embedder.encode, served,
+            mode=mode, top_k=int(top_k or self.settings.rag_top_k), filters=filters,
+        )
+
+    def rewrite_query(self, question: str, model: str | None) -> str:
+        """A search query for `question` written by the LLM; the question itself on any failure."""
+        if self.engine is None:
+            return question
+        from core.engine.types import CompletionRequest
+        from core.providers.base import Message
+
+        prompt = (
+            "Rewrite the question below as a short keyword search query for a document "
+            "search engine. Reply with the query only.\n\n"
+            f"Question: {question}\nSearch query:"
+        )
+        try:
+            resp = self.engine.chat(CompletionRequest(
+                messages=[Message("user", prompt)], model=model, temperature=0.0, max_tokens=48,
+                source="rag_rewrite",
+            ))
+        except Exception:  # noqa: BLE001 - rewriting is an optimisation, never a failure
+            log.warning("query rewrite failed; searching with the question", exc_info=True)
+            return question
+        text = resp.text.strip().splitlines()[0].strip().strip('"') if resp.text.strip() else ""
+        return text or question
+
+    def retrieve_hook(self, ctx: Any) -> dict[str, Any] | None:
+        """Engine `retrieve` stage: runs when ``request.options["rag"]`` names a collection.
+
+        Options: collection (required), mode, top_k, filters, rewrite (bool),
+        budget (context tokens).
+        """
+        opts = ctx.request.options.get("rag")
+        if not opts:
+            return None
+        if isinstance(opts, str):
+            opts = {"collection": opts}
+        question = next((m.content for m in reversed(ctx.messages) if m.role == "user"), "")
+        collection = str(opts.get("collection", ""))
+        mode = str(opts.get("mode", "hybrid"))
+        detail: dict[str, Any] = {"collection": collection, "mode": mode}
+        try:
+            query = question
+            if opts.get("rewrite"):
+                query = self.rewrite_query(question, ctx.request.model)
+                detail["rewritten_query"] = query
+            hits = self.search(collection, query, mode=mode, top_k=opts.get("top_k"),
+                               filters=opts.get("filters"))
+            coll = self.collection(collection)
+            tokenizer = self.embedder(coll).tokenizer
+        except Exception as exc:  # noqa: BLE001 - any failure degrades, never ends the call
+            reason = str(exc) if isinstance(exc, RagError | StoreError) else type(exc).__name__
+            ctx.extra["rag_error"] = reason
+            raise RetrievalFailed(f"retrieval failed: {reason}") from exc
+        budget = int(opts.get("budget") or self.settings.rag_context_tokens)
+        def count(text: str) -> int:
+            return len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+
+        context, used = build_context(hits, count, budget)
+        ctx.sources = [
+            {"n": n, "document": h.document, "document_id": h.document_id, "page": h.page,
+             "heading": h.heading, "score": round(h.score, 6), "text": h.text,
+             "chunk_id": h.chunk_id}
+            for n, h in enumerate(used, start=1)
+        ]
+        _put_context(ctx, context)
+        detail["hits"] = [
+            {"n": s["n"], "chunk_id": s["chunk_id"], "document_id": s["document_id"],
+             "score": s["score"]}
+            for s in ctx.sources
+        ]
+        detail["context_chunks"] = len(used)
+        return detail
+
+
+_INSTRUCTION = (
+    "Answer the user's question using only the numbered context below. Cite the sources you "
+    "use by their numbers in square brackets, like [1] or [2][3]. If the context does not "
+    "contain the answer, say that the documents do not cover it."
+)
+_NO_CONTEXT = (
+    "The user's document collection was searched and nothing relevant was found. Say that the "
+    "documents do not cover the question."
+)
+
+
+def _put_context(ctx: Any, context: str) -> None:
+    from core.providers.base import Message
+
+    text = f"{_INSTRUCTION}\n\nContext:\n{context}" if context else _NO_CONTEXT
+    messages = list(ctx.messages)
+    if messages and messages[0].role == "system":
+        messages[0] = Message("system", f"{messages[0].content}\n\n{text}")
+    else:
+        messages.insert(0, Message("system", text))
+    ctx.messages = messages
+
+
+def _check_name(name: str) -> None:
+    if not _NAME.match(name) or ".." in name:
+        raise RagError(
+            "A collection name needs 3–63 characters: letters, digits, '.', '_' or '-', "
+            "starting and ending with a letter or digit."
+        )
+
+
+def _plain(name: str, exc: BaseException) -> str:
+    if isinstance(exc, DocumentError | RagError):
+        return str(exc)
+    if isinstance(exc, StoreError):
+        return f"{name} was not indexed: {exc}"
+    log.error("ingesting %s failed", name, exc_info=exc)
+    return f"{name} could not be indexed because of an unexpected error ({type(exc).__name__})."

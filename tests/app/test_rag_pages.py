@@ -1,0 +1,113 @@
+"""The Documents page and the chat playground's "use documents" path, through AppTest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "data" / "samples"
+
+
+def _app(page: str) -> AppTest:
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    return AppTest.from_file(str(ROOT / "pages" / page), default_timeout=120)
+
+
+def _services():
+    from core.config import Settings
+    from core.services import Services
+
+    return Services.build(Settings())
+
+
+def test_documents_page_create_upload_list_search_delete() -> None:
+    at = _app("documents.py").run()
+    assert not at.exception
+    assert "Create a collection" in at.info[0].value
+    form_name = next(t for t in at.text_input if t.label == "Collection name")
+    form_name.input("handbook")
+    next(b for b in at.button if b.label == "Create collection").click().run()
+    assert not at.exception
+    assert at.selectbox(key="docs.collection").value == "handbook"
+
+    at.file_uploader(key="docs.files").set_value([
+        ("employee-handbook.md", (SAMPLES / "employee-handbook.md").read_bytes(), "text/markdown"),
+        ("empty.txt", b"", "text/plain"),
+    ]).run()
+    next(b for b in at.button if b.label == "Index files").click().run()
+    assert not at.exception
+    assert any(s.value.startswith("Indexed employee-handbook.md") for s in at.success)
+    assert [e.value for e in at.error] == ["empty.txt is empty (0 bytes)."]
+    bars = [p for p in at.get("progress")]
+    assert len(bars) == 3  # overall + one per file
+    assert all(p.value == 100 for p in bars)
+
+    at.run()
+    table = at.dataframe[0].value
+    assert set(table["file"]) == {"employee-handbook.md", "empty.txt"}
+    assert dict(zip(table["file"], table["status"], strict=True)) == {
+        "employee-handbook.md": "ready", "empty.txt": "failed"}
+
+    at.text_input(key="docs.query").input("How many days of annual leave?").run()
+    assert not at.exception
+    labels = [e.label for e in at.expander]
+    hit = next(lbl for lbl in labels if lbl.startswith("[1] employee-handbook.md"))
+    assert "score" in hit and "Annual leave" in hit
+    assert any("27 days of paid annual leave" in m.value for m in at.markdown)
+
+    empty_id = next(d.id for d in _services().rag.documents("handbook")
+                    if d.file_name == "empty.txt")
+    at.selectbox(key="docs.chosen").set_value(empty_id)
+    at.button(key="docs.del").click().run()
+    assert not at.exception
+    assert set(at.dataframe[0].value["file"]) == {"employee-handbook.md"}
+
+
+def test_chat_use_documents_shows_numbered_sources(wire, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{wire.base_url}/v1")
+    monkeypatch.setenv("TRELLIS_DEFAULT_MODEL", "openai/gpt-4o-mini")
+    wire.reply = "Birth parents get 20 weeks of paid leave [1]."
+    svc = _services()
+    svc.rag.create_collection("handbook")
+    svc.rag.ingest("handbook", [("employee-handbook.md",
+                                 (SAMPLES / "employee-handbook.md").read_bytes())])
+    svc.close()
+
+    at = _app("chat.py").run()
+    assert not at.exception
+    at.toggle(key="chat.rag.on").set_value(True).run()
+    assert at.selectbox(key="chat.rag.collection").value == "handbook"
+    at.chat_input[0].set_value("How long is parental leave for birth parents?").run()
+    assert not at.exception
+    assert any("20 weeks of paid leave [1]" in m.value for m in at.markdown)
+    labels = [e.label for e in at.expander]
+    first = next(lbl for lbl in labels if lbl.startswith("[1] "))
+    assert "employee-handbook.md" in first and "score" in first
+    assert any("20 weeks of fully paid parental leave" in m.value for m in at.markdown)
+    system = wire.requests[-1].body["messages"][0]
+    assert system["role"] == "system" and "[1] (employee-handbook.md" in system["content"]
+
+
+def test_chat_says_when_documents_could_not_be_used(wire, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{wire.base_url}/v1")
+    monkeypatch.setenv("TRELLIS_DEFAULT_MODEL", "openai/gpt-4o-mini")
+    svc = _services()
+    svc.rag.create_collection("handbook")
+    svc.rag.ingest("handbook", [("notes.txt", b"The office opens at eight.")])
+    svc.rag.store.drop("handbook")  # registry still lists it; the store has lost it
+    svc.close()
+
+    at = _app("chat.py").run()
+    at.toggle(key="chat.rag.on").set_value(True).run()
+    at.chat_input[0].set_value("Anything?").run()
+    assert not at.exception
+    assert [w.value for w in at.warning] == ["Answered without your documents: retrieval failed."]
+    assert any("Hello from the wire server." in m.value for m in at.markdown)

@@ -71,7 +71,19 @@ with st.sidebar:
                     st.rerun()
 
 if not collection:
-    st.info("Create a collection in the sidebar to start.")
+    st.info("Create a collection in the sidebar to start, or try the shipped sample documents.")
+    if st.button("Load the sample documents", key="docs.samples", icon=":material/library_books:"):
+        with st.spinner("Reading, chunking and embedding the samples…"):
+            try:
+                results = rag.load_samples()
+            except (RagError, StoreError) as err:
+                st.error(str(err))
+            else:
+                rag_widgets.after_change()
+                st.session_state["docs.collection"] = "samples"
+                ready = sum(r.status == "ready" for r in results)
+                st.toast(f"Loaded {ready} sample documents into 'samples'.")
+                st.rerun()
     st.stop()
 
 info = rag.collection(collection)

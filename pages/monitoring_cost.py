@@ -46,7 +46,10 @@ if budget and unit == "day":
     fig.add_hline(y=budget, line_dash="dash", line_color="red",
                   annotation_text=f"daily budget ${budget:,.2f}")
 elif not budget:
-    st.caption("No daily budget set (TRELLIS_DAILY_BUDGET_USD), so no budget line.")
+    st.caption(
+        "No daily budget set (add a global daily budget on the Operations page), "
+        "so no budget line."
+    )
 mon.chart(fig, key="cost.over_time")
 mon.download(v["over_time"], "over-time", PAGE)
 

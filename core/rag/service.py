@@ -34,6 +34,10 @@ Progress = Callable[[float, str], None]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
 
 
+#: Demo documents shipped with the repository.
+SAMPLES_DIR = Path(__file__).resolve().parents[2] / "data" / "samples"
+
+
 class RagError(ValueError):
     """A request the RAG service refuses; `str(err)` is one plain sentence."""
 
@@ -148,6 +152,15 @@ class RagService:
         assert row.id is not None
         self.retriever.forget(row.id)
         self.registry.delete_collection(row.id)
+
+    def load_samples(self, name: str = "samples", *, user: str | None = None) -> list[IngestResult]:
+        """Create `name` (if missing) and ingest the demo documents shipped in data/samples."""
+        files = sorted(p for p in SAMPLES_DIR.iterdir() if p.is_file())
+        if not files:
+            raise RagError(f"No sample documents found in {SAMPLES_DIR}.")
+        if self.registry.collection(name) is None:
+            self.create_collection(name, user=user)
+        return self.ingest(name, [(p.name, p.read_bytes()) for p in files], user=user)
 
     # -- documents --------------------------------------------------------
     def documents(self, collection: str | None = None) -> list[RagDocument]:

@@ -111,3 +111,17 @@ def test_chat_says_when_documents_could_not_be_used(wire, monkeypatch) -> None:
     assert not at.exception
     assert [w.value for w in at.warning] == ["Answered without your documents: retrieval failed."]
     assert any("Hello from the wire server." in m.value for m in at.markdown)
+
+
+def test_empty_documents_page_loads_the_shipped_samples():
+    from core.config import Settings
+    from core.services import Services
+
+    at = AppTest.from_file(str(ROOT / "pages" / "documents.py"), default_timeout=180).run()
+    assert not at.exception
+    at.button(key="docs.samples").click().run()
+    assert not at.exception, at.exception
+    svc = Services.build(Settings())
+    docs = svc.rag.documents("samples")
+    assert len(docs) == 9 and all(d.status == "ready" for d in docs)
+    svc.close()

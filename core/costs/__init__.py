@@ -47,35 +47,46 @@ class Price:
         return float(total)
 
 
-@lru_cache(maxsize=512)
-def _library_price(provider_id: str, model: str) -> Price | None:
-    """The library's price for a model, or None when it does not know it."""
+#: Token count used to read a model's base per-MTok rates off the library: small
+#: enough to stay below any long-context tier (those start at 128k-200k tokens).
+_RATE_PROBE = 1_000
+
+
+def _library_cost(provider_id: str, model: str, usage: Usage) -> float | None:
+    """The library's price for this exact usage (tiers included), or None when unknown."""
     from genai_prices import Usage as GUsage
     from genai_prices import calc_price
 
     try:
-        # Price a million of each to read the per-MTok rates off one lookup.
         calc = calc_price(
-            GUsage(input_tokens=1_000_000, output_tokens=0),
-            model_ref=model,
-            provider_id=provider_id,
-        )
-        out = calc_price(
-            GUsage(input_tokens=0, output_tokens=1_000_000),
-            model_ref=model,
-            provider_id=provider_id,
-        )
-        cached = calc_price(
-            GUsage(input_tokens=1_000_000, cache_read_tokens=1_000_000, output_tokens=0),
+            GUsage(
+                input_tokens=usage.input_tokens,
+                cache_read_tokens=usage.cached_tokens or None,
+                output_tokens=usage.output_tokens,
+            ),
             model_ref=model,
             provider_id=provider_id,
         )
     except LookupError:
         return None
+    return float(calc.total_price)
+
+
+@lru_cache(maxsize=512)
+def _library_price(provider_id: str, model: str) -> Price | None:
+    """The library's base rates for a model (for display and estimates), or None."""
+    scale = _PER_MTOK / _RATE_PROBE
+    fresh = _library_cost(provider_id, model, Usage(input_tokens=_RATE_PROBE))
+    if fresh is None:
+        return None
+    out = _library_cost(provider_id, model, Usage(output_tokens=_RATE_PROBE)) or 0.0
+    cached = _library_cost(
+        provider_id, model, Usage(input_tokens=_RATE_PROBE, cached_tokens=_RATE_PROBE)
+    )
     return Price(
-        input_per_mtok=float(calc.total_price),
-        output_per_mtok=float(out.total_price),
-        cached_input_per_mtok=float(cached.total_price),
+        input_per_mtok=float(Decimal(str(fresh)) * scale),
+        output_per_mtok=float(Decimal(str(out)) * scale),
+        cached_input_per_mtok=None if cached is None else float(Decimal(str(cached)) * scale),
         source="genai-prices",
     )
 
@@ -112,9 +123,20 @@ class PriceBook:
         return _library_price(provider_id, model)
 
     def cost(self, provider: str, model: str, usage: Usage) -> float | None:
-        """USD for one call, or None when the price is unknown."""
-        price = self.price(provider, model)
-        return None if price is None else price.cost(usage)
+        """USD for one call, or None when the price is unknown.
+
+        Library prices are computed on the call's real usage, so tiered
+        prices (long-context rates above 200k input tokens) apply as billed.
+        """
+        override = self._load_overrides().get((provider, model))
+        if override is not None:
+            return override.cost(usage)
+        if provider in self._self_hosted:
+            return 0.0
+        provider_id = _PROVIDER_IDS.get(provider)
+        if provider_id is None:
+            return None
+        return _library_cost(provider_id, model, usage)
 
     def set_override(self, provider: str, model: str, price: Price) -> None:
         if self._engine is None:

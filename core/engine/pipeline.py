@@ -314,7 +314,7 @@ class Engine:
             err = InternalError(f"{type(exc).__name__}: {exc}")
         ctx.error = err
         if ctx.status == "ok":
-            ctx.status = "error"
+            ctx.status = "cancelled" if isinstance(err, Cancelled) else "error"
         return err
 
     def _record(self, ctx: CallContext) -> None:
@@ -324,6 +324,12 @@ class Engine:
         usage = result.usage if result else Usage()
         if result is not None and ctx.cache_hit is None and ctx.provider_name and ctx.model_name:
             ctx.cost_usd = self.prices.cost(ctx.provider_name, ctx.model_name, usage)
+            if ctx.extra.get("usage_unknown") and self.prices.cost(
+                ctx.provider_name, ctx.model_name, Usage(1000, 1000)
+            ):
+                # Usage stopped with the stream: any figure would undercount, so the
+                # cost is unknown (a free model stays at 0).
+                ctx.cost_usd = None
         elif ctx.cache_hit:
             ctx.cost_usd = 0.0
         for finalize in self._finalizers:
@@ -493,12 +499,17 @@ class EngineStream:
                 finish_reason=streamed.finish_reason,
                 model=streamed.model,
             )
-        except BaseException:
-            status = "error"
+        except BaseException as exc:
+            status = "cancelled" if isinstance(exc, GeneratorExit | KeyboardInterrupt) else "error"
             if streamed is not None:
                 if streamed.text:
                     # Keep what arrived before the failure on the log row.
                     ctx.result = Completion(text=streamed.text, usage=streamed.usage)
+                    usage = streamed.usage
+                    if not usage.input_tokens or not usage.output_tokens:
+                        # Providers report usage in the last chunks: a cut stream was
+                        # billed for tokens nobody counted, so its cost is unknown.
+                        ctx.extra["usage_unknown"] = True
                 streamed.close()
             raise
         finally:

@@ -66,11 +66,15 @@ class StreamedCompletion:
         self.done = False
 
     def __iter__(self) -> Iterator[str]:
-        for delta in self._deltas:
-            if delta:
-                self._parts.append(delta)
-                yield delta
-        self.done = True
+        try:
+            for delta in self._deltas:
+                if delta:
+                    self._parts.append(delta)
+                    yield delta
+            self.done = True
+        finally:
+            # A reader that stops early closes the provider's stream with it.
+            self.close()
 
     def close(self) -> None:
         close = getattr(self._deltas, "close", None)

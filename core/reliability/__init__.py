@@ -133,7 +133,18 @@ class Reliability:
             self.limiter.settle(admission, 0 if ctx.cache_hit else actual)
         reservation = ctx.extra.pop("reservation", None)
         if reservation is not None:
-            self.budgets.settle(reservation, 0.0 if ctx.cache_hit else ctx.cost_usd)
+            self.budgets.settle(reservation, _spend(ctx, reservation.amount))
+
+
+def _spend(ctx: CallContext, reserved: float) -> float:
+    """What a finished call counts against its budgets."""
+    if ctx.cache_hit or ctx.result is None:
+        return 0.0  # served from cache, or no answer (providers do not bill failures)
+    if ctx.cost_usd is None:
+        # Known model, unknown usage (a stream cut before its usage arrived): the
+        # reservation is the most it can have cost. Unknown price: reserved 0.
+        return reserved if ctx.extra.get("usage_unknown") else 0.0
+    return ctx.cost_usd
 
 
 def is_blocking(exc: E.TrellisError) -> bool:

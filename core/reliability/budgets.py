@@ -6,7 +6,10 @@ UPDATE per budget (`spent + reserved + cost <= limit`), all in one
 transaction. A single UPDATE is atomic in SQLite and PostgreSQL, so
 concurrent calls cannot all slip under the cap; spend can pass the limit
 only by what a call's real cost exceeds its reserved maximum. After the
-call the reservation is swapped for the real cost.
+call the reservation is swapped for the real cost. Each reservation is also
+a row with an expiry: one whose call never settles (its process died) is
+released after `RESERVATION_TTL`, so it cannot hold the budget shut until the
+period ends.
 
 A budget's policy is `block` (the call is refused) or `downgrade` (the call
 is switched to a cheaper named model, if that one fits). Crossing the alert
@@ -16,24 +19,33 @@ period, shown in the app.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, and_, insert, select, update
+from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.costs import PriceBook
 from core.db import session_scope, write_transaction
 from core.providers import errors as E
 from core.providers.base import Message, Usage
-from core.reliability.models import Budget, BudgetAlert, BudgetUsage
+from core.reliability.models import Budget, BudgetAlert, BudgetReservation, BudgetUsage
 from core.telemetry.models import utcnow
 
+log = logging.getLogger(__name__)
+
 _USAGE = BudgetUsage.__table__
+_HOLD = BudgetReservation.__table__
 _TTL_S = 2.0
 _ALERT = BudgetAlert.__table__
+#: A reservation not settled after this long belongs to a call whose process
+#: died; it is released so the budget does not stay blocked until the period ends.
+RESERVATION_TTL = timedelta(minutes=15)
+#: How often (at most) the call path looks for expired reservations.
+_SWEEP_EVERY_S = 30.0
 
 
 class _Refused(Exception):
@@ -73,6 +85,7 @@ def estimate_input_tokens(messages: list[Message]) -> int:
 class Reservation:
     amount: float
     rows: list[int] = field(default_factory=list)  # budget_usage ids
+    holds: list[int] = field(default_factory=list)  # budget_reservation ids, one per row
     downgraded_from: str | None = None
     model_id: str | None = None
 
@@ -97,6 +110,7 @@ class BudgetManager:
         self._prices = prices
         # Budgets change rarely and are read on every call: keep them a moment.
         self._cached: tuple[float, list[Budget]] | None = None
+        self._last_sweep = float("-inf")
 
     # -- configuration ----------------------------------------------------
     def list(self) -> list[Budget]:
@@ -168,8 +182,11 @@ class BudgetManager:
         """Reserve `amount` on every budget, atomically; or name the budget that refused."""
         if not budgets:
             return Reservation(0.0), None
+        if time.monotonic() - self._last_sweep > _SWEEP_EVERY_S:
+            self.release_expired()
         now = utcnow()
         rows: list[int] = []
+        holds: list[int] = []
         try:
             with write_transaction(self._db) as conn:
                 for budget, subject in budgets:
@@ -189,11 +206,18 @@ class BudgetManager:
                     if result.rowcount != 1:
                         raise _Refused(budget, start, subject)
                     rows.append(usage_id)
+                    hold = conn.execute(
+                        insert(_HOLD)
+                        .values(usage_id=usage_id, amount_usd=amount,
+                                expires_at=now + RESERVATION_TTL)
+                        .returning(_HOLD.c.id)
+                    )
+                    holds.append(int(hold.scalar_one()))
         except _Refused as refused:
             b, start, subject = refused.args
             self._alert(b, start, subject, "exhausted", b.limit_usd)
             return None, b
-        return Reservation(amount, rows), None
+        return Reservation(amount, rows, holds), None
 
     def settle(self, reservation: Reservation, actual: float | None) -> None:
         """Swap the reservation for the real cost (None = unknown price, counted as 0)."""
@@ -201,23 +225,49 @@ class BudgetManager:
             return
         cost = actual or 0.0
         with write_transaction(self._db) as conn:
-            for usage_id in reservation.rows:
+            for usage_id, hold_id in zip(reservation.rows, reservation.holds, strict=True):
+                # A hold already released as expired no longer counts as reserved.
+                held = conn.execute(delete(_HOLD).where(_HOLD.c.id == hold_id)).rowcount == 1
                 conn.execute(
                     update(_USAGE)
                     .where(_USAGE.c.id == usage_id)
                     .values(
-                        reserved_usd=_USAGE.c.reserved_usd - reservation.amount,
+                        reserved_usd=_USAGE.c.reserved_usd
+                        - (reservation.amount if held else 0.0),
                         spent_usd=_USAGE.c.spent_usd + cost,
                     )
                 )
         self._check_thresholds(reservation.rows)
         reservation.rows = []
+        reservation.holds = []
+
+    def release_expired(self, now: datetime | None = None) -> int:
+        """Release reservations older than RESERVATION_TTL (calls that never settled)."""
+        self._last_sweep = time.monotonic()
+        now = now or utcnow()
+        with write_transaction(self._db) as conn:
+            expired = conn.execute(
+                select(_HOLD.c.id, _HOLD.c.usage_id, _HOLD.c.amount_usd).where(
+                    _HOLD.c.expires_at < now
+                )
+            ).all()
+            for hold_id, usage_id, amount in expired:
+                conn.execute(delete(_HOLD).where(_HOLD.c.id == hold_id))
+                conn.execute(
+                    update(_USAGE)
+                    .where(_USAGE.c.id == usage_id)
+                    .values(reserved_usd=_USAGE.c.reserved_usd - amount)
+                )
+        if expired:
+            log.warning("released %d budget reservation(s) that were never settled", len(expired))
+        return len(expired)
 
     # -- reading ----------------------------------------------------------
     def status(self) -> list[BudgetStatus]:
         """Each budget's current-period usage (one line per subject seen)."""
         out: list[BudgetStatus] = []
         now = utcnow()
+        self.release_expired(now)
         with session_scope(self._db) as s:
             for b in s.execute(select(Budget).order_by(Budget.id)).scalars():
                 usages = list(

@@ -111,6 +111,10 @@ class ReliableExecutor:
                 if exc.error_class in _BREAKER_CLASSES:
                     self._breakers.record_failure(dep, exc.error_class)
                 raise
+            finally:
+                # However the reader stops (done, error, or walking away), the
+                # provider's stream is closed now: the local model holds a lock.
+                streamed.close()
             acc.usage, acc.finish_reason, acc.model = (
                 streamed.usage,
                 streamed.finish_reason,

@@ -81,6 +81,22 @@ class BudgetUsage(SQLModel, table=True):
     reserved_usd: float = 0.0
 
 
+class BudgetReservation(SQLModel, table=True):
+    """One call's open hold on a budget usage row, until it settles or expires."""
+
+    __tablename__ = "budget_reservation"
+    __table_args__ = (Index("ix_budget_reservation_expires", "expires_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    usage_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("budget_usage.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    amount_usd: float
+    expires_at: datetime = Field(sa_column=_ts())
+
+
 class BudgetAlert(SQLModel, table=True):
     """A budget crossed its alert threshold (or its limit) in a period."""
 

@@ -68,7 +68,7 @@ class CallLog(SQLModel, table=True):
     ttft_ms: float | None = None
     tokens_per_s: float | None = None
 
-    status: str = Field(default="ok", max_length=20)  # ok | error | blocked | cached
+    status: str = Field(default="ok", max_length=20)  # ok | cached | error | blocked | cancelled
     error_class: str | None = Field(default=None, max_length=50)
     error_message: str | None = Field(default=None, sa_column=Column(Text))
 

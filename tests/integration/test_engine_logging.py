@@ -136,7 +136,7 @@ def test_abandoned_stream_is_logged_as_cancelled(svc):
     assert first
     stream.close()
     [row] = _rows(svc)
-    assert (row.status, row.error_class) == ("error", "cancelled")
+    assert (row.status, row.error_class) == ("cancelled", "cancelled")
 
 
 def test_unknown_price_is_recorded_as_unknown_not_zero(svc):
@@ -202,6 +202,19 @@ def test_feedback_is_linked_to_the_call(svc):
     assert (fb.score, fb.comment) == (-1, "wrong city")
     with pytest.raises(ValueError):
         svc.telemetry.add_feedback(resp.call_id, 5)
+
+
+def test_changing_a_rating_updates_it_instead_of_adding_one(svc):
+    resp = svc.engine.chat(_req())
+    svc.telemetry.set_feedback(resp.call_id, 1)
+    svc.telemetry.set_feedback(resp.call_id, -1, "too long")
+    svc.telemetry.set_feedback(resp.call_id, -1)  # the comment stays
+    [fb] = svc.telemetry.feedback_for(resp.call_id)
+    assert (fb.score, fb.comment) == (-1, "too long")
+    svc.telemetry.set_feedback(resp.call_id, 1, user_id="ana")  # another person's rating
+    assert sorted(f.score for f in svc.telemetry.feedback_for(resp.call_id)) == [-1, 1]
+    with pytest.raises(ValueError):
+        svc.telemetry.set_feedback(resp.call_id, 0)
 
 
 def test_concurrent_calls_each_leave_one_row(svc, wire):

@@ -42,12 +42,13 @@ class Services:
         engine = Engine(settings, registry, prices, telemetry)
         reliability = Reliability(db, prices, settings.max_output_tokens)
         reliability.install(engine)
+        rag = RagService(settings, db)  # Chroma and the embedder open on first use
+        rag.install(engine)
         if settings.guards_enabled:
             from core.guards import install_guards
 
+            # After RAG: the guards redact the retrieved context, so they hook in later.
             install_guards(engine, db, settings)
-        rag = RagService(settings, db)  # Chroma and the embedder open on first use
-        rag.install(engine)
         return cls(settings, db, registry, prices, telemetry, engine, reliability, rag)
 
     def close(self) -> None:

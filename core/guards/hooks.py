@@ -88,6 +88,9 @@ class Guards:
         than send unguarded text to a provider.
         """
         engine.add_hook("input_guards", self.input_stage, optional=False)
+        # Runs after retrieval's hook (install guards after RAG): document context
+        # is redacted like the user's text before it leaves the machine.
+        engine.add_hook("retrieve", self.context_stage, optional=False)
         engine.add_hook("output_guards", self.output_stage, optional=False)
         engine.record_filters.append(self.redact_record)
         engine.telemetry.text_filter = self.redact_text
@@ -220,6 +223,39 @@ class Guards:
             action = "redacted" if counts else "none"
         return {"input": counts, "action": action}
 
+    def context_stage(self, ctx: CallContext) -> dict[str, Any] | None:
+        """Redact PII in text added after the input guards ran (retrieved document
+        context), with the call's own placeholders, when the policy redacts input."""
+        state: _CallState | None = ctx.extra.get(STATE_KEY)
+        if state is None:
+            return None
+        policy = state.policy
+        if policy.pii_input != "redact" or policy.sends_raw_to(ctx.provider_name):
+            return None
+        start = time.perf_counter()
+        store_at = self._storage_thresholds(policy)
+        counts: dict[str, int] = {}
+        for i, message in enumerate(ctx.messages):
+            if message.content in state.stored:
+                continue  # the input stage has seen it
+            findings = self.scan(message.content, store_at)
+            stored, _ = state.redactor.redact(message.content, findings)
+            mine = [f for f in findings if f.score >= policy.entities.get(f.entity_type, 1.01)]
+            for f in mine:
+                counts[f.entity_type] = counts.get(f.entity_type, 0) + 1
+            if mine:
+                ctx.messages[i] = Message(
+                    message.role, state.redactor.redact(message.content, mine)[0]
+                )
+            state.stored[ctx.messages[i].content] = stored
+        state.input_tokens = set(state.redactor.to_value)
+        pii = ctx.guard_report.setdefault("pii", {})
+        pii["context"] = counts
+        ctx.guard_report.setdefault("timings_ms", {}).setdefault("input", {})["context_pii"] = (
+            _ms(start)
+        )
+        return {"context_pii": counts}
+
     def _check_injection(self, ctx: CallContext, policy: GuardPolicy) -> dict[str, Any]:
         text = next((m.content for m in reversed(ctx.request.messages) if m.role == "user"), "")
         # Score the raw text: placeholders would hide nothing an attacker relies on,
@@ -305,6 +341,13 @@ class Guards:
         if ctx.provider is None:
             raise OutputSchemaInvalid(problem)
         req = ctx.request
+        timeout = req.timeout
+        deadline = ctx.extra.get("deadline")  # the reliability layer's total deadline
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0.1:
+                raise OutputSchemaInvalid(f"{problem} (no time left for a repair attempt)")
+            timeout = min(timeout, remaining) if timeout else remaining
         repair = ChatRequest(
             model=ctx.model_name or "",
             messages=[
@@ -319,7 +362,7 @@ class Guards:
             max_tokens=req.max_tokens,
             top_p=req.top_p,
             stop=req.stop,
-            timeout=req.timeout,
+            timeout=timeout,
         )
         again = ctx.provider.complete(repair)
         usage = ctx.result.usage

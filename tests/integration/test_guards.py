@@ -127,6 +127,29 @@ def test_pii_never_reaches_the_provider_or_the_database(remote):
     assert svc.telemetry.count_calls() == len(CORPUS)
 
 
+def test_retrieved_document_context_is_redacted_before_it_leaves(remote):
+    svc, srv = remote
+    srv.reply = "Escalations go to the on-call lead [1]."
+    svc.rag.create_collection("contacts")
+    doc = (
+        "# Escalation contacts\n\nFor outages, the on-call lead is John Smith. "
+        "Reach him at john.smith@example.com or on 212-555-0199 any time.\n"
+    )
+    [result] = svc.rag.ingest("contacts", [("contacts.md", doc.encode())])
+    assert result.status == "ready"
+    resp = svc.engine.chat(CompletionRequest(
+        messages=[Message("user", "Who handles escalations for outages?")], model=MODEL,
+        options={"guard_policy": "standard", "rag": {"collection": "contacts", "top_k": 1}},
+    ))
+    assert resp.status == "ok" and resp.sources
+    sent = _sent_texts(srv)
+    assert "outages" in sent  # the context went...
+    _assert_no_raw(sent, "the provider")  # ...without its personal data
+    assert "<PERSON_" in sent and "<EMAIL_ADDRESS_" in sent
+    assert resp.guard_report["pii"]["context"]["EMAIL_ADDRESS"] == 1
+    _assert_no_raw(svc.telemetry.get_call(resp.call_id).input_text, "the log row")
+
+
 def test_exempt_provider_gets_raw_text_but_storage_does_not(remote):
     svc, srv = remote
     srv.reply = _echo

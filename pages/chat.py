@@ -87,7 +87,7 @@ def _on_feedback(call_id: int, key: str) -> None:
     if value is None:
         return
     comment = st.session_state.get(f"{key}.comment") or None
-    svc.telemetry.add_feedback(call_id, 1 if value == 1 else -1, comment)
+    svc.telemetry.set_feedback(call_id, 1 if value == 1 else -1, comment)
     st.toast("Thanks: feedback saved.")
 
 
@@ -112,10 +112,14 @@ def _render_answer(answer: dict) -> None:
         st.text_input("What was good or bad?", key=f"{key}.comment")
         if st.button("Save comment", key=f"{key}.save"):
             score = st.session_state.get(key)
-            svc.telemetry.add_feedback(
-                call_id, 1 if score == 1 else -1, st.session_state.get(f"{key}.comment") or None
-            )
-            st.toast("Comment saved.")
+            comment = st.session_state.get(f"{key}.comment") or None
+            if score is None:
+                st.warning("Pick thumbs up or down first, then save the comment.")
+            elif comment is None:
+                st.warning("Type a comment first.")
+            else:
+                svc.telemetry.set_feedback(call_id, 1 if score == 1 else -1, comment)
+                st.toast("Comment saved.")
 
 
 def _answer_dict(

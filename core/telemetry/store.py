@@ -119,6 +119,32 @@ class TelemetryStore:
             s.flush()
             return int(fb.id)
 
+    def set_feedback(
+        self, call_id: int, score: int, comment: str | None = None, user_id: str | None = None
+    ) -> int:
+        """One rating per person per call: change this person's earlier rating of the
+        call if there is one (keeping its comment unless a new one is given), else add it."""
+        if score not in (1, -1):
+            raise ValueError("score must be +1 (thumbs up) or -1 (thumbs down)")
+        if comment and self.text_filter is not None:
+            comment = self.text_filter(comment)
+        with session_scope(self._engine) as s:
+            who = Feedback.user_id.is_(None) if user_id is None else Feedback.user_id == user_id
+            fb = s.execute(
+                select(Feedback).where(Feedback.call_id == call_id, who).order_by(Feedback.id)
+            ).scalars().first()
+            if fb is None:
+                fb = Feedback(call_id=call_id, score=score, comment=comment or None,
+                              user_id=user_id)
+                s.add(fb)
+            else:
+                fb.score = score
+                fb.created_at = utcnow()
+                if comment:
+                    fb.comment = comment
+            s.flush()
+            return int(fb.id)
+
     def get_call(self, call_id: int) -> CallLog | None:
         with session_scope(self._engine) as s:
             return s.get(CallLog, call_id)

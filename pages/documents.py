@@ -148,9 +148,14 @@ with list_tab:
                 st.rerun()
         if c2.button("Re-index", icon=":material/refresh:", key="docs.reindex"):
             bar = st.progress(0.0, text=labels[chosen])
-            result = rag.reindex(int(chosen),
-                                 progress=lambda f, m: bar.progress(min(f, 1.0), text=m))
-            (st.success if result.status == "ready" else st.error)(result.message)
+            try:
+                result = rag.reindex(int(chosen),
+                                     progress=lambda f, m: bar.progress(min(f, 1.0), text=m))
+            except (RagError, StoreError) as err:
+                st.error(str(err))
+            else:
+                (st.success if result.status == "ready" else st.error)(result.message)
+                rag_widgets.after_change()
 
 with search_tab:
     query = st.text_input("Search this collection", key="docs.query",

@@ -106,7 +106,7 @@ class OpenAIProvider:
                 self.label,
                 False,
                 f"Server at {self._base_url} is not reachable ({err.error_class}); "
-                "start it or fix COMPAT_BASE_URL in .env.",
+                "start it or fix TRELLIS_COMPAT_BASE_URL in .env.",
             )
         models = tuple(self._models or listed)
         return ProviderStatus(

@@ -186,7 +186,7 @@ def post_webhook(url: str, firings: list[Firing], now: datetime, timeout: float 
     }
     try:
         resp = httpx.post(url, json=payload, timeout=timeout)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         # The exception text can carry the URL, which may embed a token.
         return f"failed: {type(exc).__name__}"
     return f"sent {resp.status_code}" if resp.is_success else f"failed: HTTP {resp.status_code}"

@@ -151,6 +151,16 @@ def test_a_failing_webhook_is_recorded_without_its_url(sqlite_db):
     assert all("s3cret" not in d for d in deliveries)
 
 
+@pytest.mark.parametrize("url", ["http://exa mple.com/hook?token=s3cret", "ftp://host/s3cret"])
+def test_a_malformed_webhook_url_is_a_failed_delivery_not_a_crash(sqlite_db, url):
+    alerts.save_rule(sqlite_db, **alerts.SUGGESTED_RULE)
+    _calls(sqlite_db, 2, errors=2)
+    _, fresh = alerts.check(sqlite_db, None, url, now=NOW)
+    assert len(fresh) == 1
+    [delivery] = list(alerts.recent_events(sqlite_db).delivery)
+    assert delivery.startswith("failed: ") and "s3cret" not in delivery
+
+
 def test_check_alerts_command_exit_codes_and_webhook(settings: Settings, monkeypatch, capsys):
     engine = make_engine(settings.resolved_database_url)
     settings.ensure_data_dir()

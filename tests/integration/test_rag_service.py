@@ -296,3 +296,27 @@ def test_query_rewriting_goes_through_the_engine(wired_services, wire) -> None:
     assert "X-Beacon-Signature" in resp.sources[0]["text"]
     sources = [r.source for r in svc.telemetry.recent_calls(5)]
     assert sorted(sources) == ["playground", "rag_rewrite"]
+
+
+def test_an_openai_embedding_model_embeds_through_the_sdk(wire, monkeypatch) -> None:
+    from core.config import Settings
+    from core.services import Services
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{wire.base_url}/v1")
+    monkeypatch.setenv("TRELLIS_EMBEDDING_MODEL", "openai/text-embedding-3-small")
+    svc = Services.build(Settings())
+    try:
+        coll = svc.rag.create_collection("remote-emb")
+        assert coll.embedding_model == "openai/text-embedding-3-small"
+        results = svc.rag.ingest("remote-emb", _samples("employee-handbook.md",
+                                                        "onboarding-guide.txt"))
+        assert [r.status for r in results] == [READY, READY]
+        calls = [r for r in wire.requests if r.path == "/v1/embeddings"]
+        assert calls and all(r.body["model"] == "text-embedding-3-small" for r in calls)
+        hits = svc.rag.search("remote-emb", "probation period for new starters", mode="vector")
+        assert hits[0].document == "onboarding-guide.txt"
+        # The query went through the same model.
+        assert wire.requests[-1].path == "/v1/embeddings"
+    finally:
+        svc.close()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import hashlib
 import json
 import random
 import re
@@ -326,6 +327,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if route in ("/v1/chat/completions", "/v1/messages"):
                 self._completion(route, body)
+            elif route == "/v1/embeddings":
+                self._embeddings(route, body)
             else:
                 self._not_found(route, body)
         except _DISCONNECTS:
@@ -348,6 +351,24 @@ class _Handler(BaseHTTPRequestHandler):
             return {"data": [model], "has_more": False, "first_id": MODEL_ID, "last_id": MODEL_ID}
         model = {"id": MODEL_ID, "object": "model", "created": 1735689600, "owned_by": "wire"}
         return {"object": "list", "data": [model]}
+
+    # -- embeddings --------------------------------------------------------
+
+    def _embeddings(self, route: str, body: dict) -> None:
+        """OpenAI's embeddings wire format. Vectors are hashed bags of words: texts
+        sharing words point the same way, so retrieval over them is meaningful."""
+        self.wire._record(route, self.headers, body, "ok")
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else list(texts or [])
+        data = [
+            {"object": "embedding", "index": i, "embedding": _bag_of_words(t)}
+            for i, t in enumerate(texts)
+        ]
+        tokens = sum(len(t.split()) for t in texts)
+        self._send_json(200, {
+            "object": "list", "data": data, "model": body.get("model", MODEL_ID),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        })
 
     # -- completions -------------------------------------------------------
 
@@ -780,3 +801,11 @@ class WireServer:
     def _reply_for(self, body: dict) -> str:
         reply = self.reply
         return str(reply(body)) if callable(reply) else reply
+
+
+def _bag_of_words(text: str, dims: int = 256) -> list[float]:
+    vec = [0.0] * dims
+    for word in re.findall(r"[a-z0-9]+", text.lower()):
+        if len(word) > 2:
+            vec[int(hashlib.md5(word.encode()).hexdigest(), 16) % dims] += 1.0
+    return vec

@@ -50,6 +50,10 @@ class Price:
 #: Token count used to read a model's base per-MTok rates off the library: small
 #: enough to stay below any long-context tier (those start at 128k-200k tokens).
 _RATE_PROBE = 1_000
+#: Below this many input tokens a call is priced from the cached base rates (a
+#: few microseconds); at or above it, by the library on the exact usage (about
+#: 0.2 ms), so tiered prices apply.
+_TIERS_FROM = 32_000
 
 
 def _library_cost(provider_id: str, model: str, usage: Usage) -> float | None:
@@ -136,6 +140,11 @@ class PriceBook:
         provider_id = _PROVIDER_IDS.get(provider)
         if provider_id is None:
             return None
+        base = _library_price(provider_id, model)
+        if base is None:
+            return None
+        if usage.input_tokens < _TIERS_FROM:
+            return base.cost(usage)
         return _library_cost(provider_id, model, usage)
 
     def set_override(self, provider: str, model: str, price: Price) -> None:

@@ -61,3 +61,16 @@ def test_override_wins_over_the_library(tmp_path):
         _library("gpt-4o-mini", "openai", input_tokens=1_000_000, output_tokens=1_000_000)
     )
     engine.dispose()
+
+
+@pytest.mark.parametrize("model,provider", [("gpt-4o-mini", "openai"), ("gpt-4o", "openai"),
+                                            ("claude-haiku-4-5", "anthropic"),
+                                            ("claude-sonnet-4-5", "anthropic")])
+@pytest.mark.parametrize("tokens", [(0, 1, 0), (950, 410, 0), (31_999, 2_000, 8_000),
+                                    (32_000, 2_000, 0), (250_000, 4_000, 100_000)])
+def test_fast_path_and_library_agree_on_every_size(model, provider, tokens):
+    fresh_and_cached, output, cached = tokens
+    usage = Usage(input_tokens=fresh_and_cached, output_tokens=output, cached_tokens=cached)
+    expected = _library(model, provider, input_tokens=fresh_and_cached, output_tokens=output,
+                        cache_read_tokens=cached or None)
+    assert PriceBook().cost(provider, model, usage) == pytest.approx(expected, rel=1e-9)

@@ -59,13 +59,26 @@ def render_report(answer: dict[str, Any]) -> None:
         flags.append(f"injection {inj['decision']}")
     if leak.get("decision") in ("flag", "block"):
         flags.append(f"leak {leak['decision']}")
+    errors = report.get("errors") or {}
+    if errors:
+        flags.append("some guards could not run")
     title = f"Guard report · {report.get('policy', '?')}"
     if flags:
         title += " · " + ", ".join(flags)
     with st.expander(title, icon=":material/shield:"):
+        if errors:
+            names = {"pii": "PII scan", "injection": "injection detector",
+                     "leak": "leak check", "context_pii": "document PII scan"}
+            st.warning(
+                "These guards failed and the answer was produced without them: "
+                + ", ".join(names.get(k, k) for k in errors)
+                + ". Stored text is still redacted. Tell an admin if this keeps happening.",
+                icon=":material/warning:",
+            )
         rows = []
         for side, key, action in (
             ("input", "input", pii.get("action")),
+            ("documents", "context", pii.get("action")),
             ("answer", "output", pii.get("output_action")),
         ):
             for entity, count in sorted((pii.get(key) or {}).items()):
@@ -76,7 +89,7 @@ def render_report(answer: dict[str, Any]) -> None:
             st.caption(f"No PII found (input: {pii.get('action', 'off')}).")
         if pii.get("deanonymized"):
             st.caption("Your own values were put back into the answer; the model saw placeholders.")
-        if inj:
+        if inj and inj.get("decision") != "error":
             rules = ", ".join(inj.get("rules") or []) or "none"
             st.markdown(
                 f"**Prompt injection** score {inj.get('score', 0):.2f} "

@@ -212,6 +212,8 @@ class Engine:
                     continue
                 if out:
                     detail.update(out)
+            if name in ctx.degraded:
+                status = "degraded"  # a hook that handled its own failure said so
         except BaseException:
             status = "error"
             raise

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Engine as DBEngine
 
 from core.config import Settings
-from core.guards.errors import GuardBlocked, OutputSchemaInvalid
+from core.guards.errors import GuardBlocked, OutputSchemaInvalid, RedactionUnavailable
 from core.guards.hooks import Guards
 from core.guards.policy import (
     BUILTIN_ENTITIES,
@@ -29,6 +29,7 @@ __all__ = [
     "Guards",
     "OutputSchemaInvalid",
     "PolicyStore",
+    "RedactionUnavailable",
     "builtin_policies",
     "guard_stats",
     "install_guards",

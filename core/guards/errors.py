@@ -35,3 +35,21 @@ class OutputSchemaInvalid(TrellisError):
     def user_message(self) -> str:
         why = f" ({self.detail})" if self.detail else ""
         return f"The model's answer did not match the requested JSON format{why}."
+
+
+class RedactionUnavailable(TrellisError):
+    """PII redaction failed where the policy requires it: nothing was sent."""
+
+    error_class = "guard_error"
+
+    def __init__(self, detail: str, *, provider: str | None = None) -> None:
+        super().__init__(detail)
+        self.provider = provider
+
+    @property
+    def user_message(self) -> str:
+        where = f" to {self.provider}" if self.provider else ""
+        return (
+            "Personal-data redaction is not working right now, so this message was not "
+            f"sent{where}. Try again in a moment, or pick a local model."
+        )

@@ -19,7 +19,7 @@ from typing import Any
 from core.config import Settings
 from core.engine.types import CallContext
 from core.guards import injection, validation
-from core.guards.errors import GuardBlocked, OutputSchemaInvalid
+from core.guards.errors import GuardBlocked, OutputSchemaInvalid, RedactionUnavailable
 from core.guards.pii import Finding, PiiScanner, Redactor, storage_thresholds
 from core.guards.policy import CustomRecognizer, GuardPolicy, PolicyStore
 from core.providers import errors as E
@@ -139,12 +139,20 @@ class Guards:
         timings["validate"] = _ms(t)
 
         t = time.perf_counter()
-        report["pii"] = self._redact_input(ctx, state)
+        try:
+            report["pii"] = self._redact_input(ctx, state)
+        except Exception as exc:  # noqa: BLE001 - degrade, unless that would leak
+            self._redaction_failed(ctx, state, "input_guards", "pii", exc)
+            report["pii"] = {"input": {}, "action": "error"}
         timings["pii"] = _ms(t)
 
         if policy.injection != "allow":
             t = time.perf_counter()
-            report["injection"] = self._check_injection(ctx, policy)
+            try:
+                report["injection"] = self._check_injection(ctx, policy)
+            except Exception as exc:  # noqa: BLE001 - a broken detector degrades the call
+                _degrade(ctx, "input_guards", "injection", exc)
+                report["injection"] = {"decision": "error"}
             timings["injection"] = _ms(t)
 
         needs_rewrite = (
@@ -233,6 +241,20 @@ class Guards:
         if policy.pii_input != "redact" or policy.sends_raw_to(ctx.provider_name):
             return None
         start = time.perf_counter()
+        counts: dict[str, int] = {}
+        try:
+            counts = self._redact_context(ctx, state)
+        except Exception as exc:  # noqa: BLE001 - only reached when redaction is required
+            self._redaction_failed(ctx, state, "retrieve", "context_pii", exc)
+        pii = ctx.guard_report.setdefault("pii", {})
+        pii["context"] = counts
+        ctx.guard_report.setdefault("timings_ms", {}).setdefault("input", {})["context_pii"] = (
+            _ms(start)
+        )
+        return {"context_pii": counts}
+
+    def _redact_context(self, ctx: CallContext, state: _CallState) -> dict[str, int]:
+        policy = state.policy
         store_at = self._storage_thresholds(policy)
         counts: dict[str, int] = {}
         for i, message in enumerate(ctx.messages):
@@ -249,12 +271,20 @@ class Guards:
                 )
             state.stored[ctx.messages[i].content] = stored
         state.input_tokens = set(state.redactor.to_value)
-        pii = ctx.guard_report.setdefault("pii", {})
-        pii["context"] = counts
-        ctx.guard_report.setdefault("timings_ms", {}).setdefault("input", {})["context_pii"] = (
-            _ms(start)
-        )
-        return {"context_pii": counts}
+        return counts
+
+    def _redaction_failed(
+        self, ctx: CallContext, state: _CallState, stage: str, part: str, exc: Exception
+    ) -> None:
+        """A PII scan broke. If the policy needs the text redacted before it leaves
+        the machine, the call fails closed; otherwise it goes on, degraded."""
+        policy = state.policy
+        if policy.pii_input == "redact" and not policy.sends_raw_to(ctx.provider_name):
+            log.error("PII redaction failed; call not sent", exc_info=exc)
+            raise RedactionUnavailable(
+                f"{type(exc).__name__} in {part}", provider=ctx.provider_name
+            ) from exc
+        _degrade(ctx, stage, part, exc)
 
     def _check_injection(self, ctx: CallContext, policy: GuardPolicy) -> dict[str, Any]:
         text = next((m.content for m in reversed(ctx.request.messages) if m.role == "user"), "")
@@ -289,7 +319,11 @@ class Guards:
         text = ctx.result.text
         if policy.leak != "off" and ctx.request.system:
             t = time.perf_counter()
-            score = validation.leak_score(state.redactor.restore(text), ctx.request.system)
+            try:
+                score = validation.leak_score(state.redactor.restore(text), ctx.request.system)
+            except Exception as exc:  # noqa: BLE001 - a broken check degrades the call
+                _degrade(ctx, "output_guards", "leak", exc)
+                score = 0.0
             over = score >= policy.leak_threshold
             decision = "pass" if not over else ("block" if policy.leak == "block" else "flag")
             report["leak"] = {"score": round(score, 3), "threshold": policy.leak_threshold,
@@ -304,7 +338,15 @@ class Guards:
                 )
 
         t = time.perf_counter()
-        findings = self.scan(text, self._storage_thresholds(policy))
+        try:
+            findings = self.scan(text, self._storage_thresholds(policy))
+        except Exception as exc:  # noqa: BLE001
+            # The answer is the user's to see; the log row is still redacted (or its
+            # text dropped) by the record filter.
+            _degrade(ctx, "output_guards", "pii", exc)
+            report.setdefault("pii", {})["output_action"] = "error"
+            timings["total"] = _ms(start)
+            return _public_detail(report, "output")
         # New placeholders here are for values the model wrote; the user's own
         # values map to the placeholders made from the input.
         stored, _ = state.redactor.redact(text, findings)
@@ -430,6 +472,14 @@ class Guards:
                     span.detail = _replace_in(span.detail, state.redactor)
 
 
+def _degrade(ctx: CallContext, stage: str, part: str, exc: Exception) -> None:
+    """Record that one guard broke and the call went on without it."""
+    log.warning("guard %s failed; call continues degraded", part, exc_info=exc)
+    if stage not in ctx.degraded:
+        ctx.degraded.append(stage)
+    ctx.guard_report.setdefault("errors", {})[part] = type(exc).__name__
+
+
 def _restore(text: str, state: _CallState) -> str:
     from core.guards.pii import PLACEHOLDER
 
@@ -467,10 +517,12 @@ def _public_detail(report: dict[str, Any], side: str) -> dict[str, Any]:
         detail["pii"] = {"counts": pii.get("input"), "action": pii.get("action")}
         if "injection" in report:
             detail["injection"] = {
-                k: report["injection"][k] for k in ("score", "decision")
+                k: report["injection"].get(k) for k in ("score", "decision")
             }
     else:
         detail["pii"] = {"counts": pii.get("output"), "action": pii.get("output_action")}
         if "leak" in report:
             detail["leak"] = report["leak"]
+    if report.get("errors"):
+        detail["errors"] = dict(report["errors"])
     return detail

@@ -355,6 +355,56 @@ def test_custom_recognizer_redacts_its_entity(remote):
     assert "EMP-123456" not in _database_texts(svc)
 
 
+def _break(monkeypatch, target, name):
+    def broken(*args, **kwargs):
+        raise RuntimeError("spaCy model went away")
+
+    monkeypatch.setattr(target, name, broken)
+
+
+def test_broken_redaction_fails_closed_when_text_would_leave_redacted(remote, monkeypatch):
+    from core.guards import RedactionUnavailable
+    from core.guards.pii import PiiScanner
+
+    svc, srv = remote
+    _break(monkeypatch, PiiScanner, "scan")
+    with pytest.raises(RedactionUnavailable) as err:
+        svc.engine.chat(CompletionRequest(
+            messages=[Message("user", "Email zed.quill@example.com the notes")], model=MODEL,
+            options={"guard_policy": "standard"}))
+    assert "was not sent to openai" in err.value.user_message
+    assert srv.completion_requests() == []  # nothing left the machine
+    [row] = svc.telemetry.recent_calls(5)
+    assert (row.status, row.error_class) == ("error", "guard_error")
+    _assert_no_raw(str(row.input_text) + str(row.output_text), "the log row")
+    assert "zed.quill@example.com" not in str(row.input_text)
+
+
+def test_a_guard_that_errors_degrades_the_call_when_nothing_would_leak(remote, monkeypatch):
+    from core.guards import injection
+    from core.guards.pii import PiiScanner
+
+    svc, srv = remote
+    srv.reply = "Noted."
+    PolicyStore(svc.db).save(GuardPolicy(name="trust-openai", exempt_providers=["openai"],
+                                         injection="block"))
+    _break(monkeypatch, PiiScanner, "scan")
+    _break(monkeypatch, injection, "detect")
+    resp = svc.engine.chat(CompletionRequest(
+        messages=[Message("user", "Email zed.quill@example.com the notes")], model=MODEL,
+        options={"guard_policy": "trust-openai"}, system="Be brief."))
+    assert resp.status == "ok" and resp.text == "Noted."
+    assert resp.degraded == ["input_guards", "output_guards"]
+    assert resp.guard_report["errors"] == {"pii": "RuntimeError", "injection": "RuntimeError"}
+    row = svc.telemetry.get_call(resp.call_id)
+    assert row.degraded == ["input_guards", "output_guards"]
+    spans = {s.name: s.status for s in svc.telemetry.spans(resp.call_id)}
+    assert spans["input_guards"] == spans["output_guards"] == "degraded"
+    # Storage never holds raw text: with the scanner down the row keeps no texts.
+    assert "zed.quill@example.com" not in json.dumps(
+        [row.input_text, row.output_text], ensure_ascii=False)
+
+
 def test_unknown_policy_is_a_plain_sentence(remote):
     svc, _srv = remote
     with pytest.raises(E.InvalidRequest, match="no guard policy named 'nope'"):

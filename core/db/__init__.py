@@ -63,6 +63,15 @@ def downgrade(engine: Engine, revision: str) -> None:
     command.downgrade(_alembic_config(engine), revision)
 
 
+def head_revisions() -> set[str]:
+    """The newest revision(s) the migration scripts define."""
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    return set(ScriptDirectory.from_config(cfg).get_heads())
+
+
 def current_revision(engine: Engine) -> set[str]:
     from alembic.runtime.migration import MigrationContext
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine as DBEngine
@@ -18,7 +19,12 @@ from core.costs import PriceBook
 from core.engine import CallContext, Engine
 from core.providers import errors as E
 from core.reliability.breaker import BreakerBoard, BreakerView
-from core.reliability.budgets import BudgetExceeded, BudgetManager, estimate_input_tokens
+from core.reliability.budgets import (
+    RESERVATION_TTL,
+    BudgetExceeded,
+    BudgetManager,
+    estimate_input_tokens,
+)
 from core.reliability.cache import ResponseCache
 from core.reliability.config import ReliabilityConfig, load_config, save_config
 from core.reliability.executor import CircuitOpen, ReliableExecutor
@@ -96,12 +102,13 @@ class Reliability:
         if not budgets:
             return detail or None
         amount = self.budgets.max_cost(chain, ctx.messages, max_tokens)
-        reservation, refused = self.budgets.reserve(budgets, amount)
+        hold = timedelta(seconds=cfg.deadline_s) + RESERVATION_TTL
+        reservation, refused = self.budgets.reserve(budgets, amount, hold)
         if refused is not None and refused.policy == "downgrade" and refused.downgrade_model:
             target = refused.downgrade_model
             if target != ctx.model_id:
                 cheaper = self.budgets.max_cost(self.routes.chain(target), ctx.messages, max_tokens)
-                reservation, still = self.budgets.reserve(budgets, cheaper)
+                reservation, still = self.budgets.reserve(budgets, cheaper, hold)
                 if reservation is not None:
                     ctx.extra["downgraded_from"] = ctx.model_id
                     detail["downgraded"] = {
@@ -141,8 +148,8 @@ def _spend(ctx: CallContext, reserved: float) -> float:
     if ctx.cache_hit or ctx.result is None:
         return 0.0  # served from cache, or no answer (providers do not bill failures)
     if ctx.cost_usd is None:
-        # Known model, unknown usage (a stream cut before its usage arrived): the
-        # reservation is the most it can have cost. Unknown price: reserved 0.
+        # Known model, unknown usage (a stream cut before its usage arrived): charge
+        # the reservation, the call's estimated maximum. Unknown price: reserved 0.
         return reserved if ctx.extra.get("usage_unknown") else 0.0
     return ctx.cost_usd
 

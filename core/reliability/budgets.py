@@ -7,9 +7,9 @@ transaction. A single UPDATE is atomic in SQLite and PostgreSQL, so
 concurrent calls cannot all slip under the cap; spend can pass the limit
 only by what a call's real cost exceeds its reserved maximum. After the
 call the reservation is swapped for the real cost. Each reservation is also
-a row with an expiry: one whose call never settles (its process died) is
-released after `RESERVATION_TTL`, so it cannot hold the budget shut until the
-period ends.
+a row with an expiry (the call's deadline plus `RESERVATION_TTL`): one whose
+call never settles (its process died) is then released, so it cannot hold the
+budget shut until the period ends.
 
 A budget's policy is `block` (the call is refused) or `downgrade` (the call
 is switched to a cheaper named model, if that one fits). Crossing the alert
@@ -41,8 +41,9 @@ _USAGE = BudgetUsage.__table__
 _HOLD = BudgetReservation.__table__
 _TTL_S = 2.0
 _ALERT = BudgetAlert.__table__
-#: A reservation not settled after this long belongs to a call whose process
-#: died; it is released so the budget does not stay blocked until the period ends.
+#: How long past its call's deadline a reservation is kept: one still not
+#: settled then belongs to a call whose process died, and is released so the
+#: budget does not stay blocked until the period ends.
 RESERVATION_TTL = timedelta(minutes=15)
 #: How often (at most) the call path looks for expired reservations.
 _SWEEP_EVERY_S = 30.0
@@ -178,20 +179,33 @@ class BudgetManager:
         self,
         budgets: list[tuple[Budget, str]],
         amount: float,
+        hold_for: timedelta = RESERVATION_TTL,
     ) -> tuple[Reservation | None, Budget | None]:
-        """Reserve `amount` on every budget, atomically; or name the budget that refused."""
+        """Reserve `amount` on every budget, atomically; or name the budget that refused.
+
+        The hold is released by `settle`, or by `release_expired` once `hold_for`
+        has passed (give it the call's deadline plus a margin).
+        """
         if not budgets:
             return Reservation(0.0), None
         if time.monotonic() - self._last_sweep > _SWEEP_EVERY_S:
-            self.release_expired()
+            try:
+                self.release_expired()
+            except Exception:  # noqa: BLE001 - housekeeping must not cost the call
+                log.exception("could not release expired budget reservations")
         now = utcnow()
-        rows: list[int] = []
-        holds: list[int] = []
         try:
             with write_transaction(self._db) as conn:
-                for budget, subject in budgets:
-                    start = period_start(budget.period, now)
-                    usage_id = self._usage_row(conn, budget.id, start, subject)
+                targets = [
+                    (self._usage_row(conn, b.id, period_start(b.period, now), subject), b, subject)
+                    for b, subject in budgets
+                ]
+                # Usage rows are locked in id order by reserve, settle and
+                # release_expired alike, so PostgreSQL transactions cannot deadlock.
+                targets.sort(key=lambda t: t[0])
+                rows: list[int] = []
+                holds: list[int] = []
+                for usage_id, budget, subject in targets:
                     result = conn.execute(
                         update(_USAGE)
                         .where(
@@ -204,14 +218,13 @@ class BudgetManager:
                         .values(reserved_usd=_USAGE.c.reserved_usd + amount)
                     )
                     if result.rowcount != 1:
-                        raise _Refused(budget, start, subject)
-                    rows.append(usage_id)
+                        raise _Refused(budget, period_start(budget.period, now), subject)
                     hold = conn.execute(
                         insert(_HOLD)
-                        .values(usage_id=usage_id, amount_usd=amount,
-                                expires_at=now + RESERVATION_TTL)
+                        .values(usage_id=usage_id, amount_usd=amount, expires_at=now + hold_for)
                         .returning(_HOLD.c.id)
                     )
+                    rows.append(usage_id)
                     holds.append(int(hold.scalar_one()))
         except _Refused as refused:
             b, start, subject = refused.args
@@ -225,15 +238,20 @@ class BudgetManager:
             return
         cost = actual or 0.0
         with write_transaction(self._db) as conn:
-            for usage_id, hold_id in zip(reservation.rows, reservation.holds, strict=True):
-                # A hold already released as expired no longer counts as reserved.
-                held = conn.execute(delete(_HOLD).where(_HOLD.c.id == hold_id)).rowcount == 1
+            # Only holds this transaction deletes still count as reserved: one that
+            # expired and was released already must not be subtracted twice.
+            held = set(
+                conn.execute(
+                    delete(_HOLD).where(_HOLD.c.id.in_(reservation.holds)).returning(_HOLD.c.id)
+                ).scalars()
+            )
+            for usage_id, hold_id in sorted(zip(reservation.rows, reservation.holds, strict=True)):
                 conn.execute(
                     update(_USAGE)
                     .where(_USAGE.c.id == usage_id)
                     .values(
                         reserved_usd=_USAGE.c.reserved_usd
-                        - (reservation.amount if held else 0.0),
+                        - (reservation.amount if hold_id in held else 0.0),
                         spent_usd=_USAGE.c.spent_usd + cost,
                     )
                 )
@@ -242,32 +260,41 @@ class BudgetManager:
         reservation.holds = []
 
     def release_expired(self, now: datetime | None = None) -> int:
-        """Release reservations older than RESERVATION_TTL (calls that never settled)."""
+        """Release holds past their expiry (calls whose process died before settling)."""
         self._last_sweep = time.monotonic()
         now = now or utcnow()
+        expired = _HOLD.c.expires_at < now
+        with self._db.connect() as conn:  # a read first: most sweeps find nothing
+            if conn.execute(select(_HOLD.c.id).where(expired).limit(1)).first() is None:
+                return 0
         with write_transaction(self._db) as conn:
-            expired = conn.execute(
-                select(_HOLD.c.id, _HOLD.c.usage_id, _HOLD.c.amount_usd).where(
-                    _HOLD.c.expires_at < now
-                )
+            # DELETE ... RETURNING hands back only the rows this transaction removed,
+            # so a concurrent settle or sweep of the same hold is never counted twice.
+            gone = conn.execute(
+                delete(_HOLD).where(expired).returning(_HOLD.c.usage_id, _HOLD.c.amount_usd)
             ).all()
-            for hold_id, usage_id, amount in expired:
-                conn.execute(delete(_HOLD).where(_HOLD.c.id == hold_id))
+            per_row: dict[int, float] = {}
+            for usage_id, amount in gone:
+                per_row[usage_id] = per_row.get(usage_id, 0.0) + amount
+            for usage_id in sorted(per_row):
                 conn.execute(
                     update(_USAGE)
                     .where(_USAGE.c.id == usage_id)
-                    .values(reserved_usd=_USAGE.c.reserved_usd - amount)
+                    .values(reserved_usd=_USAGE.c.reserved_usd - per_row[usage_id])
                 )
-        if expired:
-            log.warning("released %d budget reservation(s) that were never settled", len(expired))
-        return len(expired)
+        if gone:
+            log.warning("released %d budget reservation(s) that were never settled", len(gone))
+        return len(gone)
 
     # -- reading ----------------------------------------------------------
     def status(self) -> list[BudgetStatus]:
         """Each budget's current-period usage (one line per subject seen)."""
         out: list[BudgetStatus] = []
         now = utcnow()
-        self.release_expired(now)
+        try:
+            self.release_expired(now)
+        except Exception:  # noqa: BLE001 - the figures still show
+            log.exception("could not release expired budget reservations")
         with session_scope(self._db) as s:
             for b in s.execute(select(Budget).order_by(Budget.id)).scalars():
                 usages = list(

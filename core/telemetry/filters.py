@@ -27,7 +27,7 @@ RANGE_LABELS = {"1h": "Last hour", "24h": "Last 24 h", "7d": "Last 7 days", "30d
 #: The list-valued filters, in the order pages show them.
 LIST_FIELDS = ("provider", "model", "user", "tag", "prompt", "source", "status")
 
-STATUSES = ("ok", "error", "blocked", "cached")
+STATUSES = ("ok", "cached", "error", "blocked", "cancelled")
 
 
 def as_utc(value: datetime) -> datetime:

@@ -101,7 +101,7 @@ class Span(SQLModel, table=True):
     name: str = Field(max_length=50)
     start_ms: float = 0.0  # offset from the start of the call
     duration_ms: float = 0.0
-    status: str = Field(default="ok", max_length=20)  # ok | error | skipped | degraded
+    status: str = Field(default="ok", max_length=20)  # ok | error | cancelled | skipped | degraded
     detail: dict | None = Field(default=None, sa_column=Column(JSON))
 
 

@@ -90,15 +90,17 @@ def test_retries_stop_at_the_limit(svc, wire):
 
 
 def test_total_deadline_bounds_the_retries(svc, wire):
+    svc.engine.chat(_req())  # warm up: the SDK's first call pays its import and connect
     svc.reliability.update_config(max_retries=10, deadline_s=1.0, **FAST)
     wire.default = Fault("429", retry_after=0.4)
-    start = time.monotonic()
+    before = len(wire.completion_requests())
     with pytest.raises(E.RateLimited):
         svc.engine.chat(_req())
-    # Ten retries at retry-after 0.4 s would take over 4 s; the deadline cuts them
-    # short (the margin allows for a loaded machine).
-    assert time.monotonic() - start < 3.0
-    assert 2 <= len(wire.completion_requests()) <= 4
+    # Ten retries were allowed; the 1 s deadline leaves room for at most two
+    # 0.4 s waits, so the call gives up after two or three attempts.
+    attempts = len(wire.completion_requests()) - before
+    assert 2 <= attempts <= 3
+    assert _rows(svc)[0].retries == attempts - 1
 
 
 def test_a_stream_cut_after_the_first_tokens_is_not_retried(svc, wire):
@@ -295,32 +297,6 @@ def test_tokens_per_minute_and_concurrency_caps(svc, wire):
 
 
 # -- budgets ------------------------------------------------------------------
-def test_a_reservation_that_never_settles_is_released_when_it_expires(svc):
-    from datetime import timedelta
-
-    from core.reliability.budgets import RESERVATION_TTL
-    from core.telemetry.models import utcnow
-
-    budgets = svc.reliability.budgets
-    budgets.save(Budget(name="daily", limit_usd=1.0))
-    applicable = budgets.applicable(None, None)
-    crashed, refused = budgets.reserve(applicable, 0.6)  # its process "dies": never settled
-    assert refused is None and crashed is not None
-    assert budgets.reserve(applicable, 0.6)[0] is None  # no room while it is held
-    assert budgets.release_expired(utcnow() + RESERVATION_TTL - timedelta(seconds=5)) == 0
-    assert budgets.release_expired(utcnow() + RESERVATION_TTL + timedelta(seconds=1)) == 1
-    [status] = budgets.status()
-    assert status.reserved_usd == pytest.approx(0, abs=1e-12)
-    live, refused = budgets.reserve(applicable, 0.6)
-    assert live is not None
-    # A late settle of the released hold counts its spend but frees nothing twice.
-    budgets.settle(crashed, 0.1)
-    budgets.settle(live, 0.2)
-    [status] = budgets.status()
-    assert status.spent_usd == pytest.approx(0.3)
-    assert status.reserved_usd == pytest.approx(0, abs=1e-12)
-
-
 def _one_call_max_cost(svc, max_tokens):
     return svc.reliability.budgets.max_cost(
         ["openai/gpt-4o-mini"], [Message("user", "q10")], max_tokens

@@ -84,7 +84,9 @@ def _figures(answer: dict) -> str:
 
 def _on_feedback(call_id: int, key: str) -> None:
     value = st.session_state.get(key)
-    if value is None:
+    if value is None:  # the thumb was clicked again: the rating is withdrawn
+        svc.telemetry.clear_feedback(call_id)
+        st.toast("Feedback removed.")
         return
     comment = st.session_state.get(f"{key}.comment") or None
     svc.telemetry.set_feedback(call_id, 1 if value == 1 else -1, comment)

@@ -145,6 +145,18 @@ class TelemetryStore:
             s.flush()
             return int(fb.id)
 
+    def clear_feedback(self, call_id: int, user_id: str | None = None) -> int:
+        """Withdraw this person's rating of the call (the thumb was un-clicked);
+        returns how many ratings were removed."""
+        who = Feedback.user_id.is_(None) if user_id is None else Feedback.user_id == user_id
+        with session_scope(self._engine) as s:
+            rows = s.execute(
+                select(Feedback).where(Feedback.call_id == call_id, who)
+            ).scalars().all()
+            for fb in rows:
+                s.delete(fb)
+            return len(rows)
+
     def get_call(self, call_id: int) -> CallLog | None:
         with session_scope(self._engine) as s:
             return s.get(CallLog, call_id)

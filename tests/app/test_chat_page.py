@@ -50,6 +50,11 @@ def test_local_model_answers_with_its_figures(app_path):
     # Thumbs down on the answer lands in the feedback table.
     at.feedback[0].set_value(0).run()
     assert [f.score for f in svc.telemetry.feedback_for(rows[0].id)] == [-1]
+    # Changing the thumb changes the rating; clearing it withdraws it.
+    at.feedback[0].set_value(1).run()
+    assert [f.score for f in svc.telemetry.feedback_for(rows[0].id)] == [1]
+    at.feedback[0].set_value(None).run()
+    assert svc.telemetry.feedback_for(rows[0].id) == []
     svc.close()
 
 

@@ -215,6 +215,10 @@ def test_changing_a_rating_updates_it_instead_of_adding_one(svc):
     assert sorted(f.score for f in svc.telemetry.feedback_for(resp.call_id)) == [-1, 1]
     with pytest.raises(ValueError):
         svc.telemetry.set_feedback(resp.call_id, 0)
+    # Un-clicking the thumb withdraws that person's rating only.
+    assert svc.telemetry.clear_feedback(resp.call_id) == 1
+    assert [(f.score, f.user_id) for f in svc.telemetry.feedback_for(resp.call_id)] == [(1, "ana")]
+    assert svc.telemetry.clear_feedback(resp.call_id) == 0
 
 
 def test_concurrent_calls_each_leave_one_row(svc, wire):

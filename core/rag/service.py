@@ -368,10 +368,19 @@ class RagService:
         if not path.exists():
             return IngestResult(doc.file_name, FAILED,
                                 f"The original of {doc.file_name} is not kept; upload it again.")
-        coll = next(c for c in self.collections() if c.id == doc.collection_id)
+        coll = next((c for c in self.collections() if c.id == doc.collection_id), None)
+        if coll is None:
+            raise RagError(f"The collection of {doc.file_name} no longer exists.")
+        try:
+            data = path.read_bytes()
+        except OSError:
+            log.warning("cannot read the kept original of %s", doc.file_name, exc_info=True)
+            return IngestResult(doc.file_name, FAILED,
+                                f"The kept original of {doc.file_name} cannot be read; "
+                                "upload it again.")
         if doc.status != READY:
             self.delete_document(doc_id)
-        return self.ingest_file(coll.name, doc.file_name, path.read_bytes(),
+        return self.ingest_file(coll.name, doc.file_name, data,
                                 user=doc.created_by, tags=doc.tag_list, replace=True,
                                 progress=progress)
 

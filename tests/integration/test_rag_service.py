@@ -141,6 +141,20 @@ def test_delete_and_reindex(services) -> None:
     assert len(_chunks_of(rag, "del", again.document_id)) == again.chunks
 
 
+def test_reindex_with_an_unreadable_original_fails_plainly_and_keeps_the_document(services):
+    rag = services.rag
+    rag.create_collection("keep")
+    [doc] = rag.ingest("keep", _samples("release-notes.md"))
+    kept = rag.files_dir / f"{rag.registry.document(doc.document_id).content_hash}.md"
+    kept.unlink()
+    kept.mkdir()  # still there, but reading it fails (root ignores file modes)
+    again = rag.reindex(doc.document_id)
+    assert again.status == FAILED and "cannot be read" in again.message
+    # Nothing was lost: the indexed document and its chunks are untouched.
+    assert [d.status for d in rag.documents("keep")] == [READY]
+    assert len(_chunks_of(rag, "keep", doc.document_id)) == doc.chunks
+
+
 class FailingOnSecondBatch(ChromaStore):
     """The real embedded store, except the second write fails (a disk or network fault)."""
 

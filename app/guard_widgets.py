@@ -10,7 +10,7 @@ from core.guards import PolicyStore
 from core.services import Services
 
 POLICY_KEY = "chat.guard_policy"
-_STAGES = ("validate", "input_guards", "output_guards")
+_STAGES = ("validate", "input_guards", "context_guards", "output_guards")
 
 
 def policy_selector(svc: Services) -> str | None:
@@ -68,23 +68,26 @@ def render_report(answer: dict[str, Any]) -> None:
     with st.expander(title, icon=":material/shield:"):
         if errors:
             names = {"pii": "PII scan", "injection": "injection detector",
-                     "leak": "leak check", "context_pii": "document PII scan"}
+                     "leak": "leak check", "context_pii": "document PII scan",
+                     "output_pii": "answer PII scan"}
             st.warning(
-                "These guards failed and the answer was produced without them: "
+                "The answer was produced without these guards, which failed: "
                 + ", ".join(names.get(k, k) for k in errors)
-                + ". Stored text is still redacted. Tell an admin if this keeps happening.",
+                + "; tell an admin if this keeps happening.",
                 icon=":material/warning:",
             )
         rows = []
         for side, key, action in (
             ("input", "input", pii.get("action")),
-            ("documents", "context", pii.get("action")),
+            ("documents", "context", pii.get("context_action", pii.get("action"))),
             ("answer", "output", pii.get("output_action")),
         ):
             for entity, count in sorted((pii.get(key) or {}).items()):
                 rows.append({"where": side, "entity": entity, "count": count, "action": action})
         if rows:
             st.dataframe(rows, hide_index=True, use_container_width=True)
+        elif pii.get("action") == "error":
+            st.caption("The PII scan did not run for this message.")
         else:
             st.caption(f"No PII found (input: {pii.get('action', 'off')}).")
         if pii.get("deanonymized"):

@@ -4,10 +4,11 @@ Stages run in the order DESIGN.md gives, each a timed span of the call's
 trace:
 
     validate -> limits -> input_guards -> render -> cache -> retrieve ->
-    route -> provider -> output_guards -> cache_store -> record
+    context_guards -> route -> provider -> output_guards -> cache_store -> record
 
-`limits`, `input_guards`, `render`, `cache`, `retrieve`, `output_guards` and
-`cache_store` are hook points: capabilities register callables there
+`limits`, `input_guards`, `render`, `cache`, `retrieve`, `context_guards`
+(guards for text added after the input guards: retrieved documents),
+`output_guards` and `cache_store` are hook points: capabilities register callables there
 (`Engine.add_hook`). `route` and `provider` are run by the engine's
 `executor` (a direct call by default; core.reliability installs retries,
 fallbacks and circuit breakers). Finalizers (`add_finalizer`) run once per
@@ -46,6 +47,7 @@ HOOK_STAGES = (
     "render",
     "cache",
     "retrieve",
+    "context_guards",
     "output_guards",
     "cache_store",
 )
@@ -56,6 +58,7 @@ STAGES = (
     "render",
     "cache",
     "retrieve",
+    "context_guards",
     "route",
     "provider",
     "output_guards",
@@ -237,6 +240,7 @@ class Engine:
         if ctx.result is not None:
             return
         self._hook_stage(ctx, "retrieve")
+        self._hook_stage(ctx, "context_guards")
         self._stage(ctx, "route", self._route)
 
     def _after_provider(self, ctx: CallContext) -> None:

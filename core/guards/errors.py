@@ -31,10 +31,16 @@ class OutputSchemaInvalid(TrellisError):
 
     error_class = "schema"
 
+    def __init__(self, detail: str = "", *, no_time_to_repair: bool = False) -> None:
+        super().__init__(detail)
+        self.no_time_to_repair = no_time_to_repair
+
     @property
     def user_message(self) -> str:
         why = f" ({self.detail})" if self.detail else ""
-        return f"The model's answer did not match the requested JSON format{why}."
+        late = "; there was no time left to ask the model to fix it" if self.no_time_to_repair \
+            else ""
+        return f"The model's answer did not match the requested JSON format{why}{late}."
 
 
 class RedactionUnavailable(TrellisError):
@@ -48,8 +54,7 @@ class RedactionUnavailable(TrellisError):
 
     @property
     def user_message(self) -> str:
-        where = f" to {self.provider}" if self.provider else ""
         return (
-            "Personal-data redaction is not working right now, so this message was not "
-            f"sent{where}. Try again in a moment, or pick a local model."
+            "Personal-data redaction is not working right now, so your message was not sent "
+            "to the model; try again in a moment, and tell an admin if it keeps happening."
         )

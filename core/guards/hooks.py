@@ -84,13 +84,14 @@ class Guards:
     def install(self, engine: Any) -> None:
         """Register the stages and the storage filters on `engine` (and its telemetry).
 
-        The stages are not optional: if a guard breaks, the call fails rather
-        than send unguarded text to a provider.
+        The hooks are registered as required; each stage handles a broken guard
+        itself: the call goes on degraded, unless the PII scan breaks where the
+        policy needs text redacted before it leaves, when it fails closed.
         """
         engine.add_hook("input_guards", self.input_stage, optional=False)
-        # Runs after retrieval's hook (install guards after RAG): document context
-        # is redacted like the user's text before it leaves the machine.
-        engine.add_hook("retrieve", self.context_stage, optional=False)
+        # Text added after the input guards (retrieved document context) is
+        # redacted like the user's own before it leaves the machine.
+        engine.add_hook("context_guards", self.context_stage, optional=False)
         engine.add_hook("output_guards", self.output_stage, optional=False)
         engine.record_filters.append(self.redact_record)
         engine.telemetry.text_filter = self.redact_text
@@ -242,12 +243,18 @@ class Guards:
             return None
         start = time.perf_counter()
         counts: dict[str, int] = {}
+        pii = ctx.guard_report.setdefault("pii", {})
         try:
             counts = self._redact_context(ctx, state)
+            pii["context_action"] = "redacted" if counts else "none"
         except Exception as exc:  # noqa: BLE001 - only reached when redaction is required
-            self._redaction_failed(ctx, state, "retrieve", "context_pii", exc)
-        pii = ctx.guard_report.setdefault("pii", {})
+            self._redaction_failed(ctx, state, "context_guards", "context_pii", exc)
         pii["context"] = counts
+        if counts and ctx.stream and policy.deanonymize:
+            # The answer may name the documents' placeholders, which are put back
+            # afterwards: hold the stream until then, as the input stage does.
+            ctx.extra[BUFFER_KEY] = True
+            ctx.guard_report["stream_buffered"] = True
         ctx.guard_report.setdefault("timings_ms", {}).setdefault("input", {})["context_pii"] = (
             _ms(start)
         )
@@ -343,7 +350,7 @@ class Guards:
         except Exception as exc:  # noqa: BLE001
             # The answer is the user's to see; the log row is still redacted (or its
             # text dropped) by the record filter.
-            _degrade(ctx, "output_guards", "pii", exc)
+            _degrade(ctx, "output_guards", "output_pii", exc)
             report.setdefault("pii", {})["output_action"] = "error"
             timings["total"] = _ms(start)
             return _public_detail(report, "output")
@@ -388,7 +395,7 @@ class Guards:
         if deadline is not None:
             remaining = deadline - time.monotonic()
             if remaining <= 0.1:
-                raise OutputSchemaInvalid(f"{problem} (no time left for a repair attempt)")
+                raise OutputSchemaInvalid(problem, no_time_to_repair=True)
             timeout = min(timeout, remaining) if timeout else remaining
         repair = ChatRequest(
             model=ctx.model_name or "",

@@ -11,7 +11,8 @@ from core.telemetry.models import CallLog
 
 
 def guard_stats(db: Engine, since: datetime) -> dict:
-    """Blocked calls, injection flags and redactions by entity type since `since` (UTC).
+    """Blocked calls, injection flags and redactions by entity type since `since` (UTC):
+    the user's input, retrieved document context and the answer.
 
     Aggregated in Python because JSON functions differ between SQLite and
     PostgreSQL; the query reads one small column of the indexed time range.
@@ -35,6 +36,8 @@ def guard_stats(db: Engine, since: datetime) -> dict:
         pii = actions.get("pii") or {}
         if pii.get("action") == "redacted":
             redactions.update(pii.get("input") or {})
+        if pii.get("context_action") == "redacted":
+            redactions.update(pii.get("context") or {})
         if pii.get("output_action") == "redacted":
             redactions.update(pii.get("output") or {})
     return {

@@ -147,7 +147,72 @@ def test_retrieved_document_context_is_redacted_before_it_leaves(remote):
     _assert_no_raw(sent, "the provider")  # ...without its personal data
     assert "<PERSON_" in sent and "<EMAIL_ADDRESS_" in sent
     assert resp.guard_report["pii"]["context"]["EMAIL_ADDRESS"] == 1
+    assert resp.guard_report["pii"]["context_action"] == "redacted"
     _assert_no_raw(svc.telemetry.get_call(resp.call_id).input_text, "the log row")
+    # Its own stage in the trace, right after retrieval; the dashboards count it.
+    names = [sp.name for sp in svc.telemetry.spans(resp.call_id)]
+    assert names.index("context_guards") == names.index("retrieve") + 1
+    from datetime import timedelta
+
+    from core.guards.stats import guard_stats
+    from core.telemetry.models import utcnow
+
+    stats = guard_stats(svc.db, utcnow() - timedelta(hours=1))
+    assert stats["redactions"]["EMAIL_ADDRESS"] >= 1
+
+
+def _contacts(svc) -> CompletionRequest:
+    svc.rag.create_collection("contacts")
+    doc = "# Escalation contacts\n\nFor outages, write to john.smith@example.com any time.\n"
+    [result] = svc.rag.ingest("contacts", [("contacts.md", doc.encode())])
+    assert result.status == "ready"
+    return CompletionRequest(
+        messages=[Message("user", "Where do outage reports go?")], model=MODEL,
+        options={"guard_policy": "standard", "rag": {"collection": "contacts", "top_k": 1}},
+    )
+
+
+def test_a_streamed_answer_naming_redacted_context_is_held_and_restored(remote):
+    """The model sees the document's email as a placeholder and names it; the
+    streamed answer is held until the value is put back, so no placeholder shows."""
+    svc, srv = remote
+
+    def cite(body: dict) -> str:
+        import re
+
+        token = re.search(r"<EMAIL_ADDRESS_\d+>", json.dumps(body)).group(0)
+        return f"Send them to {token} please."
+
+    srv.reply = cite
+    stream = svc.engine.stream(_contacts(svc))
+    deltas = list(stream)
+    assert len(deltas) == 1 and deltas[0] == "Send them to john.smith@example.com please."
+    assert stream.response.guard_report["stream_buffered"] is True
+    _assert_no_raw(_sent_texts(srv), "the provider")
+
+
+def test_a_broken_scan_of_document_context_fails_closed(remote, monkeypatch):
+    """The user's question scans fine, the retrieved chunk's scan breaks: nothing is sent."""
+    from core.guards import RedactionUnavailable
+    from core.guards.pii import PiiScanner
+
+    svc, srv = remote
+    req = _contacts(svc)
+    real = PiiScanner.scan
+
+    def scan(self, text, *args, **kwargs):
+        if "john.smith@example.com" in text:
+            raise RuntimeError("spaCy model went away")
+        return real(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(PiiScanner, "scan", scan)
+    with pytest.raises(RedactionUnavailable):
+        svc.engine.chat(req)
+    assert srv.completion_requests() == []
+    [row] = svc.telemetry.recent_calls(5)
+    assert (row.status, row.error_class) == ("error", "guard_error")
+    spans = {sp.name: sp.status for sp in svc.telemetry.spans(row.id)}
+    assert spans["input_guards"] == "ok" and spans["context_guards"] == "error"
 
 
 def test_exempt_provider_gets_raw_text_but_storage_does_not(remote):
@@ -372,12 +437,12 @@ def test_broken_redaction_fails_closed_when_text_would_leave_redacted(remote, mo
         svc.engine.chat(CompletionRequest(
             messages=[Message("user", "Email zed.quill@example.com the notes")], model=MODEL,
             options={"guard_policy": "standard"}))
-    assert "was not sent to openai" in err.value.user_message
+    assert "was not sent to the model" in err.value.user_message
     assert srv.completion_requests() == []  # nothing left the machine
     [row] = svc.telemetry.recent_calls(5)
     assert (row.status, row.error_class) == ("error", "guard_error")
-    _assert_no_raw(str(row.input_text) + str(row.output_text), "the log row")
-    assert "zed.quill@example.com" not in str(row.input_text)
+    # The record filter cannot redact either, so the row keeps no texts at all.
+    assert (row.input_text, row.output_text) == (None, None)
 
 
 def test_a_guard_that_errors_degrades_the_call_when_nothing_would_leak(remote, monkeypatch):
@@ -395,14 +460,14 @@ def test_a_guard_that_errors_degrades_the_call_when_nothing_would_leak(remote, m
         options={"guard_policy": "trust-openai"}, system="Be brief."))
     assert resp.status == "ok" and resp.text == "Noted."
     assert resp.degraded == ["input_guards", "output_guards"]
-    assert resp.guard_report["errors"] == {"pii": "RuntimeError", "injection": "RuntimeError"}
+    assert resp.guard_report["errors"] == {
+        "pii": "RuntimeError", "injection": "RuntimeError", "output_pii": "RuntimeError"}
     row = svc.telemetry.get_call(resp.call_id)
     assert row.degraded == ["input_guards", "output_guards"]
     spans = {s.name: s.status for s in svc.telemetry.spans(resp.call_id)}
     assert spans["input_guards"] == spans["output_guards"] == "degraded"
     # Storage never holds raw text: with the scanner down the row keeps no texts.
-    assert "zed.quill@example.com" not in json.dumps(
-        [row.input_text, row.output_text], ensure_ascii=False)
+    assert (row.input_text, row.output_text) == (None, None)
 
 
 def test_unknown_policy_is_a_plain_sentence(remote):

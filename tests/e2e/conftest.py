@@ -103,11 +103,14 @@ def app_server(isolated_env: Path, tmp_path: Path) -> Iterator[AppServer]:
 
 
 @pytest.fixture
-def browser(tmp_path: Path):
+def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A fresh headless Chromium per test (its own profile, no shared state)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
+    # With the driver path given, Selenium skips Selenium Manager; should a
+    # future Selenium call it anyway, offline mode keeps it off the network.
+    monkeypatch.setenv("SE_OFFLINE", "true")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for arg in (
@@ -115,6 +118,11 @@ def browser(tmp_path: Path):
         "--no-sandbox",  # CI runs as root
         "--disable-dev-shm-usage",
         "--disable-gpu",
+        # Only the app on loopback: no update checks, sync or first-run pings.
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
         "--window-size=1400,1000",
         f"--user-data-dir={tmp_path / 'chromium-profile'}",
     ):

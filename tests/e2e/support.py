@@ -64,7 +64,15 @@ def wait_for(driver, what: str, condition: Callable[[object], T],
 
 
 def app_idle(driver) -> bool:
-    """The app has rendered and its script is not running (no status widget)."""
-    main = driver.find_elements("css selector", '[data-testid="stMainBlockContainer"]')
-    running = driver.find_elements("css selector", '[data-testid="stStatusWidget"]')
-    return bool(main) and not running
+    """The app is connected and its script is not running.
+
+    Read from the attributes Streamlit keeps on its root element, not from the
+    "Running..." widget, which only shows after half a second of running. Use
+    it after waiting for something the run in question drew: just after a
+    click the new run may not have started yet.
+    """
+    return bool(driver.find_elements(
+        "css selector",
+        '[data-testid="stApp"][data-test-script-state="notRunning"]'
+        '[data-test-connection-state="CONNECTED"]',
+    ))

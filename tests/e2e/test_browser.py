@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from selenium.webdriver.common.keys import Keys
 
+from tests.conftest import ROOT
 from tests.e2e.support import ANSWER_TIMEOUT_S, MISSING, app_idle, wait_for
 
 pytestmark = [
@@ -16,16 +18,17 @@ pytestmark = [
 ]
 
 CSS = "css selector"
+SAMPLES = ROOT / "data" / "samples"
 
 
 def _texts(driver, selector: str) -> list[str]:
     return [e.text for e in driver.find_elements(CSS, selector)]
 
 
-def _selected(driver) -> list[str]:
-    """What each select box shows (Streamlit keeps the choice in its input)."""
-    return [e.get_attribute("value") or ""
-            for e in driver.find_elements(CSS, '[data-testid="stSelectbox"] input')]
+def _tab(driver, label: str):
+    return wait_for(driver, f"the {label} tab", lambda d: next(
+        (t for t in d.find_elements(CSS, '[data-testid="stTab"]') if t.text.strip() == label),
+        None))
 
 
 def _button(driver, label: str):
@@ -38,8 +41,6 @@ def _button(driver, label: str):
 
 
 def test_chat_answer_from_the_local_model_shows_its_figures(app_server, browser):
-    from selenium.webdriver.common.keys import Keys
-
     browser.get(app_server.url)
     wait_for(browser, "the chat page", lambda d: "Chat playground" in _texts(d, "h1"))
     box = wait_for(
@@ -59,13 +60,24 @@ def test_chat_answer_from_the_local_model_shows_its_figures(app_server, browser)
                     return cap
         return None
 
-    line = wait_for(browser, "the answer's figures line", figures, timeout=ANSWER_TIMEOUT_S)
-    assert re.search(
-        r"^local/gemma-3-270m · \d+ → \d+ tokens · \$0 · latency [\d.,]+ m?s · TTFT [\d.,]+ m?s",
-        line,
-    ), line
-    messages = browser.find_elements(CSS, '[data-testid="stChatMessage"]')
-    assert "What is the capital of France?" in messages[0].text
+    wait_for(browser, "the answer's figures line", figures, timeout=ANSWER_TIMEOUT_S)
+    # Once logged, the answer is drawn again with thumbs for feedback on its call.
+    wait_for(browser, "the answer's feedback thumbs", lambda d: d.find_elements(
+        CSS, '[data-testid="stChatMessage"] [data-testid="stFeedback"]'))
+    wait_for(browser, "the page to settle", app_idle)
+
+    line = figures(browser)
+    found = re.search(
+        r"^local/gemma-3-270m · (\d+) → (\d+) tokens · \$0 · latency [\d.,]+ m?s · "
+        r"TTFT [\d.,]+ m?s",
+        line or "",
+    )
+    assert found, line
+    assert int(found.group(1)) > 0 and int(found.group(2)) > 0, line
+    user, assistant = browser.find_elements(CSS, '[data-testid="stChatMessage"]')
+    assert "What is the capital of France?" in user.text
+    answer = assistant.find_element(CSS, '[data-testid="stMarkdownContainer"]').text
+    assert answer.strip() and answer != "(empty answer)", assistant.text
     assert not browser.find_elements(CSS, '[data-testid="stException"]')
 
 
@@ -83,6 +95,10 @@ def test_monitoring_starts_empty_then_charts_demo_traffic(app_server, browser):
     wait_for(browser, "the page to settle", app_idle)
     assert not any("No traffic yet" in t for t in _texts(browser, '[data-testid="stAlert"]'))
     assert any("demo calls" in t for t in _texts(browser, '[data-testid="stSidebar"]'))
+    calls = next(m.find_element(CSS, '[data-testid="stMetricValue"]').text
+                 for m in browser.find_elements(CSS, '[data-testid="stMetric"]')
+                 if "Calls" in m.find_element(CSS, '[data-testid="stMetricLabel"]').text)
+    assert int(calls.replace(",", "")) > 0, calls
     assert not browser.find_elements(CSS, '[data-testid="stException"]')
 
 
@@ -98,13 +114,31 @@ def test_documents_page_loads_the_sample_documents(app_server, browser):
              timeout=ANSWER_TIMEOUT_S)
     wait_for(browser, "the page to settle", app_idle)
 
-    # The Documents tab lists them, each indexed and ready.
-    tab = next(t for t in browser.find_elements(CSS, '[data-testid="stTab"]')
-               if t.text.strip() == "Documents")
-    tab.click()
-    picked = wait_for(
-        browser, "a ready sample document in the list",
-        lambda d: next((t for t in _selected(d) if "ready" in t), None),
-    )
-    assert re.search(r"\.(md|txt|csv|html) \(#\d+, ready\)", picked), picked
+    # The Documents tab lists every shipped sample, each indexed and ready.
+    _tab(browser, "Documents").click()
+    picker = wait_for(browser, "the document picker", lambda d: next(
+        (e for e in d.find_elements(CSS, '[data-testid="stMain"] [data-testid="stSelectbox"]')
+         if e.is_displayed()), None))
+    picker.find_element(CSS, "input").click()
+    options = wait_for(browser, "the document picker's options", lambda d: _texts(
+        d, '[data-testid="stSelectboxVirtualDropdown"] [role="option"]'))
+    samples = sorted(p.name for p in SAMPLES.iterdir() if p.is_file())
+    assert sorted(re.sub(r" \(#\d+, \w+\)$", "", o) for o in options) == samples, options
+    assert all(o.endswith(", ready)") for o in options), options
+    picker.find_element(CSS, "input").send_keys(Keys.ESCAPE)
+
+    # The Search tab finds a passage in them.
+    _tab(browser, "Search").click()
+    box = wait_for(browser, "the search box", lambda d: next(
+        (e for e in d.find_elements(CSS, 'input[aria-label="Search this collection"]')
+         if e.is_displayed()), None))
+    box.send_keys("How many days of annual leave do we get?", Keys.ENTER)
+    # Each hit is an expander labelled "[n] document · section · score"
+    # (after its chevron icon, which Streamlit renders as ligature text).
+    first = wait_for(browser, "the first search hit", lambda d: next(
+        (line for t in _texts(d, '[data-testid="stExpander"] summary')
+         for line in t.splitlines() if line.startswith("[1] ")), None),
+        timeout=ANSWER_TIMEOUT_S)
+    assert first.startswith("[1] employee-handbook.md · "), first
+    assert "Annual leave" in first, first
     assert not browser.find_elements(CSS, '[data-testid="stException"]')

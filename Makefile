@@ -38,7 +38,7 @@ run: setup
 	$(PY) -m streamlit run app/main.py
 
 test: setup
-	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-system-deps.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The quick loop while coding: no real model loads, no real servers.

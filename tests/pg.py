@@ -31,7 +31,7 @@ def _bin_dir() -> Path:
         return Path(found).parent
     raise PostgresUnavailable(
         "PostgreSQL is not installed (no initdb under /usr/lib/postgresql/*/bin); "
-        "install it with `apt-get install -y postgresql` (.ci/run does this)."
+        "install it with `apt-get install -y postgresql` (`make test` does this when run as root)."
     )
 
 

@@ -134,7 +134,7 @@ with list_tab:
              "error": d.error or ""}
             for d in docs
         ])
-        st.dataframe(table, hide_index=True, use_container_width=True)
+        st.dataframe(table, hide_index=True, width="stretch")
         labels = {d.id: f"{d.file_name} (#{d.id}, {d.status})" for d in docs}
         chosen = st.selectbox("Document", list(labels), format_func=labels.get,
                               key="docs.chosen")

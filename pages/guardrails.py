@@ -124,7 +124,7 @@ with tab_recognizers:
     recognizers = store.recognizers()
     if recognizers:
         st.dataframe(
-            [r.model_dump() for r in recognizers], hide_index=True, use_container_width=True
+            [r.model_dump() for r in recognizers], hide_index=True, width="stretch"
         )
     with st.form("guardrails.recognizer_form", clear_on_submit=False):
         r_name = st.text_input("Name", placeholder="employee-id")

@@ -85,7 +85,7 @@ def render_report(answer: dict[str, Any]) -> None:
             for entity, count in sorted((pii.get(key) or {}).items()):
                 rows.append({"where": side, "entity": entity, "count": count, "action": action})
         if rows:
-            st.dataframe(rows, hide_index=True, use_container_width=True)
+            st.dataframe(rows, hide_index=True, width="stretch")
         elif pii.get("action") == "error":
             st.caption("The PII scan did not run for this message.")
         else:

@@ -11,9 +11,13 @@ Targets: ratio <= 1.5 and each view's data under 2 s.
 
     PYTHONPATH=. .venv/bin/python bench/dashboard.py [--calls 1000000] [--url URL]
 
-On SQLite both sides use the same percentile aggregate (SQLite has none of
-its own; see core/telemetry/sqlfuncs.py); the pure-SQL window-function
-alternative is timed once for reference.
+The bare SQL is the straightforward statement per figure (one percentile
+aggregate per grouping); Trellis answers the latency figures from one
+grouped scan (see docs/monitoring.md). On SQLite, which has no percentile
+function, the bare SQL uses Trellis's registered percentile aggregate
+(core/telemetry/sqlfuncs.py); the pure-SQL window-function alternative is
+timed once for reference. After generating on PostgreSQL the bench runs
+ANALYZE, as autovacuum would.
 """
 
 from __future__ import annotations

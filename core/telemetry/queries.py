@@ -20,6 +20,7 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, case, func, literal, or_, select, true
 from sqlalchemy.sql import ColumnElement, Select
@@ -120,95 +121,145 @@ def _ratio(num: pd.Series | float, den: pd.Series | float):
 # -- latency ----------------------------------------------------------------
 
 
+class _LatencyGroups:
+    """One scan's worth of latency data: per (bucket, provider, model) group,
+    its call count, the successful calls' latency and TTFT values, and their
+    tokens/s sum and count. Every latency figure is a union of groups: exact
+    percentiles come from NumPy over the union's values."""
+
+    def __init__(self) -> None:
+        self.keys: list[tuple[datetime | None, str | None, str | None]] = []
+        self.calls: list[int] = []
+        self.tps_sum: list[float] = []
+        self.tps_n: list[int] = []
+        self.lat: list[np.ndarray] = []
+        self.ttft: list[np.ndarray] = []
+
+    def figures(self, rows: list[int]) -> list[Any]:
+        """calls, ok_calls, p50/p95/p99 latency and TTFT, mean tokens/s of `rows`."""
+        lat = _concat([self.lat[i] for i in rows])
+        ttft = _concat([self.ttft[i] for i in rows])
+        tps_n = sum(self.tps_n[i] for i in rows)
+        tps = sum(self.tps_sum[i] for i in rows) / tps_n if tps_n else None
+        return [sum(self.calls[i] for i in rows), len(lat), *sqlfuncs.exact_percentiles(lat),
+                *sqlfuncs.exact_percentiles(ttft), tps]
+
+    def everything(self) -> list[int]:
+        return list(range(len(self.keys)))
+
+    def by(self, positions: tuple[int, ...]) -> list[tuple[tuple, list[int]]]:
+        """(key, group rows) per distinct value of the key parts at `positions`,
+        in key order (NULL first)."""
+        groups: dict[tuple, list[int]] = {}
+        for i, key in enumerate(self.keys):
+            groups.setdefault(tuple(key[p] for p in positions), []).append(i)
+        return sorted(groups.items(), key=lambda kv: [(v is not None, v) for v in kv[0]])
+
+
+def _concat(arrays: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(arrays) if arrays else np.empty(0, dtype=np.float64)
+
+
+def _latency_groups(bind: Bind, f: Filters, unit: str | None) -> _LatencyGroups:
+    """The one scan behind every latency figure; `unit` None: no time buckets."""
+    d = bind.dialect.name
+    ok = _ok(f)
+    keys: list[ColumnElement] = [C.c.provider, C.c.model]
+    if unit:
+        keys.insert(0, sqlfuncs.bucket(d, C.c.created_at, unit).label("bucket"))
+    g = _LatencyGroups()
+
+    def add(key: tuple, calls: int, tps_sum: float, tps_n: int, lat: np.ndarray,
+            ttft: np.ndarray) -> None:
+        bucket = sqlfuncs.bucket_value(key[0], unit) if unit else None
+        g.keys.append((bucket, *key[-2:]))
+        g.calls.append(int(calls))
+        g.tps_sum.append(float(tps_sum or 0.0))
+        g.tps_n.append(int(tps_n))
+        g.lat.append(lat)
+        g.ttft.append(ttft)
+
+    if d == "sqlite":
+        # One aggregate groups, counts and collects; see sqlfuncs._GroupedValues.
+        stmt = select(sqlfuncs.grouped_values(
+            sqlfuncs.group_key(keys), case((ok, C.c.latency_ms)), C.c.ttft_ms,
+            C.c.tokens_per_s)).where(*conditions(f))
+        for key, calls, lat, ttft, tps in sqlfuncs.unpack_grouped(_rows(bind, stmt)[0][0]):
+            known = tps[~np.isnan(tps)]
+            add(key, calls, float(known.sum()), len(known), lat, ttft[~np.isnan(ttft)])
+        return g
+    stmt = (
+        select(
+            *keys,
+            func.count(),
+            func.sum(C.c.tokens_per_s).filter(ok),
+            func.count(C.c.tokens_per_s).filter(ok),
+            *sqlfuncs.value_lists(C.c.latency_ms, C.c.ttft_ms, ok),
+        )
+        .where(*conditions(f))
+        .group_by(*keys)
+    )
+    with _connect(bind) as conn, sqlfuncs.roomy_work_mem(conn):
+        rows = _rows(conn, stmt)
+    for r in rows:
+        n = len(keys)
+        add(tuple(r[:n]), *r[n : n + 3], *sqlfuncs.unpack_lists(*r[n + 3 :]))
+    return g
+
+
+_LATENCY_FIGURES = ["calls", "ok_calls", "p50_ms", "p95_ms", "p99_ms",
+                    "ttft_p50_ms", "ttft_p95_ms", "ttft_p99_ms", "tokens_per_s"]
+
+
+def _summary(g: _LatencyGroups) -> pd.DataFrame:
+    return pd.DataFrame([g.figures(g.everything())],
+                        columns=_LATENCY_FIGURES).astype({"tokens_per_s": "float64"})
+
+
+def _over_time(g: _LatencyGroups, f: Filters, unit: str) -> pd.DataFrame:
+    records = [(key[0], *g.figures(rows)) for key, rows in g.by((0,))]
+    df = pd.DataFrame(records, columns=["bucket", *_LATENCY_FIGURES])
+    return _fill_buckets(df, f, unit, zero=("calls", "ok_calls"))
+
+
+def _by_model(g: _LatencyGroups) -> pd.DataFrame:
+    records = []
+    for (provider, model), rows in g.by((1, 2)):
+        calls, _ok_calls, *rest = g.figures(rows)
+        records.append((provider, model, calls, *rest))
+    df = pd.DataFrame(records, columns=["provider", "model", "calls", *_LATENCY_FIGURES[2:]])
+    return df.sort_values("p95_ms", ascending=False, na_position="last").reset_index(drop=True)
+
+
+def _histogram(g: _LatencyGroups) -> pd.DataFrame:
+    values = _concat(g.lat)
+    bins, counts = np.unique(sqlfuncs.log_bins(values), return_counts=True)
+    return pd.DataFrame(
+        [(0.0 if k == 0 else 10 ** (k / 10), 10 ** ((k + 1) / 10), int(n))
+         for k, n in zip(bins.tolist(), counts.tolist(), strict=True)],
+        columns=["lo_ms", "hi_ms", "calls"],
+    )
+
+
 def latency_summary(engine: Bind, f: Filters) -> pd.DataFrame:
     """One row: calls, p50/p95/p99 latency and TTFT, mean tokens/s."""
-    d = engine.dialect.name
-    ok = _ok(f)
-    lat = case((ok, C.c.latency_ms))
-    stmt = select(
-        func.count(),
-        func.count(lat),
-        sqlfuncs.percentiles(d, lat),
-        sqlfuncs.percentiles(d, case((ok, C.c.ttft_ms))),
-        func.avg(case((ok, C.c.tokens_per_s))),
-    ).where(*conditions(f))
-    calls, ok_calls, lat_p, ttft_p, tps = _rows(engine, stmt)[0]
-    return pd.DataFrame(
-        [[calls, ok_calls, *sqlfuncs.unpack(lat_p), *sqlfuncs.unpack(ttft_p), tps]],
-        columns=["calls", "ok_calls", "p50_ms", "p95_ms", "p99_ms",
-                 "ttft_p50_ms", "ttft_p95_ms", "ttft_p99_ms", "tokens_per_s"],
-    ).astype({"tokens_per_s": "float64"})
+    return _summary(_latency_groups(engine, f, None))
 
 
 def latency_over_time(engine: Bind, f: Filters, unit: str | None = None) -> pd.DataFrame:
     """Per bucket: traffic, latency and TTFT percentiles, mean tokens/s."""
-    d = engine.dialect.name
     unit = _bucket_unit(f, unit)
-    ok = _ok(f)
-    b = sqlfuncs.bucket(d, C.c.created_at, unit).label("bucket")
-    stmt = (
-        select(
-            b,
-            func.count(),
-            func.count(case((ok, C.c.latency_ms))),
-            sqlfuncs.percentiles(d, case((ok, C.c.latency_ms))),
-            sqlfuncs.percentiles(d, case((ok, C.c.ttft_ms))),
-            func.avg(case((ok, C.c.tokens_per_s))),
-        )
-        .where(*conditions(f))
-        .group_by(b)
-        .order_by(b)
-    )
-    records = [
-        (sqlfuncs.bucket_value(r[0], unit), r[1], r[2], *sqlfuncs.unpack(r[3]),
-         *sqlfuncs.unpack(r[4]), r[5])
-        for r in _rows(engine, stmt)
-    ]
-    df = pd.DataFrame(
-        records,
-        columns=["bucket", "calls", "ok_calls", "p50_ms", "p95_ms", "p99_ms",
-                 "ttft_p50_ms", "ttft_p95_ms", "ttft_p99_ms", "tokens_per_s"],
-    )
-    return _fill_buckets(df, f, unit, zero=("calls", "ok_calls"))
+    return _over_time(_latency_groups(engine, f, unit), f, unit)
 
 
 def latency_by_model(engine: Bind, f: Filters) -> pd.DataFrame:
     """Per provider and model: calls, latency and TTFT percentiles, mean tokens/s."""
-    d = engine.dialect.name
-    ok = _ok(f)
-    stmt = (
-        select(
-            C.c.provider,
-            C.c.model,
-            func.count(),
-            sqlfuncs.percentiles(d, case((ok, C.c.latency_ms))),
-            sqlfuncs.percentiles(d, case((ok, C.c.ttft_ms))),
-            func.avg(case((ok, C.c.tokens_per_s))),
-        )
-        .where(*conditions(f))
-        .group_by(C.c.provider, C.c.model)
-    )
-    records = [
-        (r[0], r[1], r[2], *sqlfuncs.unpack(r[3]), *sqlfuncs.unpack(r[4]), r[5])
-        for r in _rows(engine, stmt)
-    ]
-    df = pd.DataFrame(
-        records,
-        columns=["provider", "model", "calls", "p50_ms", "p95_ms", "p99_ms",
-                 "ttft_p50_ms", "ttft_p95_ms", "ttft_p99_ms", "tokens_per_s"],
-    )
-    return df.sort_values("p95_ms", ascending=False, na_position="last").reset_index(drop=True)
+    return _by_model(_latency_groups(engine, f, None))
 
 
 def latency_histogram(engine: Bind, f: Filters) -> pd.DataFrame:
     """Latency distribution in logarithmic bins (ten per decade): lo_ms, hi_ms, calls."""
-    b = sqlfuncs.log_bin(C.c.latency_ms).label("bin")
-    stmt = select(b, func.count()).where(*conditions(f), _ok(f)).group_by(b).order_by(b)
-    rows = _rows(engine, stmt)
-    return pd.DataFrame(
-        [(0.0 if k == 0 else 10 ** (k / 10), 10 ** ((k + 1) / 10), n) for k, n in rows],
-        columns=["lo_ms", "hi_ms", "calls"],
-    )
+    return _histogram(_latency_groups(engine, f, None))
 
 
 CALL_COLUMNS = ["id", "created_at", "source", "user_id", "provider", "model", "prompt_name",
@@ -216,23 +267,39 @@ CALL_COLUMNS = ["id", "created_at", "source", "user_id", "provider", "model", "p
                 "input_tokens", "output_tokens", "cost_usd", "retries", "fallback_from"]
 
 
-def slowest_calls(engine: Bind, f: Filters, limit: int = 20) -> pd.DataFrame:
-    """The slowest calls in the filter, slowest first."""
+def slowest_calls(engine: Bind, f: Filters, limit: int = 20,
+                  at_least: float | None = None) -> pd.DataFrame:
+    """The slowest calls in the filter, slowest first. `at_least`, when the
+    caller knows the limit-th largest latency, lets the scan skip every faster
+    row instead of ranking them all."""
     cols = [C.c[name] for name in CALL_COLUMNS]
-    stmt = select(*cols).where(*conditions(f), _ok(f)).order_by(C.c.latency_ms.desc()).limit(limit)
+    terms = [*conditions(f), _ok(f)]
+    if at_least is not None:
+        terms.append(C.c.latency_ms >= at_least)
+    stmt = select(*cols).where(*terms).order_by(C.c.latency_ms.desc()).limit(limit)
     return _frame(_rows(engine, stmt), CALL_COLUMNS)
 
 
+def _nth_largest(values: np.ndarray, n: int) -> float | None:
+    if len(values) < n:
+        return None
+    return float(np.partition(values, len(values) - n)[len(values) - n])
+
+
 def latency_view(engine: Bind, f: Filters) -> dict[str, pd.DataFrame]:
-    """Everything the Latency page shows."""
+    """Everything the Latency page shows: one grouped scan for the figures,
+    one indexed query for the slowest calls."""
+    unit = _bucket_unit(f, None)
     with _connect(engine) as conn:
-        return {
-            "summary": latency_summary(conn, f),
-            "over_time": latency_over_time(conn, f),
-            "by_model": latency_by_model(conn, f),
-            "distribution": latency_histogram(conn, f),
-            "slowest": slowest_calls(conn, f),
-        }
+        groups = _latency_groups(conn, f, unit)
+        slowest = slowest_calls(conn, f, at_least=_nth_largest(_concat(groups.lat), 20))
+    return {
+        "summary": _summary(groups),
+        "over_time": _over_time(groups, f, unit),
+        "by_model": _by_model(groups),
+        "distribution": _histogram(groups),
+        "slowest": slowest,
+    }
 
 
 # -- cost -------------------------------------------------------------------
@@ -322,7 +389,12 @@ def spend_by_tag(engine: Bind, f: Filters) -> pd.DataFrame:
         .where(*conditions(f), C.c.tags.isnot(None), C.c.tags != "")
         .group_by(C.c.tags)
     )
-    df = _frame(_rows(engine, stmt), ["tags", *_SPEND_NAMES])
+    return _split_tags(_frame(_rows(engine, stmt), ["tags", *_SPEND_NAMES]), f)
+
+
+def _split_tags(df: pd.DataFrame, f: Filters) -> pd.DataFrame:
+    """Spend per tag from spend per stored tag list (untagged rows dropped)."""
+    df = df[df["tags"].notna() & (df["tags"] != "")].copy()
     df["tag"] = df["tags"].str.split(",")
     df = df.explode("tag")
     df["tag"] = df["tag"].str.strip()
@@ -331,20 +403,16 @@ def spend_by_tag(engine: Bind, f: Filters) -> pd.DataFrame:
     return rollup(df[df["tag"] != ""].drop(columns="tags"), ["tag"])
 
 
-def month_forecast(engine: Bind, f: Filters, now: datetime | None = None) -> pd.DataFrame:
-    """Month-to-date spend (UTC month, same value filters, any time range) and a
-    month-end forecast: month to date plus the last 7 days' daily rate for the
-    days left."""
+def _forecast_window(now: datetime | None) -> tuple[datetime, datetime, datetime, datetime]:
+    """now, month start, a week ago, and the end of what the forecast reads."""
     now = now or utcnow()
     month_start = datetime(now.year, now.month, 1)
-    next_month = datetime(now.year + (now.month == 12), now.month % 12 + 1, 1)
     week_ago = now - timedelta(days=7)
-    g = f.without_time(min(month_start, week_ago), now + timedelta(microseconds=1))
-    stmt = select(
-        func.coalesce(func.sum(case((C.c.created_at >= month_start, C.c.cost_usd))), 0.0),
-        func.coalesce(func.sum(case((C.c.created_at >= week_ago, C.c.cost_usd))), 0.0),
-    ).where(*conditions(g))
-    mtd, week = _rows(engine, stmt)[0]
+    return now, month_start, week_ago, now + timedelta(microseconds=1)
+
+
+def _forecast_frame(now: datetime, mtd: float, week: float) -> pd.DataFrame:
+    next_month = datetime(now.year + (now.month == 12), now.month % 12 + 1, 1)
     daily = float(week) / 7.0
     days_left = (next_month - now).total_seconds() / 86400.0
     return pd.DataFrame(
@@ -353,28 +421,107 @@ def month_forecast(engine: Bind, f: Filters, now: datetime | None = None) -> pd.
     )
 
 
+def _forecast_values(month_start: datetime, week_ago: datetime, end: datetime
+                     ) -> list[ColumnElement]:
+    """Per row: its known cost if it falls in the month to date, and if it
+    falls in the last week (else 0); summed, the forecast's two inputs."""
+    before_end = C.c.created_at < end
+    cost = func.coalesce(C.c.cost_usd, 0.0)
+    return [case(((C.c.created_at >= since) & before_end, cost), else_=0.0)
+            for since in (month_start, week_ago)]
+
+
+def _sums(values: list[ColumnElement]) -> list[ColumnElement]:
+    return [func.coalesce(func.sum(v), 0.0) for v in values]
+
+
+def month_forecast(engine: Bind, f: Filters, now: datetime | None = None) -> pd.DataFrame:
+    """Month-to-date spend (UTC month, same value filters, any time range) and a
+    month-end forecast: month to date plus the last 7 days' daily rate for the
+    days left."""
+    now, month_start, week_ago, end = _forecast_window(now)
+    g = f.without_time(min(month_start, week_ago), end)
+    stmt = select(*_sums(_forecast_values(month_start, week_ago, end))).where(*conditions(g))
+    mtd, week = _rows(engine, stmt)[0]
+    return _forecast_frame(now, mtd, week)
+
+
+_SPEND_KEYS = ["bucket", "provider", "model", "prompt_name", "prompt_version"]
+
+
 def cost_view(engine: Bind, f: Filters, now: datetime | None = None) -> dict[str, pd.DataFrame]:
-    """Everything the Cost page shows."""
+    """Everything the Cost page shows, from two grouped scans: one by time
+    bucket, model and prompt version, one by user and tag list; the page's
+    breakdowns are additive roll-ups of those. The month forecast rides on the
+    first scan when the range covers the month and the last week, and is its
+    own query otherwise."""
+    d = engine.dialect.name
+    unit = _bucket_unit(f, None)
+    now, month_start, week_ago, end = _forecast_window(now)
+    covered = f.start <= min(month_start, week_ago) and f.end >= end
+    extra = _forecast_values(month_start, week_ago, end) if covered else []
+    b = sqlfuncs.bucket(d, C.c.created_at, unit).label("bucket")
+    keys = [b, C.c.provider, C.c.model, C.c.prompt_name, C.c.prompt_version]
+    fine_cols = [*_SPEND_KEYS, *_SPEND_NAMES, *["mtd", "week"][: len(extra)]]
+    user_keys = [C.c.user_id, C.c.tags]
+    by_version = select(*keys, *_spend_columns(), *_sums(extra)).where(
+        *conditions(f)).group_by(*keys)
+    by_user_tags = select(*user_keys, *_spend_columns()).where(
+        *conditions(f)).group_by(*user_keys)
     with _connect(engine) as conn:
-        breakdown = cost_breakdown(conn, f)
-        over_time = spend_over_time(conn, f)
-        by_user = spend_by_user(conn, f)
-        by_tag = spend_by_tag(conn, f)
-        forecast = month_forecast(conn, f, now)
+        fine = _frame(_rows(conn, by_version), fine_cols)
+        user_tags = _frame(_rows(conn, by_user_tags), ["user_id", "tags", *_SPEND_NAMES])
+        forecast = None if covered else month_forecast(conn, f, now)
+    if covered:
+        forecast = _forecast_frame(now, fine["mtd"].sum() if len(fine) else 0.0,
+                                   fine["week"].sum() if len(fine) else 0.0)
+    fine["bucket"] = [sqlfuncs.bucket_value(v, unit) for v in fine["bucket"]]
+    over = fine.groupby("bucket", as_index=False)[
+        ["calls", "spend_usd", "saved_usd", "cache_hits"]].sum()
+    breakdown = fine.drop(columns="bucket")
     total = rollup(breakdown.assign(all="all"), ["all"]).drop(columns="all")
     return {
         "summary": total,
-        "over_time": over_time,
+        "over_time": _fill_buckets(over, f, unit,
+                                   zero=("calls", "spend_usd", "saved_usd", "cache_hits")),
         "by_provider": rollup(breakdown, ["provider"]),
         "by_model": rollup(breakdown, ["provider", "model"]),
         "by_prompt": rollup(breakdown, ["prompt_name", "prompt_version"]),
-        "by_user": by_user,
-        "by_tag": by_tag,
+        "by_user": rollup(user_tags, ["user_id"]),
+        "by_tag": _split_tags(user_tags, f),
         "forecast": forecast,
     }
 
 
 # -- errors -----------------------------------------------------------------
+
+
+_ERROR_COUNTS = ["calls", "errors", "blocked", "retries", "fallbacks", "breaker_openings"]
+
+
+def _error_counts() -> list[ColumnElement]:
+    one = literal(1)
+    return [
+        func.count(),
+        func.count(case((C.c.status == "error", one))),
+        func.count(case((C.c.status == "blocked", one))),
+        func.coalesce(func.sum(C.c.retries), 0),
+        func.count(C.c.fallback_from),
+        func.count(case((C.c.error_class == BREAKER_OPEN, one))),
+    ]
+
+
+def _errors_timeline(df: pd.DataFrame, f: Filters, unit: str) -> pd.DataFrame:
+    df = _fill_buckets(df, f, unit, zero=tuple(_ERROR_COUNTS))
+    df["error_rate"] = _ratio(df["errors"], df["calls"])
+    df["blocked_rate"] = _ratio(df["blocked"], df["calls"])
+    return df
+
+
+def _errors_per_model(df: pd.DataFrame) -> pd.DataFrame:
+    df = df[["provider", "model", "calls", "errors", "blocked"]].copy()
+    df["error_rate"] = _ratio(df["errors"], df["calls"])
+    return df.sort_values("errors", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def errors_over_time(engine: Bind, f: Filters, unit: str | None = None) -> pd.DataFrame:
@@ -383,27 +530,9 @@ def errors_over_time(engine: Bind, f: Filters, unit: str | None = None) -> pd.Da
     d = engine.dialect.name
     unit = _bucket_unit(f, unit)
     b = sqlfuncs.bucket(d, C.c.created_at, unit).label("bucket")
-    one = literal(1)
-    stmt = (
-        select(
-            b,
-            func.count(),
-            func.count(case((C.c.status == "error", one))),
-            func.count(case((C.c.status == "blocked", one))),
-            func.coalesce(func.sum(C.c.retries), 0),
-            func.count(C.c.fallback_from),
-            func.count(case((C.c.error_class == BREAKER_OPEN, one))),
-        )
-        .where(*conditions(f))
-        .group_by(b)
-        .order_by(b)
-    )
+    stmt = select(b, *_error_counts()).where(*conditions(f)).group_by(b).order_by(b)
     records = [(sqlfuncs.bucket_value(r[0], unit), *r[1:]) for r in _rows(engine, stmt)]
-    cols = ["bucket", "calls", "errors", "blocked", "retries", "fallbacks", "breaker_openings"]
-    df = _fill_buckets(pd.DataFrame(records, columns=cols), f, unit, zero=tuple(cols[1:]))
-    df["error_rate"] = _ratio(df["errors"], df["calls"])
-    df["blocked_rate"] = _ratio(df["blocked"], df["calls"])
-    return df
+    return _errors_timeline(pd.DataFrame(records, columns=["bucket", *_ERROR_COUNTS]), f, unit)
 
 
 def errors_by_class(engine: Bind, f: Filters) -> pd.DataFrame:
@@ -421,21 +550,9 @@ def errors_by_class(engine: Bind, f: Filters) -> pd.DataFrame:
 
 def errors_by_model(engine: Bind, f: Filters) -> pd.DataFrame:
     """Per provider and model: calls, errors, blocks and error rate."""
-    one = literal(1)
-    stmt = (
-        select(
-            C.c.provider,
-            C.c.model,
-            func.count(),
-            func.count(case((C.c.status == "error", one))),
-            func.count(case((C.c.status == "blocked", one))),
-        )
-        .where(*conditions(f))
-        .group_by(C.c.provider, C.c.model)
-    )
-    df = _frame(_rows(engine, stmt), ["provider", "model", "calls", "errors", "blocked"])
-    df["error_rate"] = _ratio(df["errors"], df["calls"])
-    return df.sort_values("errors", ascending=False).reset_index(drop=True)
+    keys = [C.c.provider, C.c.model]
+    stmt = select(*keys, *_error_counts()).where(*conditions(f)).group_by(*keys)
+    return _errors_per_model(_frame(_rows(engine, stmt), ["provider", "model", *_ERROR_COUNTS]))
 
 
 ERROR_COLUMNS = ["id", "created_at", "provider", "model", "user_id", "status", "error_class",
@@ -454,12 +571,26 @@ def recent_errors(engine: Bind, f: Filters, limit: int = 50) -> pd.DataFrame:
 
 
 def errors_view(engine: Bind, f: Filters) -> dict[str, pd.DataFrame]:
-    """Everything the Errors page shows."""
+    """Everything the Errors page shows. The timeline and the per-model table
+    come from one scan grouped by bucket and model, rolled up here."""
+    d = engine.dialect.name
+    unit = _bucket_unit(f, None)
+    b = sqlfuncs.bucket(d, C.c.created_at, unit).label("bucket")
+    keys = [b, C.c.provider, C.c.model]
+    stmt = select(*keys, *_error_counts()).where(*conditions(f)).group_by(*keys)
     with _connect(engine) as conn:
-        over_time = errors_over_time(conn, f)
+        fine = _frame(_rows(conn, stmt), ["bucket", "provider", "model", *_ERROR_COUNTS])
         by_class = errors_by_class(conn, f)
-        by_model = errors_by_model(conn, f)
         recent = recent_errors(conn, f)
+    fine["bucket"] = [sqlfuncs.bucket_value(v, unit) for v in fine["bucket"]]
+    over_time = _errors_timeline(
+        fine.groupby("bucket", as_index=False)[_ERROR_COUNTS].sum(), f, unit)
+    per_model = fine.groupby(["provider", "model"], dropna=False, as_index=False)[
+        _ERROR_COUNTS].sum()
+    for key in ("provider", "model"):
+        # pandas gives a NULL key back as NaN; the frame shows None, as the database does.
+        per_model[key] = per_model[key].astype(object).where(per_model[key].notna(), None)
+    by_model = _errors_per_model(per_model)
     sums = over_time[["calls", "errors", "blocked", "retries", "fallbacks",
                       "breaker_openings"]].sum()
     summary = pd.DataFrame([sums.to_dict()])

@@ -8,6 +8,17 @@ percentile_cont). A pure-SQL alternative (row_number/count windows with
 interpolation) gives the same figures but sorts every row in SQLite's VM and
 measured about 3x slower at a million rows; see docs/monitoring.md.
 
+Value lists: the latency views need percentiles for the whole range, per
+time bucket and per model at once. Rather than one percentile aggregate per
+grouping (each a full scan), one scan groups by the finest grain (bucket,
+provider, model) and returns each group's values packed as float64 bytes;
+NumPy then computes exact percentiles for any union of groups. PostgreSQL
+groups with GROUP BY (a hash aggregate) and concatenates `float8send` of each
+value with `string_agg` (8 bytes a value, no text round trip). SQLite answers
+GROUP BY by sorting every row, which at a million rows costs more than the
+scan, so there one registered aggregate does the grouping itself by a key
+computed in SQL (`grouped_values`).
+
 Time buckets: SQLite stores SQLAlchemy DateTime values as ISO text
 ("YYYY-MM-DD HH:MM:SS.ffffff"), so a bucket is a prefix of the text (cheap,
 and sorts correctly); PostgreSQL uses date_trunc.
@@ -17,18 +28,33 @@ from __future__ import annotations
 
 import array
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Integer, case, cast, func, literal
+from sqlalchemy import (
+    Connection,
+    Integer,
+    LargeBinary,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import ColumnElement
 
 #: The percentiles every dashboard shows, in this order.
 PERCENTILES: tuple[float, float, float] = (0.5, 0.95, 0.99)
 _SQLITE_PCT = "trellis_percentiles"
+_SQLITE_GROUPED = "trellis_grouped_values"
+_NULL_KEY = "\x1e"  # stands for NULL inside a group key
+_KEY_SEP = "\x1f"
 
 _PREFIX = {"minute": 16, "hour": 13, "day": 10}
 _PARSE = {"minute": "%Y-%m-%d %H:%M", "hour": "%Y-%m-%d %H", "day": "%Y-%m-%d"}
@@ -53,11 +79,49 @@ class _Percentiles:
         return json.dumps(np.percentile(data, [p * 100 for p in PERCENTILES]).tolist())
 
 
+class _GroupedValues:
+    """SQLite aggregate `trellis_grouped_values(key, x, y, z)`: a GROUP BY done
+    inside one aggregate. Per distinct `key` it counts the rows and keeps the
+    x values of the rows where x is not NULL, with their y and z (NaN when
+    NULL). SQLite answers GROUP BY by sorting every row first, which at a
+    million rows costs more than the scan itself; a dict lookup per row does
+    not. Decode the result with `unpack_grouped`."""
+
+    __slots__ = ("groups",)
+
+    def __init__(self) -> None:
+        self.groups: dict[str, list] = {}
+
+    def step(self, key: str, x: float | None, y: float | None, z: float | None) -> None:
+        g = self.groups.get(key)
+        if g is None:
+            g = self.groups[key] = [0, array.array("d"), array.array("d"), array.array("d")]
+        g[0] += 1
+        if x is not None:
+            g[1].append(x)
+            g[2].append(_NAN if y is None else y)
+            g[3].append(_NAN if z is None else z)
+
+    def finalize(self) -> bytes:
+        # A JSON header (key, rows, values per group), then each group's x, y
+        # and z values as native float64.
+        header = json.dumps([[k, g[0], len(g[1])] for k, g in self.groups.items()]).encode()
+        header += b" " * (-len(header) % 8)  # keep the floats 8-byte aligned
+        parts = [len(header).to_bytes(8, "little"), header]
+        for g in self.groups.values():
+            parts.extend(v.tobytes() for v in g[1:])
+        return b"".join(parts)
+
+
+_NAN = float("nan")
+
+
 def prepare(conn: Connection) -> None:
     """Register the SQLite helpers on this connection (idempotent, microseconds)."""
     if conn.dialect.name == "sqlite":
         raw = conn.connection.dbapi_connection
         raw.create_aggregate(_SQLITE_PCT, 1, _Percentiles)  # type: ignore[union-attr]
+        raw.create_aggregate(_SQLITE_GROUPED, 4, _GroupedValues)  # type: ignore[union-attr]
 
 
 def percentiles(dialect: str, column: ColumnElement) -> ColumnElement:
@@ -78,11 +142,114 @@ def unpack(value: Any) -> tuple[float | None, float | None, float | None]:
     return (vals[0], vals[1], vals[2])
 
 
+def value_lists(x: ColumnElement, y: ColumnElement, where: ColumnElement) -> list[ColumnElement]:
+    """PostgreSQL aggregates: the group's x values and y values (each without
+    NULLs) over the rows matching `where` whose x is not NULL, as big-endian
+    float64 bytes (`float8send`, concatenated); decode with `unpack_lists`."""
+    rows = and_(where, x.isnot(None))
+    empty = cast(literal(b""), LargeBinary)
+    return [
+        func.string_agg(func.float8send(x), empty).filter(rows),
+        func.string_agg(func.float8send(y), empty).filter(and_(rows, y.isnot(None))),
+    ]
+
+
+def unpack_lists(*cells: bytes | None) -> list[np.ndarray]:
+    """Float64 arrays from the cells `value_lists` gave."""
+    return [np.frombuffer(c, dtype=">f8").astype(np.float64) if c else _EMPTY for c in cells]
+
+
+#: PostgreSQL memory for the value lists' hash aggregate (16 bytes a
+#: successful call: 64 MB holds four million). The server default, 4 MB, makes
+#: it spill to disk, which measured 30-50% slower at a million calls.
+LISTS_WORK_MEM = "64MB"
+
+
+@contextmanager
+def roomy_work_mem(conn: Connection) -> Iterator[None]:
+    """Raise PostgreSQL's work_mem to LISTS_WORK_MEM for the statements inside,
+    in this transaction only, when it is lower; restore it after."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    current, low = conn.exec_driver_sql(
+        "SELECT current_setting('work_mem'), "
+        f"pg_size_bytes(current_setting('work_mem')) < pg_size_bytes('{LISTS_WORK_MEM}')"
+    ).one()
+    if not low:
+        yield
+        return
+    conn.exec_driver_sql(f"SELECT set_config('work_mem', '{LISTS_WORK_MEM}', true)")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql("SELECT set_config('work_mem', %(v)s, true)", {"v": current})
+
+
+def group_key(parts: Sequence[ColumnElement]) -> ColumnElement:
+    """One text key from several columns, NULL-safe, for `grouped_values`."""
+    out: ColumnElement | None = None
+    for part in parts:
+        text = part if isinstance(part.type, String) else cast(part, String)
+        piece = func.coalesce(text, _NULL_KEY)
+        out = piece if out is None else out.concat(_KEY_SEP).concat(piece)
+    return out if out is not None else literal("")
+
+
+def grouped_values(key: ColumnElement, x: ColumnElement, y: ColumnElement,
+                   z: ColumnElement) -> ColumnElement:
+    """SQLite only: the `_GroupedValues` aggregate over these columns."""
+    return getattr(func, _SQLITE_GROUPED)(key, x, y, z)
+
+
+def unpack_grouped(blob: bytes | None
+                   ) -> list[tuple[tuple, int, np.ndarray, np.ndarray, np.ndarray]]:
+    """(key parts, rows, x values, y values, z values) per group from `grouped_values`."""
+    if not blob:
+        return []
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8 : 8 + n])
+    data = np.frombuffer(blob, dtype=np.float64, offset=8 + n)
+    out, at = [], 0
+    for key, rows, k in header:
+        out.append((_split_key(key), rows, data[at : at + k], data[at + k : at + 2 * k],
+                    data[at + 2 * k : at + 3 * k]))
+        at += 3 * k
+    return out
+
+
+_EMPTY = np.empty(0, dtype=np.float64)
+
+
+def exact_percentiles(values: np.ndarray) -> tuple[float | None, float | None, float | None]:
+    """p50, p95, p99 of `values` with linear interpolation (percentile_cont's
+    definition); None for an empty array, as the SQL aggregates give NULL."""
+    if len(values) == 0:
+        return (None, None, None)
+    p = np.percentile(values, [q * 100 for q in PERCENTILES])
+    return (float(p[0]), float(p[1]), float(p[2]))
+
+
+def log_bins(values: np.ndarray) -> np.ndarray:
+    """`log_bin` in NumPy: floor(10·log10(x)) for x >= 1, else 0."""
+    out = np.zeros(len(values), dtype=np.int64)
+    big = values >= 1
+    out[big] = np.floor(np.log10(values[big]) * 10).astype(np.int64)
+    return out
+
+
+def _split_key(key: str) -> tuple:
+    return tuple(None if p == _NULL_KEY else p for p in key.split(_KEY_SEP))
+
+
 def bucket(dialect: str, column: ColumnElement, unit: str) -> ColumnElement:
     """The start of `column`'s minute/hour/day bucket (UTC), as the DB sees it."""
+    prefix = _PREFIX[unit]  # also rejects anything but minute/hour/day
     if dialect == "postgresql":
-        return func.date_trunc(unit, column)
-    return func.substr(column, 1, _PREFIX[unit])
+        # The unit is written into the SQL, not bound, so the expression is the
+        # one the planner's statistics describe (migration 0007).
+        return func.date_trunc(literal_column(f"'{unit}'"), column)
+    return func.substr(column, 1, prefix)
 
 
 def bucket_value(value: Any, unit: str) -> datetime:

@@ -109,6 +109,105 @@ def test_latency_percentiles_match_numpy(known):
             _np_pct(group.latency_ms))
 
 
+def _np_bins(values) -> dict[int, int]:
+    v = np.asarray(values, dtype=float)
+    bins = np.where(v >= 1, np.floor(np.log10(np.maximum(v, 1)) * 10), 0).astype(int)
+    return {int(k): int(n) for k, n in zip(*np.unique(bins, return_counts=True), strict=True)}
+
+
+def test_latency_view_percentiles_per_bucket_model_and_histogram_match_numpy(known):
+    """The view computes every percentile from one grouped scan's value lists:
+    each must equal NumPy over the same rows, on SQLite and PostgreSQL."""
+    db, df = known
+    f = Filters(start=NOW - timedelta(hours=24), end=NOW + timedelta(minutes=1))
+    inside = df[(df.created_at >= f.start) & (df.created_at < f.end)]
+    ok = inside[inside.status.isin(["ok", "cached"])]
+    v = q.latency_view(db, f)
+
+    s = v["summary"].iloc[0]
+    assert (s["calls"], s["ok_calls"]) == (len(inside), len(ok))
+    assert [s["p50_ms"], s["p95_ms"], s["p99_ms"]] == pytest.approx(_np_pct(ok.latency_ms))
+    assert [s["ttft_p50_ms"], s["ttft_p95_ms"], s["ttft_p99_ms"]] == pytest.approx(
+        _np_pct(ok.ttft_ms.dropna()))
+    assert s["tokens_per_s"] == pytest.approx(ok.tokens_per_s.mean())
+
+    over = v["over_time"].set_index("bucket")
+    hours = inside.assign(bucket=inside.created_at.dt.floor("h"))
+    for bucket, group in hours.groupby("bucket"):
+        row = over.loc[bucket]
+        good = group[group.status.isin(["ok", "cached"])]
+        assert (row["calls"], row["ok_calls"]) == (len(group), len(good))
+        if len(good):
+            assert [row["p50_ms"], row["p95_ms"], row["p99_ms"]] == pytest.approx(
+                _np_pct(good.latency_ms))
+        ttft = good.ttft_ms.dropna()
+        if len(ttft):
+            assert [row["ttft_p50_ms"], row["ttft_p95_ms"], row["ttft_p99_ms"]] == (
+                pytest.approx(_np_pct(ttft)))
+        else:
+            assert pd.isna(row["ttft_p50_ms"])
+
+    by = v["by_model"].set_index("model")
+    assert list(v["by_model"].p95_ms) == sorted(v["by_model"].p95_ms, reverse=True)
+    for model, group in ok.groupby("model"):
+        row = by.loc[model]
+        assert row["calls"] == (inside.model == model).sum()
+        assert [row["p50_ms"], row["p95_ms"], row["p99_ms"]] == pytest.approx(
+            _np_pct(group.latency_ms))
+        assert [row["ttft_p50_ms"], row["ttft_p95_ms"], row["ttft_p99_ms"]] == pytest.approx(
+            _np_pct(group.ttft_ms.dropna()))
+        assert row["tokens_per_s"] == pytest.approx(group.tokens_per_s.mean())
+
+    dist = v["distribution"]
+    got = {int(round(np.log10(lo) * 10)) if lo else 0: n for lo, n in zip(dist.lo_ms, dist.calls,
+                                                                            strict=True)}
+    assert got == _np_bins(ok.latency_ms)
+    assert dist.calls.sum() == len(ok)
+
+    # The slowest calls: the view's shortcut (skip rows below the 20th-largest
+    # latency) gives the same rows as ranking them all.
+    assert list(v["slowest"].id) == list(q.slowest_calls(db, f).id)
+    assert list(v["slowest"].latency_ms) == sorted(ok.latency_ms, reverse=True)[:20]
+
+    # The single-figure functions agree with the view.
+    pd.testing.assert_frame_equal(q.latency_summary(db, f), v["summary"])
+    pd.testing.assert_frame_equal(q.latency_over_time(db, f), v["over_time"])
+    pd.testing.assert_frame_equal(q.latency_by_model(db, f), v["by_model"])
+    pd.testing.assert_frame_equal(q.latency_histogram(db, f), v["distribution"])
+
+
+def test_percentiles_are_exact_for_values_that_text_would_round(db):
+    """Values travel as float64 bytes, not text: percentiles of values that
+    differ only in the last bits come back bit for bit."""
+    store = TelemetryStore(db)
+    values = [1000.0 + k * 2.0**-40 for k in range(5)] + [1.0 / 3.0, 123456.789012345678]
+    for i, value in enumerate(values):
+        store.record(CallRecord(trace_id=f"x{i}", created_at=NOW - timedelta(minutes=i),
+                                latency_ms=value, ttft_ms=value / 7.0))
+    s = q.latency_summary(db, _all()).iloc[0]
+    expected = np.percentile(values, [50, 95, 99])
+    assert [s["p50_ms"], s["p95_ms"], s["p99_ms"]] == expected.tolist()
+    assert [s["ttft_p50_ms"], s["ttft_p95_ms"], s["ttft_p99_ms"]] == np.percentile(
+        [v / 7.0 for v in values], [50, 95, 99]).tolist()
+
+
+def test_views_of_an_empty_range_are_empty_not_errors(known):
+    db, _ = known
+    f = _all(provider="nobody")
+    lat = q.latency_view(db, f)
+    s = lat["summary"].iloc[0]
+    assert (s["calls"], s["ok_calls"]) == (0, 0)
+    assert s["p95_ms"] is None and pd.isna(s["tokens_per_s"])
+    assert lat["distribution"].empty and lat["by_model"].empty and lat["slowest"].empty
+    assert (lat["over_time"].calls == 0).all()
+    cost = q.cost_view(db, f, now=NOW)
+    assert cost["summary"].empty or cost["summary"].iloc[0]["calls"] == 0
+    assert cost["by_user"].empty and cost["by_tag"].empty
+    assert cost["forecast"].iloc[0]["month_to_date_usd"] == 0
+    errors = q.errors_view(db, f)
+    assert errors["summary"].iloc[0]["calls"] == 0 and errors["by_model"].empty
+
+
 def test_a_status_filter_replaces_the_success_only_default(known):
     db, df = known
     s = q.latency_summary(db, _all(status="error")).iloc[0]
@@ -189,6 +288,59 @@ def test_spend_sums_unit_costs_and_unknown_prices(known):
     assert fc["month_to_date_usd"] == pytest.approx(month)
     assert fc["forecast_usd"] == pytest.approx(month + week / 7 * fc["days_left"])
     assert fc["days_left"] == pytest.approx(21.5)
+
+
+def test_cost_view_rollups_and_the_forecast_from_the_grouped_scan(known):
+    """With a range covering the month and the last week the forecast comes
+    from the view's grouped scan; it must equal the standalone query, and
+    every roll-up must equal pandas over the rows."""
+    db, df = known
+    f = Filters(start=datetime(2025, 2, 1), end=NOW + timedelta(minutes=1))
+    v = q.cost_view(db, f, now=NOW)
+    pd.testing.assert_frame_equal(v["forecast"], q.month_forecast(db, f, now=NOW))
+    fc = v["forecast"].iloc[0]
+    assert fc["month_to_date_usd"] == pytest.approx(
+        df[df.created_at >= datetime(2025, 3, 1)].cost_usd.sum())
+    assert fc["daily_rate_usd"] == pytest.approx(
+        df[df.created_at >= NOW - timedelta(days=7)].cost_usd.sum() / 7)
+
+    over = v["over_time"].set_index("bucket")
+    days = df.assign(bucket=df.created_at.dt.floor("D"))
+    for bucket, group in days.groupby("bucket"):
+        assert over.loc[bucket, "calls"] == len(group)
+        assert over.loc[bucket, "spend_usd"] == pytest.approx(group.cost_usd.sum())
+        assert over.loc[bucket, "cache_hits"] == group.cache_hit.notna().sum()
+
+    by_model = v["by_model"].set_index("model")
+    for model, group in df.groupby("model"):
+        assert by_model.loc[model, "calls"] == len(group)
+        assert by_model.loc[model, "input_tokens"] == group.input_tokens.sum()
+        assert by_model.loc[model, "unknown_cost_calls"] == group.cost_usd.isna().sum()
+    by_prompt = v["by_prompt"]
+    assert by_prompt.calls.sum() == len(df)
+    support = by_prompt[by_prompt.prompt_name == "support"].set_index("prompt_version")
+    for version, group in df[df.prompt_name == "support"].groupby("prompt_version"):
+        assert support.loc[version, "spend_usd"] == pytest.approx(group.cost_usd.sum())
+
+    by_user = v["by_user"]
+    assert by_user.calls.sum() == len(df)
+    assert by_user[by_user.user_id == "u1"].iloc[0]["spend_usd"] == pytest.approx(
+        df[df.user_id == "u1"].cost_usd.sum())
+    pd.testing.assert_frame_equal(by_user, q.spend_by_user(db, f))
+    pd.testing.assert_frame_equal(v["by_tag"], q.spend_by_tag(db, f))
+
+
+def test_errors_view_tables_equal_the_single_queries(known):
+    db, df = known
+    f = _all()
+    v = q.errors_view(db, f)
+    pd.testing.assert_frame_equal(v["over_time"], q.errors_over_time(db, f))
+    pd.testing.assert_frame_equal(
+        v["by_model"].sort_values("model").reset_index(drop=True),
+        q.errors_by_model(db, f).sort_values("model").reset_index(drop=True))
+    by = v["by_model"].set_index("model")
+    for model, group in df.groupby("model"):
+        assert by.loc[model, "errors"] == (group.status == "error").sum()
 
 
 @pytest.mark.parametrize(

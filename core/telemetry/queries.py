@@ -587,9 +587,6 @@ def errors_view(engine: Bind, f: Filters) -> dict[str, pd.DataFrame]:
         fine.groupby("bucket", as_index=False)[_ERROR_COUNTS].sum(), f, unit)
     per_model = fine.groupby(["provider", "model"], dropna=False, as_index=False)[
         _ERROR_COUNTS].sum()
-    for key in ("provider", "model"):
-        # pandas gives a NULL key back as NaN; the frame shows None, as the database does.
-        per_model[key] = per_model[key].astype(object).where(per_model[key].notna(), None)
     by_model = _errors_per_model(per_model)
     sums = over_time[["calls", "errors", "blocked", "retries", "fallbacks",
                       "breaker_openings"]].sum()

@@ -34,6 +34,8 @@ def _rows() -> list[dict]:
             status, error_class = "blocked", "guard_block"
         elif i % 7 == 0:
             status = "cached"
+        elif i % 13 == 0:
+            status, error_class = "cancelled", "cancelled"  # the reader walked away
         rows.append(dict(
             trace_id=f"t{i:04d}",
             created_at=NOW - timedelta(minutes=9 * i, seconds=7),
@@ -206,6 +208,29 @@ def test_views_of_an_empty_range_are_empty_not_errors(known):
     assert cost["forecast"].iloc[0]["month_to_date_usd"] == 0
     errors = q.errors_view(db, f)
     assert errors["summary"].iloc[0]["calls"] == 0 and errors["by_model"].empty
+
+
+def test_cancelled_calls_are_traffic_not_errors_nor_latency(known):
+    db, df = known
+    cancelled = df[df.status == "cancelled"]
+    assert len(cancelled) > 5
+    f = _all()
+    lat, err = q.latency_view(db, f), q.errors_view(db, f)
+    s = lat["summary"].iloc[0]
+    assert s["calls"] == len(df)
+    assert s["ok_calls"] == df.status.isin(["ok", "cached"]).sum()
+    assert not set(lat["slowest"].status) & {"cancelled"}
+    e = err["summary"].iloc[0]
+    assert (e["calls"], e["errors"], e["blocked"]) == (
+        len(df), (df.status == "error").sum(), (df.status == "blocked").sum())
+    assert "cancelled" not in set(err["by_class"].error_class)
+    assert "cancelled" not in set(err["recent"].status)
+    # Asked for by name, they are what the views show.
+    only = _all(status="cancelled")
+    assert q.errors_view(db, only)["summary"].iloc[0]["calls"] == len(cancelled)
+    s = q.latency_view(db, only)["summary"].iloc[0]
+    assert (s["calls"], s["ok_calls"]) == (len(cancelled), len(cancelled))
+    assert s["p50_ms"] == pytest.approx(np.median(cancelled.latency_ms))
 
 
 def test_a_status_filter_replaces_the_success_only_default(known):

@@ -40,6 +40,15 @@ class CallLog(SQLModel, table=True):
             "cache_hit", "user_id", "tags", "prompt_name", "prompt_version", "error_class",
             "retries", "fallback_from", "source",
         ),
+        # Migration 0008, on SQLite only: rows in (user, tags) order, so the
+        # top-spenders tables group without sorting. Its other index, on the
+        # day bucket expression, is not declared here: SQLAlchemy cannot
+        # reflect expression indexes, so a comparison would not see it.
+        Index(
+            "ix_call_log_user_tags",
+            "user_id", "tags", "created_at", "provider", "model", "prompt_name", "source",
+            "status", "cost_usd", "cost_saved_usd", "input_tokens", "output_tokens", "cache_hit",
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

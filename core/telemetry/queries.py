@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, case, func, literal, or_, select, true
-from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy.sql import ColumnElement, Select, operators
+from sqlalchemy.sql.expression import UnaryExpression
 
 from core.telemetry import sqlfuncs
 from core.telemetry.filters import BUCKET_STEP, Filters, choose_bucket
@@ -62,10 +63,15 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def conditions(f: Filters, table=C) -> list[ColumnElement]:
-    """The WHERE terms for `f` on the call_log table."""
+def conditions(f: Filters, table=C, *, time_index: bool = True) -> list[ColumnElement]:
+    """The WHERE terms for `f` on the call_log table. With `time_index` False
+    the time range is written so that no index can serve it (SQLite's unary
+    +), which leaves the planner an index that reads rows in group order; see
+    `_spend_by_user_tags`."""
     c = table.c
-    terms: list[ColumnElement] = [c.created_at >= f.start, c.created_at < f.end]
+    at = c.created_at if time_index else UnaryExpression(
+        c.created_at, operator=operators.custom_op("+"), type_=c.created_at.type)
+    terms: list[ColumnElement] = [at >= f.start, at < f.end]
     for values, column in (
         (f.provider, c.provider),
         (f.model, c.model),
@@ -91,6 +97,18 @@ def _ok(f: Filters) -> ColumnElement:
 
 def _bucket_unit(f: Filters, unit: str | None) -> str:
     return unit or choose_bucket(f.start, f.end)
+
+
+def _in_day_order(d: str, unit: str, f: Filters) -> list[ColumnElement]:
+    """SQLite, day buckets: the time range again, on the day bucket expression.
+    Redundant (a time in the range has its day in the range of days), but it
+    lets SQLite read the day index of migration 0008, which yields rows in
+    (day, provider, model, prompt version) order, and group them without
+    sorting a month of rows."""
+    if d != "sqlite" or unit != "day":
+        return []
+    day = sqlfuncs.bucket(d, C.c.created_at, unit)
+    return [day >= f.start.strftime("%Y-%m-%d"), day <= f.end.strftime("%Y-%m-%d")]
 
 
 def _fill_buckets(df: pd.DataFrame, f: Filters, unit: str, zero: tuple[str, ...]) -> pd.DataFrame:
@@ -160,50 +178,35 @@ def _concat(arrays: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(arrays) if arrays else np.empty(0, dtype=np.float64)
 
 
-def _latency_groups(bind: Bind, f: Filters, unit: str | None) -> _LatencyGroups:
-    """The one scan behind every latency figure; `unit` None: no time buckets."""
+def _latency_groups(bind: Bind, f: Filters, unit: str) -> _LatencyGroups:
+    """The one scan behind every latency figure: grouped by `unit` bucket,
+    provider and model."""
     d = bind.dialect.name
     ok = _ok(f)
-    keys: list[ColumnElement] = [C.c.provider, C.c.model]
-    if unit:
-        keys.insert(0, sqlfuncs.bucket(d, C.c.created_at, unit).label("bucket"))
-    g = _LatencyGroups()
-
-    def add(key: tuple, calls: int, tps_sum: float, tps_n: int, lat: np.ndarray,
-            ttft: np.ndarray) -> None:
-        bucket = sqlfuncs.bucket_value(key[0], unit) if unit else None
-        g.keys.append((bucket, *key[-2:]))
-        g.calls.append(int(calls))
-        g.tps_sum.append(float(tps_sum or 0.0))
-        g.tps_n.append(int(tps_n))
-        g.lat.append(lat)
-        g.ttft.append(ttft)
-
-    if d == "sqlite":
-        # One aggregate groups, counts and collects; see sqlfuncs._GroupedValues.
-        stmt = select(sqlfuncs.grouped_values(
-            sqlfuncs.group_key(keys), case((ok, C.c.latency_ms)), C.c.ttft_ms,
-            C.c.tokens_per_s)).where(*conditions(f))
-        for key, calls, lat, ttft, tps in sqlfuncs.unpack_grouped(_rows(bind, stmt)[0][0]):
-            known = tps[~np.isnan(tps)]
-            add(key, calls, float(known.sum()), len(known), lat, ttft[~np.isnan(ttft)])
-        return g
+    keys: list[ColumnElement] = [
+        sqlfuncs.bucket(d, C.c.created_at, unit).label("bucket"), C.c.provider, C.c.model]
     stmt = (
         select(
             *keys,
             func.count(),
             func.sum(C.c.tokens_per_s).filter(ok),
             func.count(C.c.tokens_per_s).filter(ok),
-            *sqlfuncs.value_lists(C.c.latency_ms, C.c.ttft_ms, ok),
+            *sqlfuncs.value_lists(d, C.c.latency_ms, C.c.ttft_ms, ok),
         )
-        .where(*conditions(f))
+        .where(*conditions(f), *_in_day_order(d, unit, f))
         .group_by(*keys)
     )
     with _connect(bind) as conn, sqlfuncs.roomy_work_mem(conn):
         rows = _rows(conn, stmt)
-    for r in rows:
-        n = len(keys)
-        add(tuple(r[:n]), *r[n : n + 3], *sqlfuncs.unpack_lists(*r[n + 3 :]))
+    g = _LatencyGroups()
+    for bucket, provider, model, calls, tps_sum, tps_n, *lists in rows:
+        lat, ttft = sqlfuncs.unpack_lists(d, *lists)
+        g.keys.append((sqlfuncs.bucket_value(bucket, unit), provider, model))
+        g.calls.append(int(calls))
+        g.tps_sum.append(float(tps_sum or 0.0))
+        g.tps_n.append(int(tps_n))
+        g.lat.append(lat)
+        g.ttft.append(ttft)
     return g
 
 
@@ -241,9 +244,13 @@ def _histogram(g: _LatencyGroups) -> pd.DataFrame:
     )
 
 
+# The single-figure functions run the view's scan (grouped by the range's
+# own bucket, which SQLite reads in order for day buckets) and keep one part.
+
+
 def latency_summary(engine: Bind, f: Filters) -> pd.DataFrame:
     """One row: calls, p50/p95/p99 latency and TTFT, mean tokens/s."""
-    return _summary(_latency_groups(engine, f, None))
+    return _summary(_latency_groups(engine, f, _bucket_unit(f, None)))
 
 
 def latency_over_time(engine: Bind, f: Filters, unit: str | None = None) -> pd.DataFrame:
@@ -254,12 +261,12 @@ def latency_over_time(engine: Bind, f: Filters, unit: str | None = None) -> pd.D
 
 def latency_by_model(engine: Bind, f: Filters) -> pd.DataFrame:
     """Per provider and model: calls, latency and TTFT percentiles, mean tokens/s."""
-    return _by_model(_latency_groups(engine, f, None))
+    return _by_model(_latency_groups(engine, f, _bucket_unit(f, None)))
 
 
 def latency_histogram(engine: Bind, f: Filters) -> pd.DataFrame:
     """Latency distribution in logarithmic bins (ten per decade): lo_ms, hi_ms, calls."""
-    return _histogram(_latency_groups(engine, f, None))
+    return _histogram(_latency_groups(engine, f, _bucket_unit(f, None)))
 
 
 CALL_COLUMNS = ["id", "created_at", "source", "user_id", "provider", "model", "prompt_name",
@@ -449,6 +456,18 @@ def month_forecast(engine: Bind, f: Filters, now: datetime | None = None) -> pd.
 _SPEND_KEYS = ["bucket", "provider", "model", "prompt_name", "prompt_version"]
 
 
+def _spend_by_user_tags(bind: Bind, f: Filters, unit: str) -> pd.DataFrame:
+    """Spend per (user, stored tag list). On SQLite, for ranges long enough to
+    have day buckets, the time range is kept off the indexes so the planner
+    reads the (user, tags) index of migration 0008 in group order rather than
+    sorting the range's rows; short ranges have few rows to sort."""
+    keys = [C.c.user_id, C.c.tags]
+    use_time_index = bind.dialect.name != "sqlite" or unit != "day"
+    stmt = select(*keys, *_spend_columns()).where(
+        *conditions(f, time_index=use_time_index)).group_by(*keys)
+    return _frame(_rows(bind, stmt), ["user_id", "tags", *_SPEND_NAMES])
+
+
 def cost_view(engine: Bind, f: Filters, now: datetime | None = None) -> dict[str, pd.DataFrame]:
     """Everything the Cost page shows, from two grouped scans: one by time
     bucket, model and prompt version, one by user and tag list; the page's
@@ -463,14 +482,11 @@ def cost_view(engine: Bind, f: Filters, now: datetime | None = None) -> dict[str
     b = sqlfuncs.bucket(d, C.c.created_at, unit).label("bucket")
     keys = [b, C.c.provider, C.c.model, C.c.prompt_name, C.c.prompt_version]
     fine_cols = [*_SPEND_KEYS, *_SPEND_NAMES, *["mtd", "week"][: len(extra)]]
-    user_keys = [C.c.user_id, C.c.tags]
     by_version = select(*keys, *_spend_columns(), *_sums(extra)).where(
-        *conditions(f)).group_by(*keys)
-    by_user_tags = select(*user_keys, *_spend_columns()).where(
-        *conditions(f)).group_by(*user_keys)
+        *conditions(f), *_in_day_order(d, unit, f)).group_by(*keys)
     with _connect(engine) as conn:
         fine = _frame(_rows(conn, by_version), fine_cols)
-        user_tags = _frame(_rows(conn, by_user_tags), ["user_id", "tags", *_SPEND_NAMES])
+        user_tags = _spend_by_user_tags(conn, f, unit)
         forecast = None if covered else month_forecast(conn, f, now)
     if covered:
         forecast = _forecast_frame(now, fine["mtd"].sum() if len(fine) else 0.0,
@@ -577,7 +593,8 @@ def errors_view(engine: Bind, f: Filters) -> dict[str, pd.DataFrame]:
     unit = _bucket_unit(f, None)
     b = sqlfuncs.bucket(d, C.c.created_at, unit).label("bucket")
     keys = [b, C.c.provider, C.c.model]
-    stmt = select(*keys, *_error_counts()).where(*conditions(f)).group_by(*keys)
+    stmt = select(*keys, *_error_counts()).where(
+        *conditions(f), *_in_day_order(d, unit, f)).group_by(*keys)
     with _connect(engine) as conn:
         fine = _frame(_rows(conn, stmt), ["bucket", "provider", "model", *_ERROR_COUNTS])
         by_class = errors_by_class(conn, f)

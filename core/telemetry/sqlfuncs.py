@@ -13,11 +13,11 @@ time bucket and per model at once. Rather than one percentile aggregate per
 grouping (each a full scan), one scan groups by the finest grain (bucket,
 provider, model) and returns each group's values packed as float64 bytes;
 NumPy then computes exact percentiles for any union of groups. PostgreSQL
-groups with GROUP BY (a hash aggregate) and concatenates `float8send` of each
-value with `string_agg` (8 bytes a value, no text round trip). SQLite answers
-GROUP BY by sorting every row, which at a million rows costs more than the
-scan, so there one registered aggregate does the grouping itself by a key
-computed in SQL (`grouped_values`).
+concatenates `float8send` of each value with `string_agg` (8 bytes a value,
+no text round trip); SQLite uses a registered aggregate that collects the
+values into float arrays (`trellis_value_lists`). On SQLite a GROUP BY sorts
+every row unless an index yields them in group order: day buckets read the
+day index of migration 0008 (see `queries._in_day_order`).
 
 Time buckets: SQLite stores SQLAlchemy DateTime values as ISO text
 ("YYYY-MM-DD HH:MM:SS.ffffff"), so a bucket is a prefix of the text (cheap,
@@ -38,7 +38,6 @@ from sqlalchemy import (
     Connection,
     Integer,
     LargeBinary,
-    String,
     and_,
     case,
     cast,
@@ -52,9 +51,7 @@ from sqlalchemy.sql import ColumnElement
 #: The percentiles every dashboard shows, in this order.
 PERCENTILES: tuple[float, float, float] = (0.5, 0.95, 0.99)
 _SQLITE_PCT = "trellis_percentiles"
-_SQLITE_GROUPED = "trellis_grouped_values"
-_NULL_KEY = "\x1e"  # stands for NULL inside a group key
-_KEY_SEP = "\x1f"
+_SQLITE_LISTS = "trellis_value_lists"
 
 _PREFIX = {"minute": 16, "hour": 13, "day": 10}
 _PARSE = {"minute": "%Y-%m-%d %H:%M", "hour": "%Y-%m-%d %H", "day": "%Y-%m-%d"}
@@ -79,41 +76,25 @@ class _Percentiles:
         return json.dumps(np.percentile(data, [p * 100 for p in PERCENTILES]).tolist())
 
 
-class _GroupedValues:
-    """SQLite aggregate `trellis_grouped_values(key, x, y, z)`: a GROUP BY done
-    inside one aggregate. Per distinct `key` it counts the rows and keeps the
-    x values of the rows where x is not NULL, with their y and z (NaN when
-    NULL). SQLite answers GROUP BY by sorting every row first, which at a
-    million rows costs more than the scan itself; a dict lookup per row does
-    not. Decode the result with `unpack_grouped`."""
+class _ValueLists:
+    """SQLite aggregate `trellis_value_lists(x, y)`: the group's non-NULL x
+    values, and the non-NULL y values of the rows with an x, as native float64
+    bytes behind an 8-byte count of x values. Decode with `unpack_lists`."""
 
-    __slots__ = ("groups",)
+    __slots__ = ("x", "y")
 
     def __init__(self) -> None:
-        self.groups: dict[str, list] = {}
+        self.x = array.array("d")
+        self.y = array.array("d")
 
-    def step(self, key: str, x: float | None, y: float | None, z: float | None) -> None:
-        g = self.groups.get(key)
-        if g is None:
-            g = self.groups[key] = [0, array.array("d"), array.array("d"), array.array("d")]
-        g[0] += 1
+    def step(self, x: float | None, y: float | None) -> None:
         if x is not None:
-            g[1].append(x)
-            g[2].append(_NAN if y is None else y)
-            g[3].append(_NAN if z is None else z)
+            self.x.append(x)
+            if y is not None:
+                self.y.append(y)
 
     def finalize(self) -> bytes:
-        # A JSON header (key, rows, values per group), then each group's x, y
-        # and z values as native float64.
-        header = json.dumps([[k, g[0], len(g[1])] for k, g in self.groups.items()]).encode()
-        header += b" " * (-len(header) % 8)  # keep the floats 8-byte aligned
-        parts = [len(header).to_bytes(8, "little"), header]
-        for g in self.groups.values():
-            parts.extend(v.tobytes() for v in g[1:])
-        return b"".join(parts)
-
-
-_NAN = float("nan")
+        return len(self.x).to_bytes(8, "little") + self.x.tobytes() + self.y.tobytes()
 
 
 def prepare(conn: Connection) -> None:
@@ -121,7 +102,7 @@ def prepare(conn: Connection) -> None:
     if conn.dialect.name == "sqlite":
         raw = conn.connection.dbapi_connection
         raw.create_aggregate(_SQLITE_PCT, 1, _Percentiles)  # type: ignore[union-attr]
-        raw.create_aggregate(_SQLITE_GROUPED, 4, _GroupedValues)  # type: ignore[union-attr]
+        raw.create_aggregate(_SQLITE_LISTS, 2, _ValueLists)  # type: ignore[union-attr]
 
 
 def percentiles(dialect: str, column: ColumnElement) -> ColumnElement:
@@ -142,11 +123,15 @@ def unpack(value: Any) -> tuple[float | None, float | None, float | None]:
     return (vals[0], vals[1], vals[2])
 
 
-def value_lists(x: ColumnElement, y: ColumnElement, where: ColumnElement) -> list[ColumnElement]:
-    """PostgreSQL aggregates: the group's x values and y values (each without
-    NULLs) over the rows matching `where` whose x is not NULL, as big-endian
-    float64 bytes (`float8send`, concatenated); decode with `unpack_lists`."""
+def value_lists(dialect: str, x: ColumnElement, y: ColumnElement,
+                where: ColumnElement) -> list[ColumnElement]:
+    """Aggregates giving the group's x values and y values (each without
+    NULLs) over the rows matching `where` whose x is not NULL, as float64
+    bytes; decode with `unpack_lists`. PostgreSQL: big-endian `float8send`
+    concatenated, one column per list. SQLite: `_ValueLists`, one column."""
     rows = and_(where, x.isnot(None))
+    if dialect != "postgresql":
+        return [getattr(func, _SQLITE_LISTS)(x, y).filter(rows)]
     empty = cast(literal(b""), LargeBinary)
     return [
         func.string_agg(func.float8send(x), empty).filter(rows),
@@ -154,9 +139,17 @@ def value_lists(x: ColumnElement, y: ColumnElement, where: ColumnElement) -> lis
     ]
 
 
-def unpack_lists(*cells: bytes | None) -> list[np.ndarray]:
-    """Float64 arrays from the cells `value_lists` gave."""
-    return [np.frombuffer(c, dtype=">f8").astype(np.float64) if c else _EMPTY for c in cells]
+def unpack_lists(dialect: str, *cells: bytes | None) -> tuple[np.ndarray, np.ndarray]:
+    """The x and y float64 arrays from the cells `value_lists` gave."""
+    if dialect != "postgresql":
+        blob = cells[0]
+        if not blob:
+            return _EMPTY, _EMPTY
+        n = int.from_bytes(blob[:8], "little")
+        values = np.frombuffer(blob, dtype=np.float64, offset=8)
+        return values[:n], values[n:]
+    x, y = (np.frombuffer(c, dtype=">f8").astype(np.float64) if c else _EMPTY for c in cells)
+    return x, y
 
 
 #: PostgreSQL memory for the value lists' hash aggregate (16 bytes a
@@ -186,38 +179,6 @@ def roomy_work_mem(conn: Connection) -> Iterator[None]:
         conn.exec_driver_sql("SELECT set_config('work_mem', %(v)s, true)", {"v": current})
 
 
-def group_key(parts: Sequence[ColumnElement]) -> ColumnElement:
-    """One text key from several columns, NULL-safe, for `grouped_values`."""
-    out: ColumnElement | None = None
-    for part in parts:
-        text = part if isinstance(part.type, String) else cast(part, String)
-        piece = func.coalesce(text, _NULL_KEY)
-        out = piece if out is None else out.concat(_KEY_SEP).concat(piece)
-    return out if out is not None else literal("")
-
-
-def grouped_values(key: ColumnElement, x: ColumnElement, y: ColumnElement,
-                   z: ColumnElement) -> ColumnElement:
-    """SQLite only: the `_GroupedValues` aggregate over these columns."""
-    return getattr(func, _SQLITE_GROUPED)(key, x, y, z)
-
-
-def unpack_grouped(blob: bytes | None
-                   ) -> list[tuple[tuple, int, np.ndarray, np.ndarray, np.ndarray]]:
-    """(key parts, rows, x values, y values, z values) per group from `grouped_values`."""
-    if not blob:
-        return []
-    n = int.from_bytes(blob[:8], "little")
-    header = json.loads(blob[8 : 8 + n])
-    data = np.frombuffer(blob, dtype=np.float64, offset=8 + n)
-    out, at = [], 0
-    for key, rows, k in header:
-        out.append((_split_key(key), rows, data[at : at + k], data[at + k : at + 2 * k],
-                    data[at + 2 * k : at + 3 * k]))
-        at += 3 * k
-    return out
-
-
 _EMPTY = np.empty(0, dtype=np.float64)
 
 
@@ -238,10 +199,6 @@ def log_bins(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _split_key(key: str) -> tuple:
-    return tuple(None if p == _NULL_KEY else p for p in key.split(_KEY_SEP))
-
-
 def bucket(dialect: str, column: ColumnElement, unit: str) -> ColumnElement:
     """The start of `column`'s minute/hour/day bucket (UTC), as the DB sees it."""
     prefix = _PREFIX[unit]  # also rejects anything but minute/hour/day
@@ -249,7 +206,9 @@ def bucket(dialect: str, column: ColumnElement, unit: str) -> ColumnElement:
         # The unit is written into the SQL, not bound, so the expression is the
         # one the planner's statistics describe (migration 0007).
         return func.date_trunc(literal_column(f"'{unit}'"), column)
-    return func.substr(column, 1, prefix)
+    # Literal numbers, not bound ones, so that SQLite matches the expression
+    # with the day index of migration 0008.
+    return func.substr(column, literal_column("1"), literal_column(str(prefix)))
 
 
 def bucket_value(value: Any, unit: str) -> datetime:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -25,12 +24,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.e2e.support import CHROMEDRIVER, CHROMIUM, START_TIMEOUT_S
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.servers.procs import free_port, stop
 
 
 @dataclass
@@ -67,7 +61,7 @@ def app_server(isolated_env: Path, tmp_path: Path) -> Iterator[AppServer]:
     # config next to it.
     (tmp_path / ".streamlit").mkdir(exist_ok=True)
     shutil.copy(ROOT / ".streamlit" / "config.toml", tmp_path / ".streamlit" / "config.toml")
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "streamlit.log"
     cmd = [
         sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py"),
@@ -94,12 +88,7 @@ def app_server(isolated_env: Path, tmp_path: Path) -> Iterator[AppServer]:
             time.sleep(0.25)
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
+        stop(proc, timeout=15)
 
 
 @pytest.fixture

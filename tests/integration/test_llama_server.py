@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,14 +14,9 @@ from core.engine import CompletionRequest
 from core.providers import Message
 from core.services import Services
 from tests.conftest import MODELS_DIR
+from tests.servers.procs import free_port, stop
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +24,7 @@ def llama_server(tmp_path_factory):
     from core.providers.local import bundled_model_path
 
     model = bundled_model_path(MODELS_DIR)
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("llama") / "server.log"
     # The bundled Gemma is a base model: its own chat template stops at once,
     # so the server renders chats in the plain vicuna USER:/ASSISTANT: style.
@@ -67,11 +61,7 @@ def llama_server(tmp_path_factory):
         proc.kill()
         pytest.fail(f"llama.cpp server did not start: {log.read_text()[-2000:]}")
     yield base
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop(proc)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -14,15 +13,10 @@ import pytest
 
 from core.engine import CompletionRequest
 from core.providers import Message
+from tests.servers.procs import free_port, stop
 
 pytestmark = pytest.mark.slow
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _chroma_cli() -> str:
@@ -32,7 +26,7 @@ def _chroma_cli() -> str:
 
 @pytest.fixture
 def chroma_server(tmp_path: Path):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [_chroma_cli(), "run", "--path", str(tmp_path / "server-data"), "--host", "127.0.0.1",
          "--port", str(port)],
@@ -51,12 +45,7 @@ def chroma_server(tmp_path: Path):
             time.sleep(0.2)
         yield proc, port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def test_server_mode_ingest_search_and_outage(chroma_server, wire, monkeypatch, isolated_env):

@@ -1,12 +1,7 @@
 """The few SQL pieces that differ between SQLite and PostgreSQL.
 
-Percentiles: PostgreSQL has `percentile_cont(array[...]) WITHIN GROUP (ORDER
-BY x)`. SQLite has no percentile function, so Trellis registers an aggregate
-on each SQLite connection that collects the group's values and finishes with
-`numpy.percentile` (linear interpolation, the same definition as
-percentile_cont). A pure-SQL alternative (row_number/count windows with
-interpolation) gives the same figures but sorts every row in SQLite's VM and
-measured about 3x slower at a million rows; see docs/monitoring.md.
+Percentiles are exact (linear interpolation, PostgreSQL percentile_cont's
+definition), computed by NumPy over value lists that one grouped scan returns.
 
 Value lists: the latency views need percentiles for the whole range, per
 time bucket and per model at once. Rather than one percentile aggregate per
@@ -28,7 +23,7 @@ from __future__ import annotations
 
 import array
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -36,21 +31,17 @@ from typing import Any
 import numpy as np
 from sqlalchemy import (
     Connection,
-    Integer,
     LargeBinary,
     and_,
-    case,
     cast,
     func,
     literal,
     literal_column,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import ColumnElement
 
 #: The percentiles every dashboard shows, in this order.
 PERCENTILES: tuple[float, float, float] = (0.5, 0.95, 0.99)
-_SQLITE_PCT = "trellis_percentiles"
 _SQLITE_LISTS = "trellis_value_lists"
 
 _PREFIX = {"minute": 16, "hour": 13, "day": 10}
@@ -58,7 +49,10 @@ _PARSE = {"minute": "%Y-%m-%d %H:%M", "hour": "%Y-%m-%d %H", "day": "%Y-%m-%d"}
 
 
 class _Percentiles:
-    """SQLite aggregate: p50, p95, p99 of the non-NULL values, as a JSON list."""
+    """SQLite aggregate: p50, p95, p99 of the non-NULL values, as a JSON list.
+
+    Not used by the dashboards (they use `value_lists`): bench/dashboard.py
+    registers it as `trellis_percentiles` for its hand-written baseline SQL."""
 
     __slots__ = ("values",)
 
@@ -101,26 +95,7 @@ def prepare(conn: Connection) -> None:
     """Register the SQLite helpers on this connection (idempotent, microseconds)."""
     if conn.dialect.name == "sqlite":
         raw = conn.connection.dbapi_connection
-        raw.create_aggregate(_SQLITE_PCT, 1, _Percentiles)  # type: ignore[union-attr]
         raw.create_aggregate(_SQLITE_LISTS, 2, _ValueLists)  # type: ignore[union-attr]
-
-
-def percentiles(dialect: str, column: ColumnElement) -> ColumnElement:
-    """An aggregate giving p50/p95/p99 of `column`; decode its value with `unpack`."""
-    if dialect == "postgresql":
-        fractions = postgresql.array([literal(p) for p in PERCENTILES])
-        return func.percentile_cont(fractions).within_group(column)
-    return getattr(func, _SQLITE_PCT)(column)
-
-
-def unpack(value: Any) -> tuple[float | None, float | None, float | None]:
-    """(p50, p95, p99) from what `percentiles` returned for one group."""
-    if value is None:
-        return (None, None, None)
-    if isinstance(value, str):
-        value = json.loads(value)
-    vals = [None if v is None else float(v) for v in value]
-    return (vals[0], vals[1], vals[2])
 
 
 def value_lists(dialect: str, x: ColumnElement, y: ColumnElement,
@@ -192,7 +167,7 @@ def exact_percentiles(values: np.ndarray) -> tuple[float | None, float | None, f
 
 
 def log_bins(values: np.ndarray) -> np.ndarray:
-    """`log_bin` in NumPy: floor(10·log10(x)) for x >= 1, else 0."""
+    """Tenth-of-a-decade bins of positive values: floor(10·log10(x)); 0 below 1."""
     out = np.zeros(len(values), dtype=np.int64)
     big = values >= 1
     out[big] = np.floor(np.log10(values[big]) * 10).astype(np.int64)
@@ -218,17 +193,3 @@ def bucket_value(value: Any, unit: str) -> datetime:
     return datetime.strptime(str(value), _PARSE[unit])
 
 
-def log_bin(column: ColumnElement) -> ColumnElement:
-    """Tenth-of-a-decade bin of a positive value: floor(10·log10(x)); 0 below 1.
-
-    One-argument log() is base 10 on both SQLite (math functions) and PostgreSQL.
-    """
-    return case(
-        (column >= 1, cast(func.floor(func.log(column) * 10), Integer)),
-        else_=0,
-    )
-
-
-def numpy_percentiles(values: Sequence[float]) -> list[float]:
-    """The reference the tests compare against: NumPy's default (linear) method."""
-    return np.percentile(np.asarray(values, dtype=float), [p * 100 for p in PERCENTILES]).tolist()

@@ -47,7 +47,6 @@ class Services:
         if settings.guards_enabled:
             from core.guards import install_guards
 
-            # After RAG: the guards redact the retrieved context, so they hook in later.
             install_guards(engine, db, settings)
         return cls(settings, db, registry, prices, telemetry, engine, reliability, rag)
 

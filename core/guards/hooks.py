@@ -202,23 +202,12 @@ class Guards:
         policy = state.policy
         store_at = self._storage_thresholds(policy)
         policy_at = {} if policy.pii_input == "off" else policy.entities
-        send_redacted = policy.pii_input == "redact" and not policy.sends_raw_to(ctx.provider_name)
+        send_redacted = not policy.sends_raw_to(ctx.provider_name)
         counts: dict[str, int] = {}
-        sent: list[Message] = []
-        for message in ctx.messages:
-            findings = self.scan(message.content, store_at)
-            stored, _ = state.redactor.redact(message.content, findings)
-            mine = [f for f in findings if f.score >= policy_at.get(f.entity_type, 1.01)]
-            for f in mine:
-                counts[f.entity_type] = counts.get(f.entity_type, 0) + 1
-            if send_redacted and mine:
-                text = stored if len(mine) == len(findings) else state.redactor.redact(
-                    message.content, mine
-                )[0]
-                sent.append(Message(message.role, text))
-            else:
-                sent.append(message)
-            state.stored[sent[-1].content] = stored
+        sent = [
+            self._redact_message(state, m, store_at, policy_at, counts, send=send_redacted)
+            for m in ctx.messages
+        ]
         state.input_tokens = set(state.redactor.to_value)
         if send_redacted:
             ctx.messages[:] = sent
@@ -239,7 +228,7 @@ class Guards:
         if state is None:
             return None
         policy = state.policy
-        if policy.pii_input != "redact" or policy.sends_raw_to(ctx.provider_name):
+        if policy.sends_raw_to(ctx.provider_name):
             return None
         start = time.perf_counter()
         counts: dict[str, int] = {}
@@ -267,26 +256,44 @@ class Guards:
         for i, message in enumerate(ctx.messages):
             if message.content in state.stored:
                 continue  # the input stage has seen it
-            findings = self.scan(message.content, store_at)
-            stored, _ = state.redactor.redact(message.content, findings)
-            mine = [f for f in findings if f.score >= policy.entities.get(f.entity_type, 1.01)]
-            for f in mine:
-                counts[f.entity_type] = counts.get(f.entity_type, 0) + 1
-            if mine:
-                ctx.messages[i] = Message(
-                    message.role, state.redactor.redact(message.content, mine)[0]
-                )
-            state.stored[ctx.messages[i].content] = stored
+            ctx.messages[i] = self._redact_message(
+                state, message, store_at, policy.entities, counts, send=True
+            )
         state.input_tokens = set(state.redactor.to_value)
         return counts
+
+    def _redact_message(
+        self,
+        state: _CallState,
+        message: Message,
+        store_at: dict[str, float],
+        policy_at: dict[str, float],
+        counts: dict[str, int],
+        *,
+        send: bool,
+    ) -> Message:
+        """Scan one message: note its storable (fully redacted) text, count the
+        findings over the policy's thresholds, and return the message to send
+        (with those findings replaced by placeholders when `send`)."""
+        findings = self.scan(message.content, store_at)
+        stored, _ = state.redactor.redact(message.content, findings)
+        mine = [f for f in findings if f.score >= policy_at.get(f.entity_type, 1.01)]
+        for f in mine:
+            counts[f.entity_type] = counts.get(f.entity_type, 0) + 1
+        if send and mine:
+            text = stored if len(mine) == len(findings) else state.redactor.redact(
+                message.content, mine
+            )[0]
+            message = Message(message.role, text)
+        state.stored[message.content] = stored
+        return message
 
     def _redaction_failed(
         self, ctx: CallContext, state: _CallState, stage: str, part: str, exc: Exception
     ) -> None:
         """A PII scan broke. If the policy needs the text redacted before it leaves
         the machine, the call fails closed; otherwise it goes on, degraded."""
-        policy = state.policy
-        if policy.pii_input == "redact" and not policy.sends_raw_to(ctx.provider_name):
+        if not state.policy.sends_raw_to(ctx.provider_name):
             log.error("PII redaction failed; call not sent", exc_info=exc)
             raise RedactionUnavailable(
                 f"{type(exc).__name__} in {part}", provider=ctx.provider_name

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, case, func, insert, select
+from sqlalchemy import ColumnElement, Engine, case, func, insert, select
 
 from core.db import session_scope
 from core.telemetry.models import CallLog, Feedback, Span, utcnow
@@ -106,13 +106,18 @@ class TelemetryStore:
                 )
         return int(call_id)
 
-    def add_feedback(
-        self, call_id: int, score: int, comment: str | None = None, user_id: str | None = None
-    ) -> int:
+    def _checked_comment(self, score: int, comment: str | None) -> str | None:
+        """Validate a rating; return its comment as it may be stored."""
         if score not in (1, -1):
             raise ValueError("score must be +1 (thumbs up) or -1 (thumbs down)")
         if comment and self.text_filter is not None:
             comment = self.text_filter(comment)
+        return comment
+
+    def add_feedback(
+        self, call_id: int, score: int, comment: str | None = None, user_id: str | None = None
+    ) -> int:
+        comment = self._checked_comment(score, comment)
         with session_scope(self._engine) as s:
             fb = Feedback(call_id=call_id, score=score, comment=comment or None, user_id=user_id)
             s.add(fb)
@@ -124,14 +129,10 @@ class TelemetryStore:
     ) -> int:
         """One rating per person per call: change this person's earlier rating of the
         call if there is one (keeping its comment unless a new one is given), else add it."""
-        if score not in (1, -1):
-            raise ValueError("score must be +1 (thumbs up) or -1 (thumbs down)")
-        if comment and self.text_filter is not None:
-            comment = self.text_filter(comment)
+        comment = self._checked_comment(score, comment)
         with session_scope(self._engine) as s:
-            who = Feedback.user_id.is_(None) if user_id is None else Feedback.user_id == user_id
             fb = s.execute(
-                select(Feedback).where(Feedback.call_id == call_id, who).order_by(Feedback.id)
+                select(Feedback).where(*_rated_by(call_id, user_id)).order_by(Feedback.id)
             ).scalars().first()
             if fb is None:
                 fb = Feedback(call_id=call_id, score=score, comment=comment or None,
@@ -148,11 +149,8 @@ class TelemetryStore:
     def clear_feedback(self, call_id: int, user_id: str | None = None) -> int:
         """Withdraw this person's rating of the call (the thumb was un-clicked);
         returns how many ratings were removed."""
-        who = Feedback.user_id.is_(None) if user_id is None else Feedback.user_id == user_id
         with session_scope(self._engine) as s:
-            rows = s.execute(
-                select(Feedback).where(Feedback.call_id == call_id, who)
-            ).scalars().all()
+            rows = s.execute(select(Feedback).where(*_rated_by(call_id, user_id))).scalars().all()
             for fb in rows:
                 s.delete(fb)
             return len(rows)
@@ -249,3 +247,9 @@ def day_start(now: datetime | None = None) -> datetime:
 
 def since(hours: float) -> datetime:
     return utcnow() - timedelta(hours=hours)
+
+
+def _rated_by(call_id: int, user_id: str | None) -> tuple[ColumnElement[bool], ...]:
+    """The WHERE terms for this person's ratings of a call (None: the anonymous user)."""
+    who = Feedback.user_id.is_(None) if user_id is None else Feedback.user_id == user_id
+    return (Feedback.call_id == call_id, who)

@@ -189,10 +189,7 @@ class BudgetManager:
         if not budgets:
             return Reservation(0.0), None
         if time.monotonic() - self._last_sweep > _SWEEP_EVERY_S:
-            try:
-                self.release_expired()
-            except Exception:  # noqa: BLE001 - housekeeping must not cost the call
-                log.exception("could not release expired budget reservations")
+            self._sweep()
         now = utcnow()
         try:
             with write_transaction(self._db) as conn:
@@ -286,15 +283,20 @@ class BudgetManager:
             log.warning("released %d budget reservation(s) that were never settled", len(gone))
         return len(gone)
 
+    def _sweep(self, now: datetime | None = None) -> None:
+        """`release_expired` as housekeeping: a failure is logged, never raised
+        (neither a call nor the status figures depend on it)."""
+        try:
+            self.release_expired(now)
+        except Exception:  # noqa: BLE001
+            log.exception("could not release expired budget reservations")
+
     # -- reading ----------------------------------------------------------
     def status(self) -> list[BudgetStatus]:
         """Each budget's current-period usage (one line per subject seen)."""
         out: list[BudgetStatus] = []
         now = utcnow()
-        try:
-            self.release_expired(now)
-        except Exception:  # noqa: BLE001 - the figures still show
-            log.exception("could not release expired budget reservations")
+        self._sweep(now)
         with session_scope(self._db) as s:
             for b in s.execute(select(Budget).order_by(Budget.id)).scalars():
                 usages = list(

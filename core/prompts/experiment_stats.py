@@ -68,9 +68,7 @@ def wilson(successes: int, trials: int, level: float = 0.95) -> Interval:
 
 def _lambda(diff: float, var: float, tau: float) -> float:
     tau2 = tau * tau
-    log_lam = 0.5 * math.log(var / (var + tau2)) + tau2 * diff * diff / (
-        2.0 * var * (var + tau2)
-    )
+    log_lam = 0.5 * math.log(var / (var + tau2)) + tau2 * diff * diff / (2.0 * var * (var + tau2))
     return math.exp(min(log_lam, 700.0))
 
 
@@ -95,8 +93,15 @@ def _compare(
     enough = min(n_control, n_variant) >= MIN_UNITS and var > 0
     if not enough:
         return Comparison(
-            metric, control, variant, diff, Interval(-math.inf, math.inf), 1.0, False,
-            n_control, n_variant,
+            metric,
+            control,
+            variant,
+            diff,
+            Interval(-math.inf, math.inf),
+            1.0,
+            False,
+            n_control,
+            n_variant,
         )
     lam = _lambda(diff, var, tau)
     half = _half_width(var, tau, alpha)
@@ -128,9 +133,7 @@ def compare_rates(
     # Half a success and half a failure of prior keep the variance off zero at 0% or 100%.
     pc = (k_control + 0.5) / (n_control + 1.0) if n_control else 0.0
     pv = (k_variant + 0.5) / (n_variant + 1.0) if n_variant else 0.0
-    var = (
-        pc * (1 - pc) / n_control + pv * (1 - pv) / n_variant if n_control and n_variant else 0.0
-    )
+    var = pc * (1 - pc) / n_control + pv * (1 - pv) / n_variant if n_control and n_variant else 0.0
     control = k_control / n_control if n_control else 0.0
     variant = k_variant / n_variant if n_variant else 0.0
     return _compare(metric, control, variant, var, n_control, n_variant, tau, alpha)
@@ -152,8 +155,16 @@ def compare_means(
     a = np.asarray(control, dtype=float)
     b = np.asarray(variant, dtype=float)
     if len(a) < 2 or len(b) < 2:
-        return _compare(metric, float(a.mean()) if len(a) else 0.0,
-                        float(b.mean()) if len(b) else 0.0, 0.0, len(a), len(b), 1.0, alpha)
+        return _compare(
+            metric,
+            float(a.mean()) if len(a) else 0.0,
+            float(b.mean()) if len(b) else 0.0,
+            0.0,
+            len(a),
+            len(b),
+            1.0,
+            alpha,
+        )
     var = float(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
     scale = tau if tau is not None else max(float(a.std(ddof=1)) / 5.0, 1e-12)
     return _compare(metric, float(a.mean()), float(b.mean()), var, len(a), len(b), scale, alpha)

@@ -156,8 +156,9 @@ def test_lower_is_better_for_cost() -> None:
     cheaper = rng.gamma(2.0, 0.0007, 2000)
     cmp = compare_means(control, cheaper, metric="cost per call")
     assert cmp.significant and cmp.difference < 0
-    sentence = verdict(cmp, variant_name="B", label="cost per call", higher_is_better=False,
-                       as_points=False)
+    sentence = verdict(
+        cmp, variant_name="B", label="cost per call", higher_is_better=False, as_points=False
+    )
     assert sentence.startswith("B is better on cost per call")
     assert mann_whitney_p(control, cheaper) < 0.001
 

@@ -1,4 +1,4 @@
-"""Command line: `python -m core.cli {prepare,chat,demo,check-alerts}`."""
+"""Command line: `python -m core.cli {prepare,chat,demo,check-alerts,users,keys}`."""
 
 from __future__ import annotations
 
@@ -100,6 +100,99 @@ def _check_alerts(settings: Settings, notify: bool) -> int:
         db.dispose()
 
 
+def _access(settings: Settings):
+    from core.access import AccessService
+    from core.db import make_engine, migrate
+    from core.reliability.budgets import BudgetManager
+
+    settings.ensure_data_dir()
+    db = make_engine(settings.resolved_database_url)
+    migrate(db)
+    from core.costs import PriceBook
+
+    return db, AccessService(db, BudgetManager(db, PriceBook(db)))
+
+
+def _read_password(from_stdin: bool) -> str:
+    import getpass
+
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != first:
+        raise SystemExit("The two passwords differ; nothing was changed.")
+    return first
+
+
+def _users(settings: Settings, args: argparse.Namespace) -> int:
+    from core.access import CLI, TrellisError
+
+    db, access = _access(settings)
+    try:
+        if args.users_command == "list":
+            for u in access.list_users():
+                lock = " (locked)" if u.locked_until else ""
+                print(f"{u.username}\t{u.role}{lock}")
+            return 0
+        if args.users_command == "add":
+            role = "admin" if args.admin else args.role
+            password = None if args.no_password else _read_password(args.password_stdin)
+            access.add_user(CLI, args.username, role, password)
+            print(f"user {args.username} added as {role}")
+        elif args.users_command == "role":
+            access.set_role(CLI, args.username, args.role)
+            print(f"user {args.username} is now {args.role}")
+        elif args.users_command == "password":
+            access.set_password(CLI, args.username, _read_password(args.password_stdin))
+            print(f"password of {args.username} changed")
+        return 0
+    except TrellisError as err:
+        print(err.user_message, file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+
+
+def _keys(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from core.access import CLI, TrellisError
+    from core.telemetry.models import utcnow
+
+    db, access = _access(settings)
+    try:
+        if args.keys_command == "create":
+            new = access.create_key(
+                CLI,
+                args.name,
+                owner=args.owner,
+                models=args.model,
+                prompts=args.prompt,
+                expires_at=utcnow() + timedelta(days=args.days) if args.days else None,
+                rpm=args.rpm,
+                tpm=args.tpm,
+                budget_usd=args.budget,
+            )
+            print(f"key {new.key.name} ({new.key.prefix}) created; copy it now, "
+                  "it is not shown again:", file=sys.stderr)
+            print(new.secret)
+        elif args.keys_command == "list":
+            for k in access.list_keys():
+                state = "revoked" if k.revoked_at else (
+                    f"expires {k.expires_at:%Y-%m-%d}" if k.expires_at else "active")
+                models = ",".join(k.models) or "any model"
+                print(f"{k.id}\t{k.prefix}\t{k.name}\t{k.owner}\t{state}\t{models}")
+        elif args.keys_command == "revoke":
+            key = access.revoke_key(CLI, args.id)
+            print(f"key {key.name} ({key.prefix}) revoked")
+        return 0
+    except TrellisError as err:
+        print(err.user_message, file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     enforce_offline()
     parser = argparse.ArgumentParser(prog="trellis")
@@ -115,6 +208,37 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--remove", action="store_true", help="delete every demo call instead")
     check = sub.add_parser("check-alerts", help="evaluate alert rules; exit 1 if any fires")
     check.add_argument("--no-notify", action="store_true", help="do not record or post")
+    users = sub.add_parser("users", help="web-app users (TRELLIS_AUTH=password)")
+    usub = users.add_subparsers(dest="users_command", required=True)
+    uadd = usub.add_parser("add", help="add a user; asks for the password")
+    uadd.add_argument("username")
+    uadd.add_argument("--admin", action="store_true", help="same as --role admin")
+    uadd.add_argument("--role", choices=["viewer", "editor", "admin"], default="viewer")
+    uadd.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    uadd.add_argument("--no-password", action="store_true", help="(for OIDC sign-in)")
+    usub.add_parser("list", help="list users and roles")
+    urole = usub.add_parser("role", help="change a user's role")
+    urole.add_argument("username")
+    urole.add_argument("role", choices=["viewer", "editor", "admin"])
+    upw = usub.add_parser("password", help="set a user's password (also unlocks it)")
+    upw.add_argument("username")
+    upw.add_argument("--password-stdin", action="store_true")
+    keys = sub.add_parser("keys", help="API keys for the gateway")
+    ksub = keys.add_subparsers(dest="keys_command", required=True)
+    kc = ksub.add_parser("create", help="create a key and print it once")
+    kc.add_argument("name")
+    kc.add_argument("--owner", default=None)
+    kc.add_argument("--model", action="append", default=[],
+                    help="allowed model or route pattern (repeat); none = any")
+    kc.add_argument("--prompt", action="append", default=[],
+                    help="allowed prompt name (repeat); none = any")
+    kc.add_argument("--days", type=float, default=None, help="expire after this many days")
+    kc.add_argument("--rpm", type=int, default=None, help="requests per minute")
+    kc.add_argument("--tpm", type=int, default=None, help="tokens per minute")
+    kc.add_argument("--budget", type=float, default=None, help="daily budget in USD")
+    ksub.add_parser("list", help="list keys (never their secrets)")
+    kr = ksub.add_parser("revoke", help="revoke a key by id")
+    kr.add_argument("id", type=int)
     args = parser.parse_args(argv)
     settings = Settings()
     if args.command == "prepare":
@@ -125,6 +249,10 @@ def main(argv: list[str] | None = None) -> int:
         return _demo(settings, args.calls, args.remove, args.span_fraction)
     if args.command == "check-alerts":
         return _check_alerts(settings, notify=not args.no_notify)
+    if args.command == "users":
+        return _users(settings, args)
+    if args.command == "keys":
+        return _keys(settings, args)
     return 2
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine as DBEngine
 
+from core.access import AccessService
 from core.config import Settings, enforce_offline
 from core.costs import PriceBook
 from core.db import make_engine, migrate
@@ -26,6 +27,7 @@ class Services:
     engine: Engine
     reliability: Reliability
     rag: RagService
+    access: AccessService
 
     @classmethod
     def build(
@@ -48,7 +50,8 @@ class Services:
             from core.guards import install_guards
 
             install_guards(engine, db, settings)
-        return cls(settings, db, registry, prices, telemetry, engine, reliability, rag)
+        access = AccessService(db, reliability.budgets)
+        return cls(settings, db, registry, prices, telemetry, engine, reliability, rag, access)
 
     def close(self) -> None:
         self.rag.close()

@@ -119,6 +119,13 @@ class Settings(BaseSettings):
     rag_top_k: int = 5
     rag_context_tokens: int = 1500
 
+    # Access (core/access): "none" = one local admin, no sign-in (the embedded
+    # default); "password" = users with argon2-hashed passwords and sessions.
+    auth: str = "none"
+    session_hours: float = 8.0
+    # The HTTP gateway (api/): largest request body accepted, read before parsing.
+    api_max_body_mb: float = 4.0
+
     @property
     def resolved_database_url(self) -> str:
         """The SQLAlchemy URL: the setting, else a SQLite file in the data dir."""

@@ -13,7 +13,7 @@ LLAMA_WHEEL_STAMP := $(WHEELHOUSE)/.llama-cpp-python-$(LLAMA_VERSION)
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-fast lint bench clean
+.PHONY: setup run api test test-fast lint bench clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,11 @@ $(STAMP): pyproject.toml $(LLAMA_WHEEL_STAMP) | $(PY)
 
 run: setup
 	$(PY) -m streamlit run app/main.py
+
+# The OpenAI-compatible gateway on the same engine and database as the app.
+API_PORT ?= 8000
+api: setup
+	$(PY) -m api --port $(API_PORT)
 
 test: setup
 	bash scripts/ensure-system-deps.sh

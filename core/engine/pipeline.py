@@ -154,7 +154,7 @@ class Engine:
             messages.insert(0, Message("system", request.system))
         return CallContext(
             request=request,
-            trace_id=uuid.uuid4().hex,
+            trace_id=request.trace_id or uuid.uuid4().hex,
             created_at=utcnow(),
             t0=time.perf_counter(),
             model_id=request.model or self.settings.default_model,

@@ -36,6 +36,9 @@ class CompletionRequest:
     timeout: float | None = None
     #: Options read by optional stages (collection for retrieval, guard policy, ...).
     options: dict[str, Any] = field(default_factory=dict)
+    #: The call's id when the caller must know it before the call runs (the gateway
+    #: sends it in a header); a fresh one otherwise.
+    trace_id: str | None = None
 
 
 @dataclass(slots=True)

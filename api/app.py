@@ -1,0 +1,469 @@
+"""The gateway's routes: thin, like pages. Parse, check access, call core, shape.
+
+`POST /v1/chat/completions` speaks OpenAI's Chat Completions API (JSON and
+SSE); every completion runs through the same engine as the app, so it is
+logged, costed, guarded and limited. Every response carries
+`x-trellis-call-id` (the call's trace id): send it back to `/v1/feedback`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.errors import ApiError, body, describe
+from api.metrics import Metrics
+from api.schemas import ChatBody, FeedbackBody, extensions
+from core.access import Actor
+from core.engine import CompletionRequest
+from core.providers import errors as E
+from core.providers.base import Message
+from core.reliability.budgets import estimate_input_tokens
+from core.services import Services
+
+log = logging.getLogger("trellis.api")
+
+CALL_ID = "x-trellis-call-id"
+IGNORED = "x-trellis-ignored-fields"
+_END = object()
+
+
+def _error_response(err: E.TrellisError, call_id: str | None, param: str | None = None
+                    ) -> JSONResponse:
+    status, type_, code, headers = describe(err)
+    if call_id:
+        headers[CALL_ID] = call_id
+    param = param or getattr(err, "param", None)
+    return JSONResponse(body(err.user_message, type_, code, param), status, headers=headers)
+
+
+def _validation_message(exc: ValidationError | RequestValidationError) -> tuple[str, str | None]:
+    first = exc.errors()[0]
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body",)]
+    where = ".".join(loc) if loc else None
+    msg = first.get("msg", "is not valid")
+    if first.get("type") == "missing":
+        return f"The request is missing the field '{where}'.", where
+    if where:
+        return f"The field '{where}' is not valid: {msg}.", where
+    return f"The request body is not valid: {msg}.", None
+
+
+def create_app(services: Services | None = None) -> FastAPI:
+    """The gateway on `services` (built from the environment when not given)."""
+    state: dict[str, Any] = {"svc": services}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = state["svc"] is None
+        if owned:
+            state["svc"] = await run_in_threadpool(Services.build)
+        # Streams hold a worker thread each; allow as many as the database pool can feed.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 100
+        try:
+            yield
+        finally:
+            if owned:
+                state["svc"].close()
+
+    app = FastAPI(title="Trellis gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
+    metrics = Metrics()
+    app.state.metrics = metrics
+
+    def svc() -> Services:
+        return state["svc"]
+
+    # -- errors in OpenAI's shape ------------------------------------------
+    @app.exception_handler(RequestValidationError)
+    async def _on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        message, where = _validation_message(exc)
+        return JSONResponse(body(message, "invalid_request_error", "invalid_value", where), 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            msg = (f"There is no endpoint {request.url.path}; "
+                   "see the README for the gateway's routes.")
+            return JSONResponse(body(msg, "not_found_error", "unknown_url"), 404)
+        if exc.status_code == 405:
+            msg = f"{request.method} is not allowed on {request.url.path}."
+            return JSONResponse(body(msg, "invalid_request_error", "method_not_allowed"), 405)
+        return JSONResponse(body(str(exc.detail), "invalid_request_error", None), exc.status_code)
+
+    @app.exception_handler(E.TrellisError)
+    async def _on_trellis(request: Request, exc: E.TrellisError) -> JSONResponse:
+        return _error_response(exc, request.headers.get(CALL_ID))
+
+    @app.exception_handler(Exception)
+    async def _on_crash(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected error on %s: %s", request.url.path, type(exc).__name__,
+                  exc_info=exc)
+        msg = "The gateway hit an unexpected problem; it has been logged. Try again."
+        return JSONResponse(body(msg, "server_error", "internal"), 500)
+
+    # -- helpers -----------------------------------------------------------
+    def authenticate(request: Request) -> Actor:
+        auth = request.headers.get("authorization", "")
+        scheme, _, secret = auth.partition(" ")
+        if scheme.lower() != "bearer":
+            secret = request.headers.get("x-api-key", "")
+        return svc().access.verify_key(secret.strip() or None)
+
+    async def read_json(request: Request) -> Any:
+        limit = int(svc().settings.api_max_body_mb * 1024 * 1024)
+        too_big = ApiError(
+            413,
+            f"The request body is larger than the gateway's limit of "
+            f"{svc().settings.api_max_body_mb:g} MB; send less text, or raise "
+            "TRELLIS_API_MAX_BODY_MB.",
+            code="request_too_large",
+        )
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise too_big  # refused before a byte of the body is read
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_big
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        if not raw.strip():
+            raise ApiError(400, "The request body is empty; send a JSON object.",
+                           code="invalid_json")
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as err:
+            where = f" (line {err.lineno}, column {err.colno})" if hasattr(err, "lineno") else ""
+            raise ApiError(400, f"The request body is not valid JSON{where}.",
+                           code="invalid_json") from None
+
+    def check_model(actor: Actor, model: str) -> None:
+        s = svc()
+        if not actor.may_use_model(model):
+            raise ApiError(403, f"This API key may not use the model '{model}'.",
+                           type_="permission_error", code="model_not_allowed", param="model")
+        if model.startswith("route/"):
+            if model[len("route/"):] not in s.reliability.routes.all():
+                raise ApiError(404, f"There is no route called '{model}'; GET /v1/models lists "
+                               "what this gateway serves.", type_="not_found_error",
+                               code="model_not_found", param="model")
+            return
+        provider = model.split("/", 1)[0] if "/" in model else None
+        if provider not in s.registry.names():
+            raise ApiError(404, f"The model '{model}' is not known here; write it as "
+                           "provider/model (for example openai/gpt-4o-mini); GET /v1/models "
+                           "lists them.", type_="not_found_error", code="model_not_found",
+                           param="model")
+
+    def build_request(actor: Actor, chat: ChatBody, request: Request, call_id: str
+                      ) -> tuple[CompletionRequest, list[str]]:
+        ignored = sorted(chat.model_extra or {})
+        try:
+            ext, unused_meta = extensions(chat.metadata, request.headers)
+        except ValueError as err:
+            raise ApiError(422, f"The Trellis extension {err}.", code="invalid_value",
+                           param="metadata") from None
+        ignored += unused_meta
+        for m in chat.messages:
+            ignored += [f"messages.{k}" for k in (m.model_extra or {})]
+        if chat.n not in (None, 1):
+            raise ApiError(400, "Only one choice per request is supported (n=1).",
+                           param="n", code="unsupported_value")
+        if chat.stream_options is not None and not chat.stream:
+            ignored.append("stream_options")
+        prompt = ext.get("prompt")
+        if prompt and not actor.may_use_prompt(prompt):
+            raise ApiError(403, f"This API key may not use the prompt '{prompt}'.",
+                           type_="permission_error", code="prompt_not_allowed", param="metadata")
+        if not chat.messages and not prompt:
+            raise ApiError(400, "The request has no messages; send at least one user message "
+                           "or name a registry prompt in metadata.", param="messages",
+                           code="invalid_value")
+        options: dict[str, Any] = {}
+        if ext.get("guard_policy"):
+            options["guard_policy"] = ext["guard_policy"]
+        if ext.get("collection"):
+            options["rag"] = {"collection": ext["collection"]}
+        rf = chat.response_format or {}
+        if rf.get("type") == "json_schema" and svc().settings.guards_enabled:
+            options["json_schema"] = (rf.get("json_schema") or {}).get("schema") or {}
+        elif rf and rf.get("type") != "text":
+            ignored.append("response_format")
+        stop = [chat.stop] if isinstance(chat.stop, str) else chat.stop
+        tags = list(ext.get("tags") or [])
+        if actor.budget_tag:
+            tags.append(actor.budget_tag)
+        req = CompletionRequest(
+            messages=[
+                Message("system" if m.role == "developer" else m.role, m.text())
+                for m in chat.messages
+            ],
+            model=chat.model,
+            temperature=chat.temperature,
+            max_tokens=chat.max_completion_tokens or chat.max_tokens,
+            top_p=chat.top_p,
+            stop=stop,
+            source="api",
+            user_id=ext.get("user_id") or chat.user,
+            session_id=ext.get("session_id"),
+            tags=tags or None,
+            prompt_name=prompt,
+            prompt_version=ext.get("prompt_version"),
+            variables=ext.get("variables"),
+            options=options,
+            trace_id=call_id,
+        )
+        label = ext.get("prompt_label")
+        if label:
+            if "prompt_label" in {f.name for f in dataclasses.fields(CompletionRequest)}:
+                setattr(req, "prompt_label", label)  # noqa: B010 - field added by the registry
+            else:
+                req.options["prompt_label"] = label
+        return req, ignored
+
+    # -- routes ------------------------------------------------------------
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request):  # noqa: ANN202 - JSON or SSE
+        started = time.perf_counter()
+        call_id = uuid.uuid4().hex
+        stream = False
+        try:
+            actor = authenticate(request)
+            raw = await read_json(request)
+            try:
+                chat = ChatBody.model_validate(raw)
+            except ValidationError as exc:
+                message, where = _validation_message(exc)
+                raise ApiError(422, message, code="invalid_value", param=where) from None
+            stream = chat.stream
+            check_model(actor, chat.model)
+            req, ignored = build_request(actor, chat, request, call_id)
+            est = estimate_input_tokens(req.messages) + (req.max_tokens or 0)
+            admission = svc().access.admit_key(actor, est)
+        except E.TrellisError as err:
+            return _finish(_error_response(err, call_id), err, started, stream)
+        headers = {CALL_ID: call_id}
+        if ignored:
+            headers[IGNORED] = ", ".join(ignored)
+        if stream:
+            return await _stream(req, chat, headers, admission, started)
+        try:
+            resp = await run_in_threadpool(svc().engine.chat, req)
+        except E.TrellisError as err:
+            return _finish(_error_response(err, call_id), err, started, False)
+        finally:
+            svc().access.settle_key(admission, None)
+        metrics.tokens.labels("input").inc(resp.usage.input_tokens)
+        metrics.tokens.labels("output").inc(resp.usage.output_tokens)
+        if resp.cost_usd:
+            metrics.cost.inc(resp.cost_usd)
+        payload = {
+            "id": f"chatcmpl-{call_id}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": resp.model,
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": resp.text, "refusal": None},
+                "logprobs": None,
+                "finish_reason": resp.finish_reason or "stop",
+            }],
+            "usage": _usage(resp.usage),
+        }
+        return _finish(JSONResponse(payload, headers=headers), None, started, False)
+
+    def _finish(response: Any, err: E.TrellisError | None, started: float, stream: bool) -> Any:
+        status = str(response.status_code)
+        metrics.requests.labels("chat", status).inc()
+        if err is not None:
+            metrics.errors.labels("chat", err.error_class).inc()
+        if not stream or err is not None:
+            metrics.latency.labels("chat", str(stream).lower()).observe(
+                time.perf_counter() - started)
+        return response
+
+    async def _stream(req: CompletionRequest, chat: ChatBody, headers: dict[str, str],
+                      admission: Any, started: float) -> Any:
+        engine_stream = svc().engine.stream(req)
+        it: Iterator[str] = iter(engine_stream)
+        try:
+            # The first delta before the headers: a call refused before it starts gets
+            # a proper HTTP status, not an error inside a 200 stream.
+            first = await anyio.to_thread.run_sync(next, it, _END)
+        except E.TrellisError as err:
+            svc().access.settle_key(admission, None)
+            return _finish(_error_response(err, headers[CALL_ID]), err, started, True)
+        metrics.ttft.observe(time.perf_counter() - started)
+        include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
+        base = {"id": f"chatcmpl-{headers[CALL_ID]}", "object": "chat.completion.chunk",
+                "created": int(time.time()), "model": chat.model}
+
+        def chunk(delta: dict, finish: str | None = None) -> str:
+            data = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                                         "finish_reason": finish}]}
+            if include_usage:
+                data["usage"] = None
+            return f"data: {json.dumps(data)}\n\n"
+
+        async def events() -> AsyncIterator[str]:
+            delta = first
+            try:
+                yield chunk({"role": "assistant", "content": ""})
+                while delta is not _END:
+                    if delta:
+                        yield chunk({"content": delta})
+                    delta = await anyio.to_thread.run_sync(next, it, _END)
+                resp = engine_stream.response
+                assert resp is not None
+                yield chunk({}, resp.finish_reason or "stop")
+                if include_usage:
+                    last = {**base, "choices": [], "usage": _usage(resp.usage)}
+                    yield f"data: {json.dumps(last)}\n\n"
+                metrics.tokens.labels("input").inc(resp.usage.input_tokens)
+                metrics.tokens.labels("output").inc(resp.usage.output_tokens)
+                if resp.cost_usd:
+                    metrics.cost.inc(resp.cost_usd)
+                yield "data: [DONE]\n\n"
+            except E.TrellisError as err:
+                # Headers are gone: the error travels as an SSE event, as OpenAI sends it.
+                status, type_, code, _ = describe(err)
+                metrics.errors.labels("chat", err.error_class).inc()
+                yield f"data: {json.dumps(body(err.user_message, type_, code))}\n\n"
+            finally:
+                # A client that went away: close the engine's stream, which closes the
+                # provider's and records the call as cancelled. Shielded, because this
+                # runs inside the cancelled request task.
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(it.close)
+                svc().access.settle_key(admission, None)
+                metrics.latency.labels("chat", "true").observe(time.perf_counter() - started)
+
+        metrics.requests.labels("chat", "200").inc()
+        return _ClosingStream(events(), media_type="text/event-stream",
+                              headers={**headers, "cache-control": "no-cache"})
+
+    @app.get("/v1/models")
+    async def list_models(request: Request) -> JSONResponse:
+        actor = authenticate(request)
+        s = svc()
+        ids = await run_in_threadpool(s.registry.available_models)
+        ids += [f"route/{n}" for n in s.reliability.routes.all()]
+        data = [{"id": m, "object": "model", "created": 0, "owned_by": m.split("/", 1)[0]}
+                for m in ids if actor.may_use_model(m)]
+        metrics.requests.labels("models", "200").inc()
+        return JSONResponse({"object": "list", "data": data})
+
+    @app.post("/v1/feedback")
+    async def feedback(request: Request) -> JSONResponse:
+        actor = authenticate(request)
+        raw = await read_json(request)
+        try:
+            fb = FeedbackBody.model_validate(raw)
+        except ValidationError as exc:
+            message, where = _validation_message(exc)
+            raise ApiError(422, message, code="invalid_value", param=where) from None
+        tel = svc().telemetry
+        row = await run_in_threadpool(tel.get_by_trace, fb.call_id)
+        if row is None and fb.call_id.isdigit():
+            row = await run_in_threadpool(tel.get_call, int(fb.call_id))
+        tag = actor.budget_tag
+        if row is None or (tag and tag not in (row.tags or "").split(",")):
+            raise ApiError(404, f"There is no call '{fb.call_id}' made with this key; send the "
+                           "x-trellis-call-id header of the answer.", type_="not_found_error",
+                           code="call_not_found", param="call_id")
+        fid = await run_in_threadpool(tel.set_feedback, row.id, fb.score, fb.comment, fb.user_id)
+        metrics.requests.labels("feedback", "200").inc()
+        return JSONResponse({"id": fid, "call_id": fb.call_id, "score": fb.score},
+                            headers={CALL_ID: fb.call_id})
+
+    @app.get("/v1/prompts/{name}")
+    async def get_prompt(request: Request, name: str, label: str | None = None,
+                         version: int | None = None) -> JSONResponse:
+        from api.prompts import lookup
+
+        actor = authenticate(request)
+        if not actor.may_use_prompt(name):
+            raise ApiError(403, f"This API key may not use the prompt '{name}'.",
+                           type_="permission_error", code="prompt_not_allowed")
+        found = await run_in_threadpool(lookup, svc(), name, label, version)
+        metrics.requests.labels("prompts", "200").inc()
+        return JSONResponse(found)
+
+    @app.get("/healthz")
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        checks = await run_in_threadpool(_readiness, svc())
+        ok = all(c == "ok" for c in checks.values())
+        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
+                            200 if ok else 503)
+
+    @app.get("/metrics")
+    async def prometheus() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(metrics.registry),
+                                 media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+class _ClosingStream(StreamingResponse):
+    """Closes its body iterator however the response ends (client gone included), so
+    the engine's stream is closed now rather than whenever the generator is collected."""
+
+    async def stream_response(self, send: Any) -> None:
+        try:
+            await super().stream_response(send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.body_iterator.aclose()  # type: ignore[attr-defined]
+
+
+def _usage(usage: Any) -> dict:
+    out = {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.input_tokens + usage.output_tokens,
+    }
+    if usage.cached_tokens:
+        out["prompt_tokens_details"] = {"cached_tokens": usage.cached_tokens}
+    return out
+
+
+def _readiness(s: Services) -> dict[str, str]:
+    checks: dict[str, str] = {}
+    try:
+        with s.db.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as err:  # noqa: BLE001 - reported, not raised
+        log.warning("readiness: database unreachable: %s", type(err).__name__)
+        checks["database"] = "The database cannot be reached."
+    if s.settings.chroma_host:
+        import httpx
+
+        url = f"http://{s.settings.chroma_host}:{s.settings.chroma_port}/api/v2/heartbeat"
+        try:
+            httpx.get(url, timeout=2.0).raise_for_status()
+            checks["chroma"] = "ok"
+        except httpx.HTTPError:
+            checks["chroma"] = "The Chroma server cannot be reached."
+    return checks

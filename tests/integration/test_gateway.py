@@ -372,3 +372,28 @@ def test_viewer_cannot_write_at_core_level(svc):
     with pytest.raises(AccessDenied):
         svc.access.add_user(Actor("ed", "editor"), "mallory", "admin", "x" * 12)
     svc.access.require(Actor("ed", "editor"), "documents.write")
+
+
+@pytest.mark.slow
+def test_gateway_on_postgresql(wire, monkeypatch, pg_url):
+    monkeypatch.setenv("OPENAI_API_KEY", UPSTREAM_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", wire.base_url + "/v1")
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    wire.reply = REPLY
+    services = Services.build()
+    try:
+        key = services.access.create_key(LOCAL_ADMIN, "pg").secret
+        with ThreadGateway(services) as gw:
+            c = client(gw, key)
+            raw = c.chat.completions.with_raw_response.create(
+                model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+            assert raw.parse().choices[0].message.content == REPLY
+            stream = ask(c, stream=True, stream_options={"include_usage": True})
+            assert "".join(ch.choices[0].delta.content or "" for ch in stream
+                           if ch.choices) == REPLY
+            for call_id in (raw.headers["x-trellis-call-id"],
+                            stream.response.headers["x-trellis-call-id"]):
+                assert services.telemetry.get_by_trace(call_id).status == "ok"
+            assert services.access.events(action="key.create")[0].actor == "local admin"
+    finally:
+        services.close()

@@ -11,14 +11,16 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
+from app import auth  # noqa: E402
 from app.widgets import sidebar_status  # noqa: E402
 
 PAGES = ROOT / "pages"
 
 st.set_page_config(page_title="Trellis", page_icon=":material/hub:", layout="wide")
 
+who = auth.sign_in_gate()
 navigation = st.navigation(
-    {
+    auth.visible(who, {
         "Build": [
             st.Page(
                 PAGES / "chat.py", title="Chat playground", icon=":material/chat:", default=True
@@ -28,13 +30,14 @@ navigation = st.navigation(
         "Configure": [
             st.Page(PAGES / "operations.py", title="Operations", icon=":material/tune:"),
             st.Page(PAGES / "guardrails.py", title="Guardrails", icon=":material/shield:"),
+            st.Page(PAGES / "access.py", title="Access", icon=":material/admin_panel_settings:"),
         ],
         "Monitor": [
             st.Page(PAGES / "monitoring_latency.py", title="Latency", icon=":material/speed:"),
             st.Page(PAGES / "monitoring_cost.py", title="Cost", icon=":material/payments:"),
             st.Page(PAGES / "monitoring_errors.py", title="Errors", icon=":material/error:"),
         ],
-    }
+    })
 )
 sidebar_status()
 navigation.run()

@@ -5,15 +5,17 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import handles, rag_widgets
+from app import auth, handles, rag_widgets
 from core.rag.chunking import STRATEGIES
 from core.rag.loaders import SUPPORTED
 from core.rag.service import RagError
 from core.rag.store import StoreError
 
+auth.page("documents.search")
 svc = handles.services()
 rag = svc.rag
 settings = svc.settings
+writes = auth.can("documents.write")  # viewers search; the buttons below are disabled
 
 st.title("Documents")
 st.caption("Upload files into a collection; the chat playground can then answer from them "
@@ -28,7 +30,8 @@ def _create_form() -> None:
         c1, c2 = st.columns(2)
         size = c1.number_input("Chunk size (tokens)", 32, 2000, settings.rag_chunk_tokens, 8)
         overlap = c2.number_input("Overlap (tokens)", 0, 1000, settings.rag_chunk_overlap, 5)
-        if st.form_submit_button("Create collection", icon=":material/add:"):
+        if st.form_submit_button("Create collection", icon=":material/add:", disabled=not writes):
+            auth.require("documents.write")
             try:
                 rag.create_collection(name, chunking=chunking, chunk_tokens=int(size),
                                       chunk_overlap=int(overlap))
@@ -48,7 +51,8 @@ with st.sidebar:
     if collection:
         with st.expander("Rename or delete"):
             new_name = st.text_input("New name", value=collection, key="docs.rename")
-            if st.button("Rename", key="docs.rename.go"):
+            if st.button("Rename", key="docs.rename.go", disabled=not writes):
+                auth.require("documents.write")
                 try:
                     rag.rename_collection(collection, new_name)
                 except (RagError, StoreError) as err:
@@ -59,9 +63,10 @@ with st.sidebar:
                     st.rerun()
             sure = st.checkbox("Delete this collection and all its documents",
                                key="docs.delete.sure")
-            if st.button("Delete collection", disabled=not sure, type="primary",
+            if st.button("Delete collection", disabled=not (sure and writes), type="primary",
                          key="docs.delete.go"):
                 try:
+                    auth.require("documents.write")
                     rag.delete_collection(collection)
                 except (RagError, StoreError) as err:
                     st.error(str(err))
@@ -72,7 +77,9 @@ with st.sidebar:
 
 if not collection:
     st.info("Create a collection in the sidebar to start, or try the shipped sample documents.")
-    if st.button("Load the sample documents", key="docs.samples", icon=":material/library_books:"):
+    if st.button("Load the sample documents", key="docs.samples", icon=":material/library_books:",
+                 disabled=not writes):
+        auth.require("documents.write")
         with st.spinner("Reading, chunking and embedding the samples…"):
             try:
                 results = rag.load_samples()
@@ -96,13 +103,15 @@ with upload_tab:
     files = st.file_uploader(
         f"Files (PDF, Word, HTML, Markdown, text, CSV; up to {settings.rag_max_upload_mb:g} MB)",
         type=sorted({s.lstrip(".") for s in SUPPORTED}), accept_multiple_files=True,
-        key="docs.files",
+        key="docs.files", disabled=not writes,
     )
     c1, c2 = st.columns([3, 1])
     tags = c1.text_input("Tags (comma-separated, optional)", key="docs.tags")
     replace = c2.checkbox("Replace existing", key="docs.replace",
                           help="Index again when the same content or file name is already here.")
-    if st.button("Index files", type="primary", disabled=not files, icon=":material/upload:"):
+    if st.button("Index files", type="primary", disabled=not (files and writes),
+                 icon=":material/upload:"):
+        auth.require("documents.write")
         batch = [(f.name, f.getvalue()) for f in files or []]
         overall = st.progress(0.0, text=f"0 of {len(batch)} files")
         bars = [st.progress(0.0, text=name) for name, _ in batch]
@@ -139,14 +148,18 @@ with list_tab:
         chosen = st.selectbox("Document", list(labels), format_func=labels.get,
                               key="docs.chosen")
         c1, c2 = st.columns(2)
-        if c1.button("Delete document", icon=":material/delete:", key="docs.del"):
+        if c1.button("Delete document", icon=":material/delete:", key="docs.del",
+                     disabled=not writes):
+            auth.require("documents.write")
             try:
                 rag.delete_document(int(chosen))
             except (RagError, StoreError) as err:
                 st.error(str(err))
             else:
                 st.rerun()
-        if c2.button("Re-index", icon=":material/refresh:", key="docs.reindex"):
+        if c2.button("Re-index", icon=":material/refresh:", key="docs.reindex",
+                     disabled=not writes):
+            auth.require("documents.write")
             bar = st.progress(0.0, text=labels[chosen])
             try:
                 result = rag.reindex(int(chosen),

@@ -7,11 +7,12 @@ from datetime import timedelta
 import streamlit as st
 from pydantic import ValidationError
 
-from app import handles
+from app import auth, handles
 from core.guards import BUILTIN_ENTITIES, CustomRecognizer, GuardPolicy, PolicyStore, guard_stats
 from core.guards.injection import provenance
 from core.telemetry.models import utcnow
 
+auth.page("guards.write")
 svc = handles.services()
 store = PolicyStore(svc.db)
 
@@ -105,11 +106,15 @@ with tab_policies:
             if creating and policy.name in policies:
                 st.error(f"A policy named '{policy.name}' exists already; pick another name.")
             else:
+                auth.require("guards.write")
                 store.save(policy)
+                auth.record("policy.save", policy.name, after=policy.model_dump(mode="json"))
                 st.success(f"Saved policy '{policy.name}'.")
     if not creating and st.button("Delete this policy", key="guardrails.delete"):
         try:
+            auth.require("guards.write")
             store.delete(choice)
+            auth.record("policy.delete", choice)
         except ValueError as exc:
             st.error(str(exc))
         else:
@@ -147,13 +152,17 @@ with tab_recognizers:
         except ValidationError as exc:
             st.error(f"The recognizer was not saved: {_problem(exc)}.")
         else:
+            auth.require("guards.write")
             store.save_recognizer(rec)
+            auth.record("recognizer.save", rec.name, after=rec.model_dump(mode="json"))
             st.success(f"Saved recognizer '{rec.name}' for {rec.entity_type}.")
             st.rerun()
     if recognizers:
         gone = st.selectbox("Delete a recognizer", [r.name for r in recognizers], index=None)
         if gone and st.button("Delete", key="guardrails.rec_delete"):
+            auth.require("guards.write")
             store.delete_recognizer(gone)
+            auth.record("recognizer.delete", gone)
             st.rerun()
 
 with st.expander("Injection classifier provenance"):

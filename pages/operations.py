@@ -6,11 +6,12 @@ import pandas as pd
 import streamlit as st
 from pydantic import ValidationError
 
-from app import handles
+from app import auth, handles
 from core.providers.errors import TrellisError
 from core.reliability.models import Budget
 from core.telemetry.store import since
 
+auth.page("operations.view")
 svc = handles.services()
 rel = svc.reliability
 
@@ -28,6 +29,7 @@ for alert in rel.budgets.alerts():
         icon=":material/savings:",
     )
     if cols[1].button("Dismiss", key=f"ops.ack.{alert.id}"):
+        auth.require("budgets.write")
         rel.budgets.acknowledge(alert.id)
         st.rerun()
 
@@ -60,14 +62,19 @@ with routes_tab:
         )
         if st.form_submit_button("Save route"):
             try:
+                auth.require("routes.write")
                 rel.routes.save(name, chain.splitlines())
+                auth.record("route.save", f"route/{name}", before=routes.get(name),
+                            after=chain.splitlines())
                 st.success(f"Route '{name}' saved.")
             except TrellisError as err:
                 st.error(err.user_message)
     if routes:
         doomed = st.selectbox("Delete a route", ["—", *routes], key="ops.route_delete")
         if doomed != "—" and st.button("Delete route", key="ops.route_delete_btn"):
+            auth.require("routes.write")
             rel.routes.delete(doomed)
+            auth.record("route.delete", f"route/{doomed}", before=routes[doomed])
             st.rerun()
 
 with breakers_tab:
@@ -93,7 +100,9 @@ with breakers_tab:
         if cols[4].button(
             "Reset", key=f"ops.reset.{view.deployment}", disabled=view.state == "closed"
         ):
+            auth.require("breakers.reset")
             rel.breakers.reset(view.deployment)
+            auth.record("breaker.reset", view.deployment)
             st.toast(f"Breaker for {view.deployment} reset.")
             st.rerun()
 
@@ -140,7 +149,9 @@ with limits_tab:
             limits[key] = c3.number_input(label, 0, 10_000_000, current or 0, key=f"ops.{key}")
         if st.form_submit_button("Save settings"):
             try:
+                auth.require("limits.write")
                 rel.update_config(**values, **{k: (v or None) for k, v in limits.items()})
+                auth.record("settings.save", "retries and rate limits", after={**values, **limits})
                 st.success("Settings saved.")
             except ValidationError as err:
                 st.error(f"Not saved: {err.errors()[0]['msg']}.")
@@ -183,6 +194,7 @@ with budgets_tab:
         )
         threshold = c1.slider("Alert at", 0.1, 1.0, 0.8, key="ops.budget_threshold")
         if st.form_submit_button("Save budget"):
+            auth.require("budgets.write")
             old = existing.get(name.strip())
             try:
                 rel.budgets.save(
@@ -198,6 +210,9 @@ with budgets_tab:
                         alert_threshold=threshold,
                     )
                 )
+                auth.record("budget.save", name.strip(),
+                            before=old and {"limit_usd": old.limit_usd, "period": old.period},
+                            after={"limit_usd": limit, "period": period})
                 st.success(f"Budget '{name.strip()}' saved.")
                 st.rerun()
             except TrellisError as err:
@@ -207,7 +222,9 @@ with budgets_tab:
             "Delete a budget", ["—", *[b.name for b in budgets]], key="ops.budget_delete"
         )
         if doomed != "—" and st.button("Delete budget", key="ops.budget_delete_btn"):
+            auth.require("budgets.write")
             rel.budgets.delete(next(b.id for b in budgets if b.name == doomed))
+            auth.record("budget.delete", doomed)
             st.rerun()
 
 with cache_tab:
@@ -237,7 +254,11 @@ with cache_tab:
             "Semantic similarity threshold", 0.5, 1.0, cfg.semantic_threshold, key="ops.cache_sim"
         )
         if st.form_submit_button("Save cache settings"):
+            auth.require("cache.write")
             rel.update_config(cache_mode=mode, cache_ttl_s=ttl, semantic_threshold=threshold)
+            auth.record("cache.settings", "cache", after={"mode": mode, "ttl_s": ttl})
             st.success("Cache settings saved.")
     if st.button("Clear the cache", key="ops.cache_clear"):
+        auth.require("cache.write")
+        auth.record("cache.clear", "cache")
         st.toast(f"Removed {rel.cache.invalidate()} cached answers.")

@@ -35,6 +35,7 @@ from core.telemetry.models import utcnow
 
 __all__ = [
     "CLI",
+    "hash_key",
     "TrellisError",
     "ACTIONS",
     "LOCAL_ADMIN",

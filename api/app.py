@@ -8,13 +8,16 @@ logged, costed, guarded and limited. Every response carries
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json
 import logging
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anyio
@@ -32,6 +35,7 @@ from api.metrics import Metrics
 from api.schemas import ChatBody, FeedbackBody, extensions
 from core.access import Actor
 from core.engine import CompletionRequest
+from core.engine.pipeline import EngineStream, InternalError
 from core.providers import errors as E
 from core.providers.base import Message
 from core.reliability.budgets import estimate_input_tokens
@@ -41,7 +45,6 @@ log = logging.getLogger("trellis.api")
 
 CALL_ID = "x-trellis-call-id"
 IGNORED = "x-trellis-ignored-fields"
-_END = object()
 
 
 def _error_response(err: E.TrellisError, call_id: str | None, param: str | None = None
@@ -79,10 +82,13 @@ def create_app(services: Services | None = None) -> FastAPI:
         try:
             yield
         finally:
+            streams.shutdown(wait=False, cancel_futures=True)
             if owned:
                 state["svc"].close()
 
     app = FastAPI(title="Trellis gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
+    # One thread per open stream, reading the engine and handing deltas to the event loop.
+    streams = ThreadPoolExecutor(max_workers=256, thread_name_prefix="trellis-stream")
     metrics = Metrics()
     app.state.metrics = metrics
 
@@ -301,14 +307,13 @@ def create_app(services: Services | None = None) -> FastAPI:
 
     async def _stream(req: CompletionRequest, chat: ChatBody, headers: dict[str, str],
                       admission: Any, started: float) -> Any:
-        engine_stream = svc().engine.stream(req)
-        it: Iterator[str] = iter(engine_stream)
-        try:
-            # The first delta before the headers: a call refused before it starts gets
-            # a proper HTTP status, not an error inside a 200 stream.
-            first = await anyio.to_thread.run_sync(next, it, _END)
-        except E.TrellisError as err:
+        feed = _EngineFeed(svc().engine.stream(req), streams)
+        # The first delta before the headers: a call refused before it starts gets a
+        # proper HTTP status, not an error inside a 200 stream.
+        first = await feed.get()
+        if first[0] == "error":
             svc().access.settle_key(admission, None)
+            err = first[1]
             return _finish(_error_response(err, headers[CALL_ID]), err, started, True)
         metrics.ttft.observe(time.perf_counter() - started)
         include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
@@ -323,14 +328,20 @@ def create_app(services: Services | None = None) -> FastAPI:
             return f"data: {json.dumps(data)}\n\n"
 
         async def events() -> AsyncIterator[str]:
-            delta = first
+            kind, value = first
             try:
                 yield chunk({"role": "assistant", "content": ""})
-                while delta is not _END:
-                    if delta:
-                        yield chunk({"content": delta})
-                    delta = await anyio.to_thread.run_sync(next, it, _END)
-                resp = engine_stream.response
+                while kind == "delta":
+                    if value:
+                        yield chunk({"content": value})
+                    kind, value = await feed.get()
+                if kind == "error":
+                    # Headers are gone: the error travels as an SSE event, as OpenAI sends it.
+                    _, type_, code, _ = describe(value)
+                    metrics.errors.labels("chat", value.error_class).inc()
+                    yield f"data: {json.dumps(body(value.user_message, type_, code))}\n\n"
+                    return
+                resp = feed.stream.response
                 assert resp is not None
                 yield chunk({}, resp.finish_reason or "stop")
                 if include_usage:
@@ -341,17 +352,10 @@ def create_app(services: Services | None = None) -> FastAPI:
                 if resp.cost_usd:
                     metrics.cost.inc(resp.cost_usd)
                 yield "data: [DONE]\n\n"
-            except E.TrellisError as err:
-                # Headers are gone: the error travels as an SSE event, as OpenAI sends it.
-                status, type_, code, _ = describe(err)
-                metrics.errors.labels("chat", err.error_class).inc()
-                yield f"data: {json.dumps(body(err.user_message, type_, code))}\n\n"
             finally:
-                # A client that went away: close the engine's stream, which closes the
-                # provider's and records the call as cancelled. Shielded, because this
-                # runs inside the cancelled request task.
-                with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(it.close)
+                # A client that went away: the producer closes the engine's stream at its
+                # next delta, which closes the provider's and records the call cancelled.
+                feed.cancel()
                 svc().access.settle_key(admission, None)
                 metrics.latency.labels("chat", "true").observe(time.perf_counter() - started)
 
@@ -423,6 +427,48 @@ def create_app(services: Services | None = None) -> FastAPI:
                                  media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+class _EngineFeed:
+    """Runs an engine stream in a worker thread and hands its deltas to the event loop
+    as ("delta", text), then ("end", None) or ("error", TrellisError).
+
+    One thread per stream instead of one thread hop per delta: at 50 concurrent
+    streams the hops, not the work, were the cost.
+    """
+
+    def __init__(self, stream: EngineStream, pool: ThreadPoolExecutor) -> None:
+        self.stream = stream
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self._stop = threading.Event()
+        self._loop.run_in_executor(pool, self._produce)
+
+    def _put(self, item: tuple[str, Any]) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed (server shutting down)
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+
+    def _produce(self) -> None:
+        it = iter(self.stream)
+        try:
+            for delta in it:
+                if self._stop.is_set():
+                    it.close()  # GeneratorExit in the engine: provider closed, row cancelled
+                    return
+                self._put(("delta", delta))
+        except E.TrellisError as err:
+            self._put(("error", err))
+        except Exception:  # noqa: BLE001 - the engine already logged and recorded it
+            log.exception("stream failed for call %s", self.stream.trace_id)
+            self._put(("error", InternalError("stream failed")))
+        else:
+            self._put(("end", None))
+
+    async def get(self) -> tuple[str, Any]:
+        return await self._queue.get()
+
+    def cancel(self) -> None:
+        self._stop.set()
 
 
 class _ClosingStream(StreamingResponse):

@@ -328,13 +328,20 @@ def create_app(services: Services | None = None) -> FastAPI:
             return f"data: {json.dumps(data)}\n\n"
 
         async def events() -> AsyncIterator[str]:
-            kind, value = first
+            pending = [first]
             try:
                 yield chunk({"role": "assistant", "content": ""})
-                while kind == "delta":
-                    if value:
-                        yield chunk({"content": value})
-                    kind, value = await feed.get()
+                while True:
+                    # Deltas that queued up while the last write went out leave in one write.
+                    while (more := feed.get_nowait()) is not None:
+                        pending.append(more)
+                    texts = [chunk({"content": v}) for k, v in pending if k == "delta" and v]
+                    if texts:
+                        yield "".join(texts)
+                    kind, value = pending[-1]
+                    if kind != "delta":
+                        break
+                    pending = [await feed.get()]
                 if kind == "error":
                     # Headers are gone: the error travels as an SSE event, as OpenAI sends it.
                     _, type_, code, _ = describe(value)
@@ -466,6 +473,12 @@ class _EngineFeed:
 
     async def get(self) -> tuple[str, Any]:
         return await self._queue.get()
+
+    def get_nowait(self) -> tuple[str, Any] | None:
+        try:
+            return self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
 
     def cancel(self) -> None:
         self._stop.set()

@@ -14,6 +14,7 @@ the only thing standing between a viewer and a write.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -131,7 +132,7 @@ def _sign_in_form() -> None:
     st.rerun()
 
 
-#: The action a page needs (by its url path); pages not named need "dashboards.view".
+#: The action a page needs (by its script's name); pages not named need "dashboards.view".
 PAGE_NEEDS = {
     "chat": "playground.use",
     "operations": "operations.view",
@@ -144,7 +145,15 @@ def visible(who: Actor, sections: dict[str, list[Any]]) -> dict[str, list[Any]]:
     """The navigation without the pages `who` cannot open (each page checks again)."""
     out = {}
     for section, pages in sections.items():
-        allowed = [p for p in pages if who.can(PAGE_NEEDS.get(p.url_path, "dashboards.view"))]
+        allowed = [p for p in pages if who.can(PAGE_NEEDS.get(_name(p), "dashboards.view"))]
         if allowed:
             out[section] = allowed
     return out
+
+
+def _name(page: Any) -> str:
+    """A page's script name: `url_path` is empty for the default page, so use the file."""
+    source = getattr(page, "_page", None)
+    if isinstance(source, str | Path):
+        return Path(source).stem
+    return page.url_path

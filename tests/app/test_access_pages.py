@@ -157,6 +157,7 @@ def test_navigation_lists_only_what_the_role_may_open(password_mode):
     class P:
         def __init__(self, url_path):
             self.url_path = url_path
+            self._page = ROOT / "pages" / f"{url_path}.py"
 
     sections = {"Build": [P("chat"), P("documents")],
                 "Configure": [P("operations"), P("guardrails"), P("access")],
@@ -169,3 +170,6 @@ def test_navigation_lists_only_what_the_role_may_open(password_mode):
     assert names("viewer") == {"Build": ["documents"], "Monitor": ["monitoring_latency"]}
     assert names("editor") == {"Build": ["chat", "documents"], "Monitor": ["monitoring_latency"]}
     assert names("admin") == {s: [p.url_path for p in ps] for s, ps in sections.items()}
+    default = P("chat")
+    default.url_path = ""  # a default page's url path is empty: pages match by their script
+    assert visible(Actor("x", "viewer"), {"Build": [default]}) == {}

@@ -126,8 +126,10 @@ with keys_tab:
             pd.DataFrame([
                 {"name": k.name, "id": f"trl_{k.prefix}_…", "owner": k.owner,
                  "models": ", ".join(k.models) or "any", "prompts": ", ".join(k.prompts) or "any",
-                 "requests/min": k.rpm, "tokens/min": k.tpm,
-                 "daily budget (USD)": k.budget_usd, "status": _state(k),
+                 "requests/min": f"{k.rpm:,}" if k.rpm else "no limit",
+                 "tokens/min": f"{k.tpm:,}" if k.tpm else "no limit",
+                 "daily budget": f"${k.budget_usd:,.2f}" if k.budget_usd else "none",
+                 "status": _state(k),
                  "created (UTC)": _when(k.created_at)}
                 for k in keys
             ]),

@@ -20,6 +20,8 @@ writes = auth.can("documents.write")  # viewers search; the buttons below are di
 st.title("Documents")
 st.caption("Upload files into a collection; the chat playground can then answer from them "
            "with numbered citations.")
+if not writes:
+    st.info("You can search documents; adding, re-indexing or deleting them needs the editor role.")
 
 
 def _create_form() -> None:

@@ -16,7 +16,6 @@ import fnmatch
 import hashlib
 import hmac
 import io
-import json
 import secrets
 import threading
 import time
@@ -169,10 +168,26 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def _plain(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(_plain(v) for v in value) or "none"
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m-%d %H:%M} UTC"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
 def _summary(value: Any) -> str | None:
+    """A change as a person reads it: "limit_usd: 10; period: daily"."""
     if value is None:
         return None
-    text = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
+    if isinstance(value, dict):
+        text = "; ".join(f"{k}: {_plain(v)}" for k, v in value.items() if v is not None)
+    elif isinstance(value, str):
+        text = value
+    else:
+        text = _plain(value)
     return text[:2000]
 
 

@@ -4,5 +4,5 @@ RUN apt-get update && apt-get install -y --no-install-recommends build-essential
 WORKDIR /app
 COPY . .
 RUN make setup
-EXPOSE 8501
+EXPOSE 8501 8000
 CMD [".venv/bin/python", "-m", "streamlit", "run", "app/main.py", "--server.address=0.0.0.0"]

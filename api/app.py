@@ -44,6 +44,11 @@ from core.services import Services
 log = logging.getLogger("trellis.api")
 
 CALL_ID = "x-trellis-call-id"
+#: OpenAI parameters the gateway does not act on but OpenAI-compatible providers take:
+#: sent on to them as they are; any other unknown field is dropped and named.
+PASS_THROUGH = frozenset({"seed", "frequency_penalty", "presence_penalty", "logit_bias",
+                          "reasoning_effort", "service_tier", "verbosity"})
+_PASS_THROUGH_PROVIDERS = frozenset({"openai", "compat"})
 IGNORED = "x-trellis-ignored-fields"
 
 
@@ -212,6 +217,11 @@ def create_app(services: Services | None = None) -> FastAPI:
             options["json_schema"] = (rf.get("json_schema") or {}).get("schema") or {}
         elif rf and rf.get("type") != "text":
             ignored.append("response_format")
+        if chat.model.split("/", 1)[0] in _PASS_THROUGH_PROVIDERS:
+            passed = {k: v for k, v in (chat.model_extra or {}).items() if k in PASS_THROUGH}
+            if passed:
+                options["provider_params"] = passed
+                ignored = [name for name in ignored if name not in passed]
         stop = [chat.stop] if isinstance(chat.stop, str) else chat.stop
         tags = list(ext.get("tags") or [])
         if actor.budget_tag:

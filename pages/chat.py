@@ -6,7 +6,7 @@ import uuid
 
 import streamlit as st
 
-from app import guard_widgets, handles, rag_widgets
+from app import auth, guard_widgets, handles, rag_widgets
 from app.widgets import format_cost, format_ms
 from core.engine import CompletionRequest, CompletionResponse
 from core.providers import Message
@@ -15,6 +15,7 @@ from core.providers.errors import TrellisError
 HISTORY = "chat.history"
 SESSION = "chat.session_id"
 
+auth.page("playground.use")
 svc = handles.services()
 st.session_state.setdefault(HISTORY, [])
 st.session_state.setdefault(SESSION, uuid.uuid4().hex)

@@ -297,6 +297,7 @@ class Engine:
             top_p=req.top_p,
             stop=req.stop,
             timeout=req.timeout,
+            extra=req.options.get("provider_params"),
         )
 
     def _call_provider(self, ctx: CallContext) -> dict[str, Any] | None:

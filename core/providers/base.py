@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 Role = Literal["system", "user", "assistant"]
 
@@ -32,6 +32,9 @@ class ChatRequest:
     top_p: float | None = None
     stop: list[str] | None = None
     timeout: float | None = None
+    #: Provider-specific parameters (seed, penalties) sent as they are by adapters whose
+    #: API takes them (the OpenAI-compatible ones); others ignore them.
+    extra: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)

@@ -129,6 +129,8 @@ class OpenAIProvider:
             params["stop"] = request.stop
         if request.timeout is not None:
             params["timeout"] = request.timeout
+        if request.extra:
+            params["extra_body"] = dict(request.extra)
         return params
 
     def complete(self, request: ChatRequest) -> Completion:

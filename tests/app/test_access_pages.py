@@ -115,6 +115,8 @@ def test_viewer_cannot_open_admin_pages_and_documents_are_read_only(password_mod
     ops = _page("operations.py", "val")
     assert "Your role (viewer) cannot open the Operations page" in ops.error[0].value
     assert not [b for b in ops.button if b.label.startswith("Save")]
+    chat = _page("chat.py", "val")
+    assert "cannot use the chat playground" in chat.error[0].value
     access = _page("access.py", "val")
     assert "cannot manage users" in access.error[0].value
     docs = _page("documents.py", "val")

@@ -318,16 +318,22 @@ def test_malformed_json_and_wrong_types_in_openai_error_shape(gw, key):
             model="openai/gpt-4o-mini", messages=[{"role": "wizard", "content": "x"}])
 
 
-def test_unknown_fields_are_dropped_and_named(gw, key):
+def test_unknown_fields_pass_to_providers_that_take_them_else_are_named(svc, gw, key, wire):
     raw = client(gw, key).chat.completions.with_raw_response.create(
         model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "hi"}],
         seed=7, frequency_penalty=0.5, extra_body={"frobnicate": {"x": 1}},
         metadata={"team": "growth"},
     )
-    ignored = raw.headers["x-trellis-ignored-fields"]
-    for name in ("seed", "frequency_penalty", "frobnicate", "metadata.team"):
-        assert name in ignored
     assert raw.parse().choices[0].message.content == REPLY
+    assert raw.headers["x-trellis-ignored-fields"] == "frobnicate, metadata.team"
+    sent = wire.completion_requests()[-1].body
+    assert (sent["seed"], sent["frequency_penalty"]) == (7, 0.5) and "frobnicate" not in sent
+    # A route may end on a provider without these parameters: they are dropped and named.
+    svc.reliability.routes.save("main", ["openai/gpt-4o-mini"])
+    raw = client(gw, key).chat.completions.with_raw_response.create(
+        model="route/main", messages=[{"role": "user", "content": "hi"}], seed=7)
+    assert raw.headers["x-trellis-ignored-fields"] == "seed"
+    assert "seed" not in wire.completion_requests()[-1].body
 
 
 def test_no_key_or_password_in_logs_spans_errors_or_rows(svc, gw, key, wire, caplog):

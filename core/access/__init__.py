@@ -34,6 +34,7 @@ from core.telemetry.models import utcnow
 
 __all__ = [
     "CLI",
+    "MAX_FAILED_SIGN_INS",
     "hash_key",
     "TrellisError",
     "ACTIONS",

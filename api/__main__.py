@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("TRELLIS_API_PORT", 8000)))
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--log-level", default="info")
+    parser.add_argument("--no-access-log", action="store_true")
     args = parser.parse_args(argv)
     enforce_offline()
     if args.workers > 1:
@@ -32,8 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         workers=args.workers,
         log_level=args.log_level,
-        # The access log names method, path and status: never a header, so never a key.
-        access_log=args.log_level == "debug",
+        # The access log names client, method, path and status: never a header, so never
+        # a key (the gateway reads keys only from headers).
+        access_log=not args.no_access_log,
     )
     return 0
 

@@ -404,3 +404,19 @@ def test_gateway_on_postgresql(wire, monkeypatch, pg_url):
             assert services.access.events(action="key.create")[0].actor == "local admin"
     finally:
         services.close()
+
+
+def test_readyz_says_when_the_chroma_server_is_unreachable(wire, monkeypatch):
+    from tests.servers.procs import free_port
+
+    monkeypatch.setenv("CHROMA_HOST", "127.0.0.1")
+    monkeypatch.setenv("CHROMA_PORT", str(free_port()))  # nothing listens there
+    services = Services.build()
+    try:
+        with ThreadGateway(services) as gw:
+            ready = httpx.get(gw.base_url + "/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"] == {
+            "database": "ok", "chroma": "The Chroma server cannot be reached."}
+    finally:
+        services.close()

@@ -72,6 +72,7 @@ with users_tab:
                 st.error(err.user_message)
     if users:
         names = [u.username for u in users]
+        st.markdown("**Change a role, reset a password or remove a user**")
         c1, c2, c3 = st.columns([2, 1, 1])
         who = c1.selectbox("User", names, key=keep("access.user", names[0], options=names))
         current = next(u for u in users if u.username == who)

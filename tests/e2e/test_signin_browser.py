@@ -116,6 +116,10 @@ def test_admin_creates_a_key_on_the_access_page(users, app_server, browser):
     _go(browser, "Access")
     wait_for(browser, "the Access page", lambda d: "Access" in [
         h.text for h in d.find_elements(CSS, "h1")])
+    wait_for(browser, "the users table", lambda d: next(
+        (e for e in d.find_elements(CSS, '[data-testid="stDataFrame"] canvas')
+         if e.is_displayed()), None))
+    _shot(browser, "admin-users")
     for tab in browser.find_elements(CSS, '[data-testid="stTab"]'):
         if tab.text.strip() == "API keys":
             tab.click()

@@ -117,11 +117,14 @@ def _sign_in_form() -> None:
         name = st.text_input("User name", key="auth.name")
         password = st.text_input("Password", type="password", key="auth.password")
         submitted = st.form_submit_button("Sign in", type="primary")
-    if not submitted:
-        st.caption("No account yet? An admin creates one with "
-                   "`python -m core.cli users add NAME --role editor`.")
-        return
     svc = handles.services()
+    if not submitted:
+        if not svc.access.has_admin():
+            st.warning("Nobody can sign in yet: create the first admin on the server with "
+                       "`python -m core.cli users add NAME --admin`.")
+        else:
+            st.caption("No account yet? Ask an admin to add you on the Access page.")
+        return
     try:
         who = svc.access.authenticate(name, password)
     except SignInFailed as err:

@@ -103,6 +103,12 @@ def test_sign_in_form_wrong_then_right_password_then_lock_out(password_mode):
     assert "locked" in fresh.error[0].value
 
 
+def test_sign_in_form_says_how_to_create_the_first_admin(monkeypatch, svc):
+    monkeypatch.setenv("TRELLIS_AUTH", "password")
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=60).run()
+    assert "users add NAME --admin" in at.warning[0].value
+
+
 def test_expired_session_asks_to_sign_in_again(password_mode):
     at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=60)
     at.session_state["auth.user"] = {"name": "ed", "expires": time.time() - 1}
@@ -115,6 +121,8 @@ def test_viewer_cannot_open_admin_pages_and_documents_are_read_only(password_mod
     ops = _page("operations.py", "val")
     assert "Your role (viewer) cannot open the Operations page" in ops.error[0].value
     assert not [b for b in ops.button if b.label.startswith("Save")]
+    guards = _page("guardrails.py", "val")
+    assert "cannot change guardrail policies" in guards.error[0].value
     chat = _page("chat.py", "val")
     assert "cannot use the chat playground" in chat.error[0].value
     access = _page("access.py", "val")

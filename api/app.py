@@ -119,7 +119,7 @@ def create_app(services: Services | None = None) -> FastAPI:
 
     @app.exception_handler(E.TrellisError)
     async def _on_trellis(request: Request, exc: E.TrellisError) -> JSONResponse:
-        return _error_response(exc, request.headers.get(CALL_ID))
+        return _error_response(exc, None)
 
     @app.exception_handler(Exception)
     async def _on_crash(request: Request, exc: Exception) -> JSONResponse:

@@ -116,23 +116,53 @@ def _from_url() -> dict:
     return out
 
 
-def _seed_widgets(options: dict[str, list[str]]) -> None:
-    """Give each filter widget its first value: the URL, else what this browser
-    session chose on another Monitoring page, else the defaults."""
-    url = _from_url()
-    saved = st.session_state.get(SAVED, {})
-    source = url or saved
+FILTER_KEYS = ("range", "start", "end", *LIST_FIELDS)
+
+
+def _defaults() -> dict:
     today = date.today()
-    defaults = {"range": DEFAULT_RANGE, "start": today - timedelta(days=7), "end": today}
-    for key in ("range", "start", "end", *LIST_FIELDS):
-        wkey = PREFIX + key
-        if wkey in st.session_state:
-            continue
-        value = source.get(key, defaults.get(key, []))
+    return {"range": DEFAULT_RANGE, "start": today - timedelta(days=7), "end": today,
+            **{name: [] for name in LIST_FIELDS}}
+
+
+def current_filters() -> dict:
+    """The one filter state every Monitoring page shares: the URL when it names
+    filters (a shared link, or the address bar), else this browser session's,
+    else the defaults."""
+    url = _from_url()
+    saved = st.session_state.get(SAVED)
+    if url:
+        values = {**_defaults(), **url}
+    elif saved:
+        values = dict(saved)
+    else:
+        values = _defaults()
+    st.session_state[SAVED] = values
+    return values
+
+
+def _on_filter_change() -> None:
+    """A filter widget changed: it becomes the shared state (and the URL) before
+    the page runs, so the URL's older values do not win it back."""
+    values = dict(st.session_state.get(SAVED) or _defaults())
+    for key in FILTER_KEYS:
+        if PREFIX + key in st.session_state:
+            values[key] = st.session_state[PREFIX + key]
+    st.session_state[SAVED] = values
+    _write_url(values)
+
+
+def _seed_widgets(values: dict, options: dict[str, list[str]]) -> None:
+    """Put the shared state into each filter widget. Always assigned, not only when
+    missing: a value left over from another page's widget of the same key is
+    widget state that a new page's widget does not pick up (the bug that reset
+    the range around the Cost page)."""
+    for key in FILTER_KEYS:
+        value = values.get(key, [] if key in LIST_FIELDS else None)
         if key in LIST_FIELDS:
             # A shared link may name a value this install has not seen; keep it.
             options[key] = sorted(set(options.get(key, [])) | set(value))
-        st.session_state[wkey] = value
+        st.session_state[PREFIX + key] = value
 
 
 def _write_url(values: dict) -> None:
@@ -154,20 +184,24 @@ def _write_url(values: dict) -> None:
 def filter_sidebar() -> Filters:
     """The filter widgets (sidebar); returns the Filters they describe."""
     options = dict(filter_options())
-    _seed_widgets(options)
+    values = current_filters()
+    _seed_widgets(values, options)
     tz = zone(viewer_zone())
     with st.sidebar:
-        st.markdown("**Filters**")
+        st.markdown("**Filters** (shared by Latency, Cost and Errors, and kept in the address)")
         span = st.selectbox(
             "Time range", [*RANGES, "custom"], key=PREFIX + "range",
             format_func=lambda k: RANGE_LABELS.get(k, "Custom dates"),
+            on_change=_on_filter_change,
         )
         if span == "custom":
-            st.date_input("From (local date)", key=PREFIX + "start")
-            st.date_input("To (local date, inclusive)", key=PREFIX + "end")
+            st.date_input("From (local date)", key=PREFIX + "start", on_change=_on_filter_change)
+            st.date_input("To (local date, inclusive)", key=PREFIX + "end",
+                          on_change=_on_filter_change)
         for name in LIST_FIELDS:
-            st.multiselect(FILTER_LABELS[name], options.get(name, []), key=PREFIX + name)
-    values = {k: st.session_state[PREFIX + k] for k in ("range", "start", "end", *LIST_FIELDS)}
+            st.multiselect(FILTER_LABELS[name], options.get(name, []), key=PREFIX + name,
+                           on_change=_on_filter_change)
+    values = {k: st.session_state[PREFIX + k] for k in FILTER_KEYS}
     st.session_state[SAVED] = values
     _write_url(values)
     lists = {name: tuple(values[name]) for name in LIST_FIELDS}
@@ -326,21 +360,38 @@ def chart(fig, key: str) -> None:
     st.plotly_chart(fig, key=key)
 
 
+def _url_call() -> int | None:
+    wanted = st.query_params.get("call", "")
+    return int(wanted) if wanted.isdigit() else None
+
+
 def call_picker(df: pd.DataFrame, page: str, label: str = "Inspect a call") -> None:
-    """A selector over a table's calls; the chosen call's detail opens below it."""
-    if df.empty:
-        return
-    ids = [int(i) for i in df["id"]]
-    wanted = st.query_params.get("call")
-    index = ids.index(int(wanted)) if wanted and wanted.isdigit() and int(wanted) in ids else None
-    row_of = {int(r.id): r for r in df.itertuples()}
-    choice = st.selectbox(
-        label, ids, index=index, key=f"{page}.call", placeholder="Choose a call id…",
-        format_func=lambda i: f"#{i} · {row_of[i].model} · {row_of[i].status} · "
-        f"{format_ms(row_of[i].latency_ms)}",
-    )
+    """A selector over a table's calls; the chosen call's detail opens below it and
+    its id goes into the address (`?call=<id>`), so a shared link opens the same call."""
+    raw = st.query_params.get("call", "")
+    wanted = int(raw) if raw.isdigit() else None
+    row_of = {int(r.id): r for r in df.itertuples()} if not df.empty else {}
+    key = f"{page}.call"
+    if key not in st.session_state and wanted in row_of:
+        st.session_state[key] = wanted
+    choice = None
+    if row_of:
+        choice = st.selectbox(
+            label, list(row_of), key=key, index=None, placeholder="Choose a call id…",
+            format_func=lambda i: f"#{i} · {row_of[i].model} · {row_of[i].status} · "
+            f"{format_ms(row_of[i].latency_ms)}",
+        )
     if choice is not None:
+        if wanted != int(choice):
+            st.query_params["call"] = str(int(choice))
+        st.caption("This page's address now opens this call: copy it to share the call.")
         call_detail(int(choice), page)
+    elif wanted is not None and wanted not in row_of:
+        # A link to a call outside this table (another filter, an older call).
+        st.caption(f"Call #{wanted}, opened from the link.")
+        call_detail(wanted, page)
+    elif wanted is not None:
+        del st.query_params["call"]  # the viewer cleared the choice
 
 
 @st.cache_data(ttl=30, show_spinner=False)

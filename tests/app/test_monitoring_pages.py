@@ -149,3 +149,61 @@ def test_filter_options_come_from_the_log(demo_db):
     opts = queries.filter_options(demo_db)
     assert "demo" in opts["source"]
     assert Filters.last("1h").end - Filters.last("1h").start == timedelta(hours=1)
+
+
+def _main() -> AppTest:
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    return AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=120)
+
+
+def _filters(at: AppTest) -> tuple[str, list[str]]:
+    return at.selectbox(key="monitor.f.range").value, at.multiselect(key="monitor.f.provider").value
+
+
+@pytest.mark.parametrize("clear_url", [False, True], ids=["url-kept", "url-cleared"])
+def test_filters_are_kept_into_and_out_of_cost(demo_db, clear_url):
+    """Bug 2: one filter state for all monitoring pages. Sidebar navigation may or
+    may not carry the address's query string; either way the filters stay."""
+    at = _main()
+    at.switch_page("../pages/monitoring_latency.py").run()
+    at.selectbox(key="monitor.f.range").set_value("7d").run()
+    at.multiselect(key="monitor.f.provider").set_value(["anthropic"]).run()
+    for page in ("monitoring_cost.py", "monitoring_errors.py", "monitoring_cost.py",
+                 "monitoring_latency.py"):
+        if clear_url:
+            at.query_params.clear()
+        at.switch_page(f"../pages/{page}").run()
+        assert not at.exception, page
+        assert _filters(at) == ("7d", ["anthropic"]), page
+        assert _qp(at, "range") == ["7d"] and _qp(at, "provider") == ["anthropic"], page
+    # A change made on Cost is what Errors shows next.
+    at.switch_page("../pages/monitoring_cost.py").run()
+    at.selectbox(key="monitor.f.range").set_value("24h").run()
+    at.switch_page("../pages/monitoring_errors.py").run()
+    assert _filters(at) == ("24h", ["anthropic"])
+
+
+def test_a_call_link_opens_the_drill_down(demo_db):
+    """`?call=<id>` opens that call; choosing a call puts its id in the address."""
+    slowest = queries.latency_view(demo_db, Filters.last("30d"))["slowest"]
+    call_id = int(slowest["id"].iloc[1])
+    at = _app("latency")
+    at.query_params["call"] = str(call_id)
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="latency.call").value == call_id
+    assert any(f"**Call #{call_id}**" in m.value for m in at.markdown)
+
+    other = int(slowest["id"].iloc[2])
+    at.selectbox(key="latency.call").set_value(other).run()
+    assert _qp(at, "call") == [str(other)]
+    assert any(f"**Call #{other}**" in m.value for m in at.markdown)
+
+    # A link to a call that is not in the page's table still opens it.
+    error_id = int(queries.errors_view(demo_db, Filters.last("30d"))["recent"]["id"].iloc[-1])
+    at = _app("latency")
+    at.query_params["call"] = str(error_id)
+    at.run()
+    assert not at.exception
+    assert any(f"**Call #{error_id}**" in m.value for m in at.markdown)

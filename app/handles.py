@@ -12,6 +12,7 @@ import streamlit as st
 from core.config import Settings
 from core.providers.base import ProviderStatus
 from core.services import Services
+from core.telemetry.store import SpendSummary, day_start
 
 
 @st.cache_resource(show_spinner="Starting Trellis…")
@@ -33,13 +34,9 @@ def available_models() -> list[str]:
 
 
 @st.cache_data(ttl=10, show_spinner=False)
-def spend_today() -> tuple[float, int, int]:
-    """Known spend today in USD, calls today, and calls today with an unknown price."""
-    from core.telemetry.store import day_start
-
-    tel = services().telemetry
-    start = day_start()
-    return tel.spend_since(start), tel.calls_since(start), tel.unknown_cost_calls_since(start)
+def spend_today() -> SpendSummary:
+    """Today's (UTC) known spend and calls: real calls, with the demo traffic apart."""
+    return services().telemetry.spend_summary(day_start())
 
 
 def after_call() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import handles
+from core.telemetry.budget import SPEND_BASIS
 
 
 def sidebar_status() -> None:
@@ -16,10 +17,15 @@ def sidebar_status() -> None:
             st.markdown(f"{mark} {status.label}", help=status.reason)
             if not status.available:
                 st.caption(status.reason)
-        spend, calls, unknown = handles.spend_today()
-        st.metric("Spend today (UTC)", f"${spend:,.4f}", help=f"{calls} calls today")
-        if unknown:
-            st.caption(f"{unknown} call(s) today used a model with no known price.")
+        today = handles.spend_today()
+        st.metric("Spend today (UTC)", f"${today.spend_usd:,.4f}",
+                  help=f"{today.calls:,} calls since 00:00 UTC. {SPEND_BASIS}")
+        if today.demo_calls:
+            st.caption(f"Not counted: {today.demo_calls:,} demo calls today "
+                       f"(${today.demo_spend_usd:,.2f}), as budgets do not count them either.")
+        if today.unknown_cost_calls:
+            st.caption(f"{today.unknown_cost_calls:,} call(s) today used a model with no "
+                       "known price.")
 
 
 def format_cost(cost: float | None) -> str:

@@ -6,14 +6,32 @@ import pandas as pd
 import streamlit as st
 from pydantic import ValidationError
 
-from app import auth, handles
+from app import handles
+from app import monitoring as mon
+from core.forms import plain_validation_error
 from core.providers.errors import TrellisError
+from core.reliability.budgets import parse_usd
 from core.reliability.models import Budget
+from core.telemetry.budget import BUDGET_BASIS
 from core.telemetry.store import since
 
-auth.page("operations.view")
 svc = handles.services()
 rel = svc.reliability
+FLASH = "ops.flash"
+
+
+def saved(area: str, message: str) -> None:
+    """After a write: rerun so every figure on the page is the saved state, and say
+    so at the top of the tab that was edited."""
+    st.session_state[FLASH] = (area, message)
+    st.rerun()
+
+
+def flash(area: str) -> None:
+    pending = st.session_state.get(FLASH)
+    if pending and pending[0] == area:
+        del st.session_state[FLASH]
+        st.success(pending[1], icon=":material/check_circle:")
 
 st.title("Operations")
 st.caption(
@@ -29,7 +47,6 @@ for alert in rel.budgets.alerts():
         icon=":material/savings:",
     )
     if cols[1].button("Dismiss", key=f"ops.ack.{alert.id}"):
-        auth.require("budgets.write")
         rel.budgets.acknowledge(alert.id)
         st.rerun()
 
@@ -38,6 +55,7 @@ routes_tab, breakers_tab, limits_tab, budgets_tab, cache_tab = st.tabs(
 )
 
 with routes_tab:
+    flash("routes")
     routes = rel.routes.all()
     if routes:
         st.dataframe(
@@ -60,22 +78,21 @@ with routes_tab:
             key="ops.route_chain",
             placeholder="anthropic/claude-haiku-4-5\nopenai/gpt-4o-mini\nlocal/gemma-3-270m",
         )
-        if st.form_submit_button("Save route"):
-            try:
-                auth.require("routes.write")
-                rel.routes.save(name, chain.splitlines())
-                auth.record("route.save", f"route/{name}", before=routes.get(name),
-                            after=chain.splitlines())
-                st.success(f"Route '{name}' saved.")
-            except TrellisError as err:
-                st.error(err.user_message)
+        submitted = st.form_submit_button("Save route")
+    if submitted:
+        try:
+            rel.routes.save(name, chain.splitlines())
+        except TrellisError as err:
+            st.error(err.user_message)
+        else:
+            handles.available_models.clear()  # the model pickers list routes
+            saved("routes", f"Route '{name.strip()}' saved: pick route/{name.strip()} as a model.")
     if routes:
         doomed = st.selectbox("Delete a route", ["—", *routes], key="ops.route_delete")
         if doomed != "—" and st.button("Delete route", key="ops.route_delete_btn"):
-            auth.require("routes.write")
             rel.routes.delete(doomed)
-            auth.record("route.delete", f"route/{doomed}", before=routes[doomed])
-            st.rerun()
+            handles.available_models.clear()
+            saved("routes", f"Route '{doomed}' deleted.")
 
 with breakers_tab:
     views = rel.breakers.views()
@@ -100,13 +117,22 @@ with breakers_tab:
         if cols[4].button(
             "Reset", key=f"ops.reset.{view.deployment}", disabled=view.state == "closed"
         ):
-            auth.require("breakers.reset")
             rel.breakers.reset(view.deployment)
-            auth.record("breaker.reset", view.deployment)
             st.toast(f"Breaker for {view.deployment} reset.")
             st.rerun()
 
+SETTING_LABELS = {
+    "max_retries": "Retries per deployment", "backoff_base_s": "Backoff base",
+    "attempt_timeout_s": "Per-attempt timeout", "deadline_s": "Total deadline",
+    "breaker_failures": "Breaker: consecutive failures", "breaker_cooldown_s": "Breaker: cool-down",
+    "breaker_failure_rate": "Breaker: failure rate", "rpm_global": "Requests/min, all users",
+    "rpm_user": "Requests/min, each user", "tpm_global": "Tokens/min, all users",
+    "tpm_user": "Tokens/min, each user", "max_concurrent": "Calls at once",
+    "cache_ttl_s": "Time to live", "semantic_threshold": "Semantic similarity threshold",
+}
+
 with limits_tab:
+    flash("limits")
     cfg = rel.config()
     usage = rel.limiter.usage()
     st.markdown("**Traffic in the last minute (this replica)**")
@@ -147,24 +173,27 @@ with limits_tab:
             ("max_concurrent", "Calls at once", cfg.max_concurrent),
         ):
             limits[key] = c3.number_input(label, 0, 10_000_000, current or 0, key=f"ops.{key}")
-        if st.form_submit_button("Save settings"):
-            try:
-                auth.require("limits.write")
-                rel.update_config(**values, **{k: (v or None) for k, v in limits.items()})
-                auth.record("settings.save", "retries and rate limits", after={**values, **limits})
-                st.success("Settings saved.")
-            except ValidationError as err:
-                st.error(f"Not saved: {err.errors()[0]['msg']}.")
+        submitted = st.form_submit_button("Save settings")
+    if submitted:
+        try:
+            rel.update_config(**values, **{k: (v or None) for k, v in limits.items()})
+        except ValidationError as err:
+            st.error(f"The settings were not saved: {plain_validation_error(err, SETTING_LABELS)}")
+        else:
+            saved("limits", "Settings saved; every replica uses them within a few seconds.")
 
 with budgets_tab:
+    flash("budgets")
+    st.caption(BUDGET_BASIS)
     for status in rel.budgets.status():
         b = status.budget
         who = {"global": "everyone", "user": "each user", "tag": "each tag"}[b.scope]
         if b.subject:
             who = f"{b.scope} {b.subject}"
+        when_spent = (f"then downgrade to {b.downgrade_model}" if b.policy == "downgrade"
+                      else "then block calls")
         line = (
-            f"**{b.name}** · {b.period} · {who} · {b.policy}"
-            + (f" → {b.downgrade_model}" if b.policy == "downgrade" else "")
+            f"**{b.name}** · {b.period} · {who} · {when_spent}"
             + ("" if b.enabled else " · disabled")
         )
         st.markdown(
@@ -174,91 +203,122 @@ with budgets_tab:
             min(status.used_fraction, 1.0),
             text=f"${status.spent_usd:,.4f} spent"
             + (f" + ${status.reserved_usd:,.4f} in flight" if status.reserved_usd else "")
-            + f" of ${b.limit_usd:,.2f}",
+            + f" of ${b.limit_usd:,.2f} this {'day' if b.period == 'daily' else 'month'}",
         )
     budgets = rel.budgets.list()
+    targets = handles.available_models()
     with st.form("ops.budget_form"):
-        st.markdown("**Add or change a budget**")
+        st.markdown("**Add or change a budget** (an existing name changes that budget)")
         existing = {b.name: b for b in budgets}
         c1, c2 = st.columns(2)
-        name = c1.text_input("Name", key="ops.budget_name")
-        limit = c1.number_input("Limit (USD)", 0.0, 1e9, 10.0, key="ops.budget_limit")
+        name = c1.text_input("Name", key="ops.budget_name", placeholder="daily-cap")
+        limit = c1.text_input("Limit (USD)", key="ops.budget_limit", placeholder="25",
+                              help="An amount in dollars, such as 25 or 1,000.50.")
         period = c1.selectbox("Period", ["daily", "monthly"], key="ops.budget_period")
-        scope = c2.selectbox("Applies to", ["global", "user", "tag"], key="ops.budget_scope")
+        scope = c2.selectbox(
+            "Applies to", ["global", "user", "tag"], key="ops.budget_scope",
+            format_func={"global": "all calls together", "user": "each user",
+                         "tag": "each tag"}.get,
+        )
         subject = c2.text_input(
             "Only this user or tag (blank = each one)", key="ops.budget_subject"
         )
-        policy = c2.selectbox("When spent", ["block", "downgrade"], key="ops.budget_policy")
-        target = c2.text_input(
-            "Downgrade to model", key="ops.budget_target", placeholder="openai/gpt-4o-mini"
+        policy = c2.selectbox(
+            "When spent", ["block", "downgrade"], key="ops.budget_policy",
+            format_func={"block": "block further calls",
+                         "downgrade": "switch to a cheaper model"}.get,
         )
-        threshold = c1.slider("Alert at", 0.1, 1.0, 0.8, key="ops.budget_threshold")
-        if st.form_submit_button("Save budget"):
-            auth.require("budgets.write")
-            old = existing.get(name.strip())
-            try:
-                rel.budgets.save(
-                    Budget(
-                        id=old.id if old else None,
-                        name=name.strip(),
-                        limit_usd=limit,
-                        period=period,
-                        scope=scope,
-                        subject=subject.strip() or None,
-                        policy=policy,
-                        downgrade_model=target.strip() or None,
-                        alert_threshold=threshold,
-                    )
-                )
-                auth.record("budget.save", name.strip(),
-                            before=old and {"limit_usd": old.limit_usd, "period": old.period},
-                            after={"limit_usd": limit, "period": period})
-                st.success(f"Budget '{name.strip()}' saved.")
-                st.rerun()
-            except TrellisError as err:
-                st.error(err.user_message)
+        target = c2.selectbox(
+            "Cheaper model (when spent: switch)", targets, index=None,
+            key="ops.budget_target", placeholder="Choose a model or route…",
+        )
+        threshold = c1.slider("Alert at (share of the limit)", 0.1, 1.0, 0.8,
+                              key="ops.budget_threshold", format="%.2f")
+        submitted = st.form_submit_button("Save budget")
+    if submitted:
+        old = existing.get(name.strip())
+        try:
+            budget_id = rel.budgets.save(
+                Budget(
+                    id=old.id if old else None,
+                    name=name.strip(),
+                    limit_usd=parse_usd(limit),
+                    period=period,
+                    scope=scope,
+                    subject=subject.strip() or None,
+                    policy=policy,
+                    downgrade_model=target,
+                    alert_threshold=threshold,
+                ),
+                known_models=targets,
+            )
+        except TrellisError as err:
+            st.error(f"The budget was not saved. {err.user_message}", icon=":material/error:")
+        else:
+            mon.alert_check.clear()  # the daily-budget alert reads the budget
+            saved("budgets", f"Budget '{name.strip()}' saved: ${parse_usd(limit):,.2f} "
+                             f"{period}.")
     if budgets:
         doomed = st.selectbox(
             "Delete a budget", ["—", *[b.name for b in budgets]], key="ops.budget_delete"
         )
         if doomed != "—" and st.button("Delete budget", key="ops.budget_delete_btn"):
-            auth.require("budgets.write")
             rel.budgets.delete(next(b.id for b in budgets if b.name == doomed))
-            auth.record("budget.delete", doomed)
-            st.rerun()
+            mon.alert_check.clear()
+            saved("budgets", f"Budget '{doomed}' deleted.")
+
+CACHE_MODES = {
+    "off": "Off: every call goes to the model",
+    "exact": "Exact: the same prompt gets the stored answer",
+    "semantic": "Similar: a close enough prompt gets the stored answer",
+    "both": "Exact, then similar",
+}
 
 with cache_tab:
+    flash("cache")
     cfg = rel.config()
     summary = svc.telemetry.cache_summary(since(24))
     stats = rel.cache.stats()
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Cache mode", cfg.cache_mode)
+    c1.metric("Cache now", CACHE_MODES[cfg.cache_mode].split(":")[0])
     c2.metric(
-        "Hit rate, 24 h",
+        "Hit rate, last 24 h",
         f"{summary['hit_rate']:.0%}",
-        help=f"{summary['hits']} of {summary['calls']} calls",
+        help=f"{summary['hits']:,} of {summary['calls']:,} calls in the last 24 hours",
     )
-    c3.metric("Saved, 24 h", f"${summary['saved_usd']:,.4f}")
-    c4.metric("Entries", f"{stats['entries']:,}")
+    c3.metric("Saved, last 24 h", f"${summary['saved_usd']:,.4f}")
+    c4.metric("Stored answers", f"{stats['entries']:,}")
+    period = (
+        f"Hit rate and savings cover the real calls of the last 24 hours "
+        f"({summary['hits']:,} of {summary['calls']:,} answered from the cache); "
+        "demo traffic is not counted."
+    )
+    if cfg.cache_mode == "off" and summary["hits"]:
+        period += " The cache is off now: those hits were served while it was on."
+    elif cfg.cache_mode == "off":
+        period += " The cache is off, so the hit rate stays at 0% until you switch it on."
+    st.caption(period)
     with st.form("ops.cache_form"):
+        modes = list(CACHE_MODES)
         mode = st.selectbox(
-            "Cache",
-            ["off", "exact", "semantic", "both"],
-            index=["off", "exact", "semantic", "both"].index(cfg.cache_mode),
-            key="ops.cache_mode",
+            "Cache", modes, index=modes.index(cfg.cache_mode), key="ops.cache_mode",
+            format_func=CACHE_MODES.get,
         )
         ttl = st.number_input(
-            "Time to live (s)", 1.0, 30 * 86400.0, cfg.cache_ttl_s, key="ops.cache_ttl"
+            "Keep answers for (seconds)", 1.0, 30 * 86400.0, cfg.cache_ttl_s, key="ops.cache_ttl"
         )
         threshold = st.slider(
-            "Semantic similarity threshold", 0.5, 1.0, cfg.semantic_threshold, key="ops.cache_sim"
+            "Similarity needed for a similar prompt (1.0 = identical)", 0.5, 1.0,
+            cfg.semantic_threshold, key="ops.cache_sim",
         )
-        if st.form_submit_button("Save cache settings"):
-            auth.require("cache.write")
+        submitted = st.form_submit_button("Save cache settings")
+    if submitted:
+        try:
             rel.update_config(cache_mode=mode, cache_ttl_s=ttl, semantic_threshold=threshold)
-            auth.record("cache.settings", "cache", after={"mode": mode, "ttl_s": ttl})
-            st.success("Cache settings saved.")
+        except ValidationError as err:
+            st.error("The cache settings were not saved: "
+                     + plain_validation_error(err, SETTING_LABELS))
+        else:
+            saved("cache", f"Cache settings saved: {CACHE_MODES[mode].split(':')[0].lower()}.")
     if st.button("Clear the cache", key="ops.cache_clear"):
-        auth.require("cache.write")
-        auth.record("cache.clear", "cache")
         st.toast(f"Removed {rel.cache.invalidate()} cached answers.")

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -45,6 +47,8 @@ _ALERT = BudgetAlert.__table__
 #: settled then belongs to a call whose process died, and is released so the
 #: budget does not stay blocked until the period ends.
 RESERVATION_TTL = timedelta(minutes=15)
+#: The largest limit a budget accepts (a typo guard, not a policy).
+MAX_LIMIT_USD = 1e9
 #: How often (at most) the call path looks for expired reservations.
 _SWEEP_EVERY_S = 30.0
 
@@ -68,6 +72,45 @@ class BudgetExceeded(E.TrellisError):
             f"The {self.period} budget '{self.budget}' is spent; calls resume {when}, "
             "or an admin can raise it on the Operations page."
         )
+
+
+_AMOUNT = re.compile(r"\d{1,3}(,\d{3})+(\.\d+)?|\d+(\.\d*)?|\.\d+")
+
+
+def parse_usd(text: str | float | int) -> float:
+    """A dollar amount a person typed ("25", "$1,000.50") as a float, or
+    InvalidRequest with one sentence saying what is wrong. Only plain decimal
+    numbers pass: no exponents ("1e3"), no trailing letters, no NaN or infinity,
+    nothing negative or zero."""
+    if isinstance(text, bool):
+        raise E.InvalidRequest("Write the limit as an amount in dollars, such as 25 or 1,000.50.")
+    if isinstance(text, int | float):
+        value = float(text)
+        shown = f"{text}"
+    else:
+        shown = text.strip()
+        plain = shown.removeprefix("$").strip()
+        if not plain:
+            raise E.InvalidRequest("Enter a limit in dollars, such as 25.")
+        if plain.startswith("-") and _AMOUNT.fullmatch(plain[1:].removeprefix("$").strip()):
+            raise E.InvalidRequest(
+                f"A limit cannot be negative ({shown}); enter an amount above $0."
+            )
+        if not _AMOUNT.fullmatch(plain):
+            raise E.InvalidRequest(
+                f"'{shown}' is not an amount in dollars; use digits with an optional decimal "
+                "point, such as 25 or 1,000.50."
+            )
+        value = float(plain.replace(",", ""))
+    if not math.isfinite(value):
+        raise E.InvalidRequest("Enter a limit in dollars, such as 25; it must be a real number.")
+    if value < 0:
+        raise E.InvalidRequest(f"A limit cannot be negative ({shown}); enter an amount above $0.")
+    if value == 0:
+        raise E.InvalidRequest("A limit of $0 would block every call; enter an amount above $0.")
+    if value > MAX_LIMIT_USD:
+        raise E.InvalidRequest(f"Enter a limit of at most ${MAX_LIMIT_USD:,.0f}.")
+    return value
 
 
 def period_start(period: str, now: datetime | None = None) -> datetime:
@@ -124,16 +167,36 @@ class BudgetManager:
             self._cached = (now, [b for b in self.list() if b.enabled])
         return self._cached[1]
 
-    def save(self, budget: Budget) -> int:
-        if budget.limit_usd <= 0:
-            raise E.InvalidRequest("A budget's limit must be more than $0.")
-        if budget.policy == "downgrade" and not budget.downgrade_model:
-            raise E.InvalidRequest("A downgrade budget needs the model to downgrade to.")
+    def save(self, budget: Budget, *, known_models: Collection[str] | None = None) -> int:
+        """Create or update a budget; return its id. Bad values raise InvalidRequest
+        with a sentence a page shows as is. With `known_models` (the registry's
+        models and the routes), a downgrade target must be one of them."""
+        if not (budget.name or "").strip():
+            raise E.InvalidRequest("Give the budget a name.")
+        budget.limit_usd = parse_usd(budget.limit_usd)
         if budget.scope not in ("global", "user", "tag") or budget.period not in (
             "daily",
             "monthly",
         ):
             raise E.InvalidRequest("Scope must be global, user or tag; period daily or monthly.")
+        if budget.policy not in ("block", "downgrade"):
+            raise E.InvalidRequest("When a budget is spent it can block calls or downgrade them.")
+        threshold = budget.alert_threshold
+        if not (isinstance(threshold, int | float) and math.isfinite(threshold)
+                and 0 < threshold <= 1):
+            raise E.InvalidRequest("The alert threshold must be between 1% and 100% of the limit.")
+        if budget.policy == "downgrade":
+            target = (budget.downgrade_model or "").strip()
+            if not target:
+                raise E.InvalidRequest("A downgrade budget needs the model to downgrade to.")
+            if known_models is not None and target not in known_models:
+                raise E.InvalidRequest(
+                    f"There is no model or route called '{target}'; pick one of the models "
+                    "listed (a route appears once it is saved under Routes)."
+                )
+            budget.downgrade_model = target
+        else:
+            budget.downgrade_model = None
         with session_scope(self._db) as s:
             merged = s.merge(budget)
             merged.updated_at = utcnow()

@@ -22,6 +22,7 @@ from sqlalchemy import Engine, func, or_, select
 from core.db import session_scope
 from core.telemetry import queries
 from core.telemetry.alert_models import RULE_KINDS, AlertEvent, AlertRule
+from core.telemetry.demo import DEMO_SOURCE
 from core.telemetry.filters import Filters
 from core.telemetry.models import CallLog, utcnow
 
@@ -140,8 +141,10 @@ def _evaluate_rule(
         start = datetime(now.year, now.month, now.day)
         f = Filters(start=start, end=now + timedelta(microseconds=1))
         with engine.connect() as conn:
+            # Counted as budgets count: real calls only (see budget.SPEND_BASIS).
             spend = conn.execute(select(func.coalesce(func.sum(C.c.cost_usd), 0.0)).where(
-                *queries.conditions(f))).scalar_one()
+                *queries.conditions(f), func.coalesce(C.c.source, "") != DEMO_SOURCE)
+            ).scalar_one()
         pct = 100.0 * float(spend) / budget
         if pct > rule.threshold:
             return [fire(pct, f"Today's spend ${spend:,.2f} is {pct:.0f}% of the "

@@ -12,6 +12,15 @@ from sqlalchemy import Engine, select
 from core.config import Settings
 from core.db import session_scope
 
+#: How every "spent today" figure counts, said the same way wherever one is shown
+#: (the sidebar, the budgets on Operations, the daily-budget alert).
+SPEND_BASIS = "Real calls only: demo traffic is not counted, here or in any budget."
+#: What a budget's own figure covers beyond that.
+BUDGET_BASIS = (
+    "A budget counts the calls it governed: those made since it was saved, in its "
+    "current period (days and months in UTC). Demo traffic is never counted."
+)
+
 
 def daily_budget_usd(settings: Settings, db: Engine | None = None) -> float | None:
     """The daily spend budget in USD, or None when none is set."""

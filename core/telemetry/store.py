@@ -12,9 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Engine, case, func, insert, select
+from sqlalchemy import ColumnElement, Engine, and_, case, func, insert, select
 
 from core.db import session_scope
+from core.telemetry.demo import DEMO_SOURCE
 from core.telemetry.models import CallLog, Feedback, Span, utcnow
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,17 @@ _CALL = CallLog.__table__
 _SPAN = Span.__table__
 _INSERT_CALL = insert(_CALL)
 _INSERT_SPAN = insert(_SPAN)
+
+
+@dataclass(frozen=True, slots=True)
+class SpendSummary:
+    """Spend over a period: real calls, and demo traffic counted apart."""
+
+    spend_usd: float
+    calls: int
+    unknown_cost_calls: int
+    demo_spend_usd: float
+    demo_calls: int
 
 
 @dataclass(slots=True)
@@ -211,16 +223,42 @@ class TelemetryStore:
                 ).scalar_one()
             )
 
-    def cache_summary(self, since: datetime) -> dict[str, float]:
-        """Calls, cache hits, hit rate and money the caches saved since `since`."""
+    def spend_summary(self, since: datetime) -> SpendSummary:
+        """Spend and calls since `since` (UTC) in one scan: real calls, and the demo
+        traffic apart. Budgets count real calls only, so every "today" figure that
+        sits next to a budget uses `spend_usd` here, not the demo share."""
         c = _CALL.c
+        demo = c.source == DEMO_SOURCE
+        real = func.coalesce(c.source, "") != DEMO_SOURCE
+        with self._engine.connect() as conn:
+            spend, calls, unknown, demo_spend, demo_calls = conn.execute(
+                select(
+                    func.coalesce(func.sum(case((real, c.cost_usd), else_=None)), 0.0),
+                    func.coalesce(func.sum(case((real, 1), else_=0)), 0),
+                    func.coalesce(
+                        func.sum(case((and_(real, c.cost_usd.is_(None)), 1), else_=0)), 0
+                    ),
+                    func.coalesce(func.sum(case((demo, c.cost_usd), else_=None)), 0.0),
+                    func.coalesce(func.sum(case((demo, 1), else_=0)), 0),
+                ).where(c.created_at >= since)
+            ).one()
+        return SpendSummary(float(spend), int(calls), int(unknown), float(demo_spend),
+                            int(demo_calls))
+
+    def cache_summary(self, since: datetime, *, include_demo: bool = False) -> dict[str, float]:
+        """Calls, cache hits, hit rate and money the caches saved since `since`;
+        real calls only unless `include_demo` (demo rows carry made-up cache hits)."""
+        c = _CALL.c
+        terms = [c.created_at >= since]
+        if not include_demo:
+            terms.append(func.coalesce(c.source, "") != DEMO_SOURCE)
         with self._engine.connect() as conn:
             calls, hits, saved = conn.execute(
                 select(
                     func.count(),
                     func.coalesce(func.sum(case((c.cache_hit.is_not(None), 1), else_=0)), 0),
                     func.coalesce(func.sum(c.cost_saved_usd), 0.0),
-                ).where(c.created_at >= since)
+                ).where(*terms)
             ).one()
         return {
             "calls": int(calls),

@@ -9,6 +9,7 @@ from core.config import Settings
 from core.engine import CompletionRequest
 from core.providers import Message
 from core.providers import errors as E
+from core.reliability.models import Budget
 from core.services import Services
 from tests.conftest import ROOT
 
@@ -48,7 +49,7 @@ def test_route_and_budget_are_saved_to_the_database(svc):
         "local/gemma-3-270m",
     ]
     at.text_input(key="ops.budget_name").set_value("daily-cap")
-    at.number_input(key="ops.budget_limit").set_value(2.5)
+    at.text_input(key="ops.budget_limit").set_value("2.5")
     submit = next(b for b in at.button if b.label == "Save budget")
     submit.click().run()
     assert not at.exception
@@ -85,3 +86,83 @@ def test_settings_form_persists_limits(svc):
     next(b for b in at.button if b.label == "Save settings").click().run()
     assert not at.exception
     assert Services.build(Settings()).reliability.config().rpm_user == 30
+
+
+def _submit(at: AppTest, label: str) -> AppTest:
+    next(b for b in at.button if b.label == label).click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_a_saved_route_shows_at_once(svc):
+    """Bug 3: the routes list shows the new route in the same page view as the save."""
+    at = _open()
+    at.text_input(key="ops.route_name").set_value("main")
+    at.text_area(key="ops.route_chain").set_value("openai/gpt-4o-mini\nlocal/gemma-3-270m")
+    _submit(at, "Save route")
+    assert not any("No routes yet" in i.value for i in at.info)
+    [table] = at.dataframe
+    assert list(table.value["route"]) == ["route/main"]
+    assert any("Route 'main' saved" in s.value for s in at.success)
+    # The budget form's model list (a cached reader) now offers the route.
+    assert "route/main" in at.selectbox(key="ops.budget_target").options
+
+
+def test_saved_cache_settings_show_at_once(svc):
+    """Bug 3: after saving, the cache mode reads the new value, not "off"."""
+    at = _open()
+    assert next(m.value for m in at.metric if m.label == "Cache now") == "Off"
+    at.selectbox(key="ops.cache_mode").set_value("exact")
+    _submit(at, "Save cache settings")
+    assert next(m.value for m in at.metric if m.label == "Cache now") == "Exact"
+    assert any("Cache settings saved" in s.value for s in at.success)
+    assert svc.reliability.config().cache_mode == "exact"
+
+
+@pytest.mark.parametrize(
+    ("typed", "sentence"),
+    [
+        ("-5", "cannot be negative"),
+        ("abc", "is not an amount in dollars"),
+        ("1e3x", "is not an amount in dollars"),
+        ("1e3", "is not an amount in dollars"),
+        ("nan", "is not an amount in dollars"),
+        ("inf", "is not an amount in dollars"),
+        ("0", "would block every call"),
+        ("", "Enter a limit in dollars"),
+    ],
+)
+def test_bad_budget_limits_get_a_sentence_and_save_nothing(svc, typed, sentence):
+    """Bug 5: each bad limit is refused with a plain sentence on the page."""
+    at = _open()
+    at.text_input(key="ops.budget_name").set_value("daily-cap")
+    at.text_input(key="ops.budget_limit").set_value(typed)
+    _submit(at, "Save budget")
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and sentence in errors[0], errors
+    assert errors[0].startswith("The budget was not saved.")
+    assert svc.reliability.budgets.list() == []
+
+
+def test_a_downgrade_needs_a_known_model(svc):
+    """Bug 5: "switch to a cheaper model" without a model, or with one the registry
+    does not know, saves nothing."""
+    at = _open()
+    at.text_input(key="ops.budget_name").set_value("cap")
+    at.text_input(key="ops.budget_limit").set_value("5")
+    at.selectbox(key="ops.budget_policy").set_value("downgrade")
+    _submit(at, "Save budget")
+    assert any("needs the model to downgrade to" in e.value for e in at.error)
+    assert svc.reliability.budgets.list() == []
+    with pytest.raises(E.InvalidRequest, match="no model or route called 'nonexistent/model-xyz'"):
+        svc.reliability.budgets.save(
+            Budget(name="cap", limit_usd=5, policy="downgrade",
+                   downgrade_model="nonexistent/model-xyz"),
+            known_models=svc.registry.available_models(),
+        )
+    at.selectbox(key="ops.budget_target").set_value("openai/gpt-4o-mini")
+    _submit(at, "Save budget")
+    [budget] = svc.reliability.budgets.list()
+    assert budget.downgrade_model == "openai/gpt-4o-mini"
+    assert any("Budget 'cap' saved" in s.value for s in at.success)
+    assert any("then downgrade to openai/gpt-4o-mini" in m.value for m in at.markdown)

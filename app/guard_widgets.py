@@ -7,6 +7,13 @@ from typing import Any
 import streamlit as st
 
 from core.guards import PolicyStore
+from core.guards.describe import (
+    entity_name,
+    entity_rules,
+    pii_input_sentence,
+    report_sentences,
+    threshold_words,
+)
 from core.services import Services
 
 POLICY_KEY = "chat.guard_policy"
@@ -43,9 +50,23 @@ def error_fields(err: Any) -> dict[str, Any]:
     return {"guard_report": dict(report)} if report else {}
 
 
+def _policy(name: str | None):
+    """The named policy as it is now (for its thresholds), or None."""
+    if not name:
+        return None
+    from app import handles
+
+    try:
+        return PolicyStore(handles.services().db).get(name)
+    except Exception:  # noqa: BLE001 - the report still shows without the policy
+        return None
+
+
 def render_report(answer: dict[str, Any]) -> None:
-    """An expander with what the guards did: entity counts (never values), injection
-    score and decision, validation results, and the stage timings."""
+    """An expander with what the guards did, in sentences: what personal data was
+    found and what happened to it (counts, never values), what the policy looks for
+    and how sure each detector must be, the injection and leak checks, validation
+    and the stage timings."""
     report = answer.get("guard_report") or {}
     if not report:
         return
@@ -54,15 +75,19 @@ def render_report(answer: dict[str, Any]) -> None:
     leak = report.get("leak") or {}
     flags = []
     if pii.get("input"):
-        flags.append(f"PII {pii.get('action', '')}")
+        flags.append({"redacted": "personal data hidden from the model",
+                      "flagged": "personal data found", "exempt": "personal data sent as is"
+                      }.get(pii.get("action", ""), "personal data found"))
     if inj.get("decision") in ("flag", "block"):
-        flags.append(f"injection {inj['decision']}")
+        flags.append("message refused" if inj["decision"] == "block"
+                     else "possible prompt injection")
     if leak.get("decision") in ("flag", "block"):
-        flags.append(f"leak {leak['decision']}")
+        flags.append("answer withheld" if leak["decision"] == "block"
+                     else "possible system-prompt leak")
     errors = report.get("errors") or {}
     if errors:
         flags.append("some guards could not run")
-    title = f"Guard report · {report.get('policy', '?')}"
+    title = f"Guard report · policy {report.get('policy', '?')}"
     if flags:
         title += " · " + ", ".join(flags)
     with st.expander(title, icon=":material/shield:"):
@@ -76,33 +101,39 @@ def render_report(answer: dict[str, Any]) -> None:
                 + "; tell an admin if this keeps happening.",
                 icon=":material/warning:",
             )
+        for sentence in report_sentences(report):
+            st.markdown(sentence)
+        policy = _policy(report.get("policy"))
         rows = []
-        for side, key, action in (
-            ("input", "input", pii.get("action")),
-            ("documents", "context", pii.get("context_action", pii.get("action"))),
-            ("answer", "output", pii.get("output_action")),
-        ):
+        for side, key in (("message", "input"), ("documents", "context"), ("answer", "output")):
             for entity, count in sorted((pii.get(key) or {}).items()):
-                rows.append({"where": side, "entity": entity, "count": count, "action": action})
+                threshold = policy.entities.get(entity) if policy else None
+                rows.append({
+                    "Found in": side, "Personal data": entity_name(entity), "How many": count,
+                    "Policy looks for it when the detector is": (
+                        threshold_words(threshold) if threshold is not None else "–"),
+                })
         if rows:
             st.dataframe(rows, hide_index=True, width="stretch")
-        elif pii.get("action") == "error":
-            st.caption("The PII scan did not run for this message.")
-        else:
-            st.caption(f"No PII found (input: {pii.get('action', 'off')}).")
-        if pii.get("deanonymized"):
-            st.caption("Your own values were put back into the answer; the model saw placeholders.")
-        if inj and inj.get("decision") != "error":
+        if policy is not None and policy.pii_input != "off":
+            with st.popover("What this policy looks for", icon=":material/policy:"):
+                st.markdown(pii_input_sentence(policy))
+                st.dataframe(
+                    [{"Personal data": r.name, "Found when the detector is": r.when}
+                     for r in entity_rules(policy)],
+                    hide_index=True, width="stretch",
+                )
+        if inj and inj.get("decision") not in (None, "error"):
             rules = ", ".join(inj.get("rules") or []) or "none"
-            st.markdown(
-                f"**Prompt injection** score {inj.get('score', 0):.2f} "
-                f"(threshold {inj.get('threshold', 0):.2f}) → **{inj.get('decision')}**; "
-                f"classifier {_num(inj.get('classifier'))}, rules: {rules}"
+            st.caption(
+                f"Prompt-injection check: score {inj.get('score', 0):.2f} of 1 (the policy acts "
+                f"at {inj.get('threshold', 0):.2f}) → {inj.get('decision')}; "
+                f"classifier {_num(inj.get('classifier'))}, matching rules: {rules}."
             )
         if leak:
-            st.markdown(
-                f"**System-prompt leak** score {leak.get('score', 0):.2f} "
-                f"→ **{leak.get('decision')}**"
+            st.caption(
+                f"System-prompt leak check: score {leak.get('score', 0):.2f} of 1 "
+                f"→ {leak.get('decision')}."
             )
         val = report.get("validation") or {}
         if val:
@@ -110,7 +141,7 @@ def render_report(answer: dict[str, Any]) -> None:
                      f"(limit {val.get('input_tokens_limit', 0):,})"]
             if "json_schema" in val:
                 parts.append(f"JSON Schema: {val['json_schema']}")
-            st.markdown("**Validation** " + "; ".join(parts))
+            st.caption("Validation: " + "; ".join(parts) + ".")
         timings = answer.get("guard_spans") or {}
         inner = report.get("timings_ms") or {}
         if timings or inner:

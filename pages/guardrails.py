@@ -7,28 +7,59 @@ from datetime import timedelta
 import streamlit as st
 from pydantic import ValidationError
 
-from app import auth, handles
+from app import handles
+from core.forms import plain_validation_error
 from core.guards import BUILTIN_ENTITIES, CustomRecognizer, GuardPolicy, PolicyStore, guard_stats
+from core.guards.describe import (
+    PROVIDER_NAMES,
+    count_words,
+    entity_name,
+    entity_rules,
+    policy_sentences,
+)
 from core.guards.injection import provenance
 from core.telemetry.models import utcnow
 
-auth.page("guards.write")
 svc = handles.services()
 store = PolicyStore(svc.db)
+NEW = "+ New policy"
+SELECT = "guardrails.policy"
+PENDING = "guardrails.select_next"  # the policy to show after a save (set before the widget)
+FLASH = "guardrails.flash"
+
+POLICY_LABELS = {
+    "name": "Name", "description": "Description", "entities": "Entities",
+    "injection_threshold": "Injection threshold", "leak_threshold": "Leak threshold",
+}
+RECOGNIZER_LABELS = {
+    "name": "Name", "entity_type": "Entity type", "pattern": "Regular expression",
+    "score": "Score",
+}
+PII_ACTIONS = {"redact": "replace it with placeholders", "flag": "report it only",
+               "off": "do not check"}
+INJECTION_ACTIONS = {"block": "refuse the message", "flag": "report it only",
+                     "allow": "do not check"}
+LEAK_ACTIONS = {"block": "withhold the answer", "flag": "report it only", "off": "do not check"}
 
 st.title("Guardrails")
 st.caption(
-    "What the guards do with PII, prompt injection and system-prompt leaks. A request picks "
-    f"a policy by name; without one it gets '{svc.settings.guard_default_policy}'. Stored text "
-    "is redacted under every policy."
+    "What the guards do with personal data, prompt injection (messages that try to override "
+    "the instructions) and system-prompt leaks. A request picks a policy by name; without "
+    f"one it gets '{svc.settings.guard_default_policy}'. Stored text has personal data "
+    "replaced under every policy."
 )
 
 
-def _problem(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first.get("loc", ())) or "value"
-    return f"{where}: {first.get('msg', 'is not valid')}".replace("Value error, ", "")
+def done(message: str, select: str | None = None) -> None:
+    """After a write: rerun, so the selector and the descriptions show the saved state."""
+    st.session_state[FLASH] = message
+    if select is not None:
+        st.session_state[PENDING] = select
+    st.rerun()
 
+
+if message := st.session_state.pop(FLASH, None):
+    st.success(message, icon=":material/check_circle:")
 
 stats = guard_stats(svc.db, utcnow() - timedelta(days=7))
 cols = st.columns(4)
@@ -38,54 +69,113 @@ cols[2].metric("Injection flagged", stats["injection_flagged"])
 cols[3].metric("Values redacted", sum(stats["redactions"].values()))
 if stats["redactions"]:
     st.caption(
-        "Redactions by type: "
-        + ", ".join(f"{k} {v}" for k, v in sorted(stats["redactions"].items()))
+        "Replaced in the last 7 days: "
+        + ", ".join(count_words(k, v) for k, v in sorted(stats["redactions"].items()))
+        + "."
     )
 
 tab_policies, tab_recognizers = st.tabs(["Policies", "Custom recognizers"])
 
 with tab_policies:
     policies = {p.name: p for p in store.policies()}
-    choice = st.selectbox("Policy", [*policies, "+ New policy"], key="guardrails.policy")
-    creating = choice == "+ New policy"
-    base = policies.get(svc.settings.guard_default_policy) if creating else policies[choice]
-    base = base or next(iter(policies.values()))
+    if (pending := st.session_state.pop(PENDING, None)) in policies:
+        st.session_state[SELECT] = pending
+    if st.session_state.get(SELECT) not in (*policies, NEW):
+        st.session_state.pop(SELECT, None)  # a deleted policy
+    choice = st.selectbox("Policy", [*policies, NEW], key=SELECT)
+    creating = choice == NEW
+    # A new policy starts from the built-in settings, with no name or description.
+    base = GuardPolicy(name="new-policy") if creating else policies[choice]
+    if not creating:
+        with st.container(border=True):
+            st.markdown(f"**What '{base.name}' does**")
+            for sentence in policy_sentences(base):
+                st.markdown(f"- {sentence}")
+            if base.pii_input != "off" or base.pii_output != "off":
+                st.dataframe(
+                    [{"Personal data": r.name, "Found when the detector is": r.when}
+                     for r in entity_rules(base)],
+                    hide_index=True, width="stretch",
+                )
     custom_entities = sorted({r.entity_type for r in store.recognizers()})
-    with st.form("guardrails.policy_form"):
-        name = st.text_input("Name", value="" if creating else base.name, disabled=not creating)
-        description = st.text_area("Description", value=base.description)
-        entity_options = sorted(set(BUILTIN_ENTITIES) | set(custom_entities) | set(base.entities))
-        st.markdown("**Entities and thresholds** (a finding counts at or above its threshold)")
+    with st.form(f"guardrails.policy_form.{choice}"):
+        st.markdown("**New policy**" if creating else f"**Edit '{base.name}'**")
+        name = st.text_input(
+            "Name", value="" if creating else base.name, disabled=not creating,
+            placeholder="support-team", key=f"guardrails.name.{choice}",
+        )
+        description = st.text_area(
+            "Description", value="" if creating else base.description,
+            placeholder="Who this policy is for and what it does.",
+            key=f"guardrails.description.{choice}",
+        )
+        entity_options = sorted(set(BUILTIN_ENTITIES) | set(custom_entities) | set(base.entities),
+                                key=lambda e: entity_name(e).lower())
+        st.markdown(
+            "**Personal data to look for.** Each detector scores what it finds from 0 to 1: "
+            "the higher the threshold, the surer it must be. 0.3 catches more but may also "
+            "hide ordinary words; 0.8 hides only clear cases."
+        )
         table = st.data_editor(
             [
-                {"entity": e, "on": e in base.entities, "threshold": base.entities.get(e, 0.5)}
+                {"entity": e, "what": entity_name(e), "on": e in base.entities,
+                 "threshold": base.entities.get(e, 0.5)}
                 for e in entity_options
             ],
             hide_index=True,
-            disabled=["entity"],
+            disabled=["entity", "what"],
+            column_config={
+                "entity": st.column_config.TextColumn("Code"),
+                "what": st.column_config.TextColumn("Personal data"),
+                "on": st.column_config.CheckboxColumn("Look for it"),
+                "threshold": st.column_config.NumberColumn(
+                    "Threshold (0–1)", min_value=0.0, max_value=1.0, step=0.05, format="%.2f",
+                    help="How sure the detector must be before it counts: 0 = any hint, "
+                    "1 = certain.",
+                ),
+            },
             key=f"guardrails.entities.{choice}",
         )
         c1, c2, c3 = st.columns(3)
-        actions = ["redact", "flag", "off"]
-        pii_input = c1.selectbox("PII in input", actions, index=actions.index(base.pii_input))
-        pii_output = c2.selectbox("PII in answers", actions, index=actions.index(base.pii_output))
+        pii_input = c1.selectbox(
+            "Personal data in messages", list(PII_ACTIONS),
+            index=list(PII_ACTIONS).index(base.pii_input), format_func=PII_ACTIONS.get,
+        )
+        pii_output = c2.selectbox(
+            "Personal data in answers", list(PII_ACTIONS),
+            index=list(PII_ACTIONS).index(base.pii_output), format_func=PII_ACTIONS.get,
+        )
         exempt = c3.multiselect(
-            "Providers that see raw text",
+            "Providers that may see the original text",
             sorted({"local", "compat", "openai", "anthropic", *base.exempt_providers}),
             default=base.exempt_providers,
+            format_func=lambda p: PROVIDER_NAMES.get(p, p),
+            help="Their calls receive personal data unchanged, e.g. the model that runs on "
+            "this machine.",
         )
-        deanonymize = st.checkbox("Restore the user's own values in the answer", base.deanonymize)
+        deanonymize = st.checkbox(
+            "Put the person's own values back into the answer they read", base.deanonymize
+        )
         c4, c5 = st.columns(2)
-        inj_actions = ["block", "flag", "allow"]
         injection = c4.selectbox(
-            "Prompt injection", inj_actions, index=inj_actions.index(base.injection)
+            "Prompt injection", list(INJECTION_ACTIONS),
+            index=list(INJECTION_ACTIONS).index(base.injection),
+            format_func=INJECTION_ACTIONS.get,
         )
-        inj_threshold = c5.slider("Injection threshold", 0.0, 1.0, base.injection_threshold, 0.01)
-        leak_actions = ["block", "flag", "off"]
-        leak = c4.selectbox("System-prompt leak", leak_actions, index=leak_actions.index(base.leak))
-        leak_threshold = c5.slider("Leak threshold", 0.0, 1.0, base.leak_threshold, 0.01)
-        saved = st.form_submit_button("Save policy", type="primary")
-    if saved:
+        inj_threshold = c5.slider(
+            "Injection threshold (how sure the detector must be, 0–1)", 0.0, 1.0,
+            base.injection_threshold, 0.01,
+        )
+        leak = c4.selectbox(
+            "Answer repeats the system prompt", list(LEAK_ACTIONS),
+            index=list(LEAK_ACTIONS).index(base.leak), format_func=LEAK_ACTIONS.get,
+        )
+        leak_threshold = c5.slider(
+            "Leak threshold (how much of the system prompt, 0–1)", 0.0, 1.0,
+            base.leak_threshold, 0.01,
+        )
+        submitted = st.form_submit_button("Save policy", type="primary")
+    if submitted:
         try:
             policy = GuardPolicy(
                 name=name.strip() if creating else base.name,
@@ -101,41 +191,50 @@ with tab_policies:
                 leak_threshold=leak_threshold,
             )
         except ValidationError as exc:
-            st.error(f"The policy was not saved: {_problem(exc)}.")
+            st.error("The policy was not saved. " + plain_validation_error(exc, POLICY_LABELS),
+                     icon=":material/error:")
         else:
             if creating and policy.name in policies:
-                st.error(f"A policy named '{policy.name}' exists already; pick another name.")
+                st.error(f"The policy was not saved. A policy named '{policy.name}' exists "
+                         "already; pick another name.", icon=":material/error:")
             else:
-                auth.require("guards.write")
                 store.save(policy)
-                auth.record("policy.save", policy.name, after=policy.model_dump(mode="json"))
-                st.success(f"Saved policy '{policy.name}'.")
+                done(f"Saved policy '{policy.name}'.", select=policy.name)
     if not creating and st.button("Delete this policy", key="guardrails.delete"):
         try:
-            auth.require("guards.write")
             store.delete(choice)
-            auth.record("policy.delete", choice)
         except ValueError as exc:
             st.error(str(exc))
         else:
-            st.success(f"Deleted '{choice}'.")
-            st.rerun()
+            done(f"Deleted '{choice}'.", select=next(iter(policies)))
 
 with tab_recognizers:
     st.caption(
-        "Regular expressions for your own identifiers (employee ids, ticket numbers). "
-        "Switch their entity type on in a policy to redact them."
+        "Your own kinds of personal data (employee ids, ticket numbers), found by a pattern "
+        "(a regular expression). Switch their code on in a policy to look for them."
     )
     recognizers = store.recognizers()
     if recognizers:
         st.dataframe(
-            [r.model_dump() for r in recognizers], hide_index=True, width="stretch"
+            [
+                {"Name": r.name, "Code": r.entity_type, "Personal data": entity_name(r.entity_type),
+                 "Pattern": r.pattern, "Score": round(r.score, 2),
+                 "Context words": ", ".join(r.context) or "–", "On": r.enabled}
+                for r in recognizers
+            ],
+            hide_index=True, width="stretch",
         )
     with st.form("guardrails.recognizer_form", clear_on_submit=False):
         r_name = st.text_input("Name", placeholder="employee-id")
-        r_entity = st.text_input("Entity type", placeholder="EMPLOYEE_ID")
+        r_entity = st.text_input(
+            "Entity type", placeholder="EMPLOYEE_ID",
+            help="The code policies use for it: capital letters, digits and underscores.",
+        )
         r_pattern = st.text_input("Regular expression", placeholder=r"\bEMP-\d{6}\b")
-        r_score = st.slider("Score", 0.0, 1.0, 0.8, 0.05)
+        r_score = st.slider(
+            "Score (how sure a match is, 0–1; a policy counts it when this reaches its "
+            "threshold)", 0.0, 1.0, 0.8, 0.05,
+        )
         r_context = st.text_input("Context words (comma separated, optional)")
         r_enabled = st.checkbox("Enabled", True)
         add = st.form_submit_button("Save recognizer", type="primary")
@@ -150,20 +249,16 @@ with tab_recognizers:
                 enabled=r_enabled,
             )
         except ValidationError as exc:
-            st.error(f"The recognizer was not saved: {_problem(exc)}.")
+            st.error("The recognizer was not saved. "
+                     + plain_validation_error(exc, RECOGNIZER_LABELS), icon=":material/error:")
         else:
-            auth.require("guards.write")
             store.save_recognizer(rec)
-            auth.record("recognizer.save", rec.name, after=rec.model_dump(mode="json"))
-            st.success(f"Saved recognizer '{rec.name}' for {rec.entity_type}.")
-            st.rerun()
+            done(f"Saved recognizer '{rec.name}' for {rec.entity_type}.")
     if recognizers:
         gone = st.selectbox("Delete a recognizer", [r.name for r in recognizers], index=None)
         if gone and st.button("Delete", key="guardrails.rec_delete"):
-            auth.require("guards.write")
             store.delete_recognizer(gone)
-            auth.record("recognizer.delete", gone)
-            st.rerun()
+            done(f"Deleted recognizer '{gone}'.")
 
-with st.expander("Injection classifier provenance"):
+with st.expander("For engineers: how the injection classifier was trained"):
     st.json(provenance())

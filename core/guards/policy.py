@@ -12,11 +12,12 @@ import threading
 import time
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from core.db import session_scope
+from core.forms import check_name
 from core.guards.models import GuardPolicyRow, GuardRecognizerRow
 from core.telemetry.models import utcnow
 
@@ -46,6 +47,17 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "LOCATION": 0.6,
 }
 
+#: Validation context for rows read back from the database: names saved under an
+#: older, looser rule still load (the rule applies to what people type now).
+STORED = {"stored": True}
+
+
+def _checked_name(value: str, info: ValidationInfo) -> str:
+    if info.context and info.context.get("stored"):
+        return value
+    return check_name(value)
+
+
 PiiAction = Literal["redact", "flag", "off"]
 InjectionAction = Literal["block", "flag", "allow"]
 LeakAction = Literal["block", "flag", "off"]
@@ -54,7 +66,7 @@ LeakAction = Literal["block", "flag", "off"]
 class GuardPolicy(BaseModel):
     """What the guards do on a call. Values are never stored in a report, only counts."""
 
-    name: str = Field(min_length=1, max_length=50)
+    name: str = Field(max_length=50)
     description: str = ""
     #: Entity type -> minimum Presidio score. Custom recognizers' entities go here too.
     entities: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
@@ -73,17 +85,15 @@ class GuardPolicy(BaseModel):
 
     @field_validator("name")
     @classmethod
-    def _name_is_slug(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", value):
-            raise ValueError("use letters, digits, dot, dash or underscore only")
-        return value
+    def _name_rule(cls, value: str, info: ValidationInfo) -> str:
+        return _checked_name(value, info)
 
     @field_validator("entities")
     @classmethod
     def _thresholds_in_range(cls, value: dict[str, float]) -> dict[str, float]:
         for entity, threshold in value.items():
             if not 0.0 <= threshold <= 1.0:
-                raise ValueError(f"the threshold for {entity} must be between 0 and 1")
+                raise ValueError(f"The threshold for {entity} must be between 0 and 1.")
         return value
 
     def sends_raw_to(self, provider: str | None) -> bool:
@@ -139,19 +149,27 @@ def builtin_policies() -> list[GuardPolicy]:
 class CustomRecognizer(BaseModel):
     """An admin's regular expression for one entity type."""
 
-    name: str = Field(min_length=1, max_length=100)
+    name: str = Field(max_length=100)
     entity_type: str = Field(min_length=1, max_length=50)
     pattern: str = Field(min_length=1)
     score: float = Field(default=0.8, ge=0.0, le=1.0)
     context: list[str] = Field(default_factory=list)
     enabled: bool = True
 
+    @field_validator("name")
+    @classmethod
+    def _name_rule(cls, value: str, info: ValidationInfo) -> str:
+        return _checked_name(value, info)
+
     @field_validator("entity_type")
     @classmethod
     def _entity_upper(cls, value: str) -> str:
         value = value.strip().upper()
         if not re.fullmatch(r"[A-Z][A-Z0-9_]*", value):
-            raise ValueError("use capital letters, digits and underscores, e.g. EMPLOYEE_ID")
+            raise ValueError(
+                "An entity type uses capital letters, digits and underscores, starting with "
+                "a letter (for example EMPLOYEE_ID)."
+            )
         return value
 
     @field_validator("pattern")
@@ -160,7 +178,10 @@ class CustomRecognizer(BaseModel):
         try:
             re.compile(value)
         except re.error as exc:
-            raise ValueError(f"the pattern is not a valid regular expression ({exc})") from exc
+            raise ValueError(
+                f"The regular expression is not valid ({exc}); check its brackets and "
+                "backslashes."
+            ) from exc
         return value
 
 
@@ -203,7 +224,8 @@ class PolicyStore:
         self.ensure_builtins()
         with session_scope(self._db) as s:
             rows = s.execute(select(GuardPolicyRow).order_by(GuardPolicyRow.id)).scalars()
-            return [GuardPolicy.model_validate({**r.config, "name": r.name}) for r in rows]
+            return [GuardPolicy.model_validate({**r.config, "name": r.name}, context=STORED)
+                    for r in rows]
 
     def get(self, name: str) -> GuardPolicy | None:
         cached = self._cached(f"p:{name}")
@@ -214,7 +236,8 @@ class PolicyStore:
             row = s.execute(
                 select(GuardPolicyRow).where(GuardPolicyRow.name == name)
             ).scalar_one_or_none()
-            policy = GuardPolicy.model_validate({**row.config, "name": row.name}) if row else None
+            policy = (GuardPolicy.model_validate({**row.config, "name": row.name}, context=STORED)
+                      if row else None)
         if policy is not None:
             self._put(f"p:{name}", policy)
         return policy
@@ -258,13 +281,16 @@ class PolicyStore:
             if enabled_only:
                 q = q.where(GuardRecognizerRow.enabled.is_(True))
             out = [
-                CustomRecognizer(
-                    name=r.name,
-                    entity_type=r.entity_type,
-                    pattern=r.pattern,
-                    score=r.score,
-                    context=list(r.context or []),
-                    enabled=r.enabled,
+                CustomRecognizer.model_validate(
+                    {
+                        "name": r.name,
+                        "entity_type": r.entity_type,
+                        "pattern": r.pattern,
+                        "score": r.score,
+                        "context": list(r.context or []),
+                        "enabled": r.enabled,
+                    },
+                    context=STORED,
                 )
                 for r in s.execute(q).scalars()
             ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
@@ -18,6 +17,7 @@ from typing import Any
 from sqlalchemy import Engine as DBEngine
 
 from core.config import Settings
+from core.forms import name_problem
 from core.rag.chunking import STRATEGIES, Chunk, chunk_sections
 from core.rag.embeddings import LocalEmbedder, OpenAIEmbedder, get_embedder
 from core.rag.loaders import DocumentError, load_document
@@ -31,7 +31,6 @@ __all__ = ["IngestResult", "RagError", "RagService", "RetrievalFailed"]
 log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
 
 
 #: Demo documents shipped with the repository.
@@ -496,11 +495,11 @@ def _put_context(ctx: Any, context: str) -> None:
 
 
 def _check_name(name: str) -> None:
-    if not _NAME.match(name) or ".." in name:
-        raise RagError(
-            "A collection name needs 3–63 characters: letters, digits, '.', '_' or '-', "
-            "starting and ending with a letter or digit."
-        )
+    # The one naming rule of policies, collections and recognizers (core/forms.py);
+    # it fits inside what Chroma accepts for a collection.
+    problem = name_problem(name)
+    if problem:
+        raise RagError(problem)
 
 
 def _plain(name: str, exc: BaseException) -> str:

@@ -8,6 +8,7 @@ import streamlit as st
 from pydantic import ValidationError
 
 from app import handles
+from app.state import forget, keep
 from core.forms import plain_validation_error
 from core.guards import BUILTIN_ENTITIES, CustomRecognizer, GuardPolicy, PolicyStore, guard_stats
 from core.guards.describe import (
@@ -80,9 +81,12 @@ with tab_policies:
     policies = {p.name: p for p in store.policies()}
     if (pending := st.session_state.pop(PENDING, None)) in policies:
         st.session_state[SELECT] = pending
-    if st.session_state.get(SELECT) not in (*policies, NEW):
-        st.session_state.pop(SELECT, None)  # a deleted policy
-    choice = st.selectbox("Policy", [*policies, NEW], key=SELECT)
+    default = svc.settings.guard_default_policy
+    choice = st.selectbox(
+        "Policy", [*policies, NEW],
+        key=keep(SELECT, default if default in policies else next(iter(policies)),
+                 options=[*policies, NEW]),
+    )
     creating = choice == NEW
     # A new policy starts from the built-in settings, with no name or description.
     base = GuardPolicy(name="new-policy") if creating else policies[choice]
@@ -98,16 +102,16 @@ with tab_policies:
                     hide_index=True, width="stretch",
                 )
     custom_entities = sorted({r.entity_type for r in store.recognizers()})
-    with st.form(f"guardrails.policy_form.{choice}"):
+    form = f"guardrails.policy_form.{choice}"
+    with st.form(form):
         st.markdown("**New policy**" if creating else f"**Edit '{base.name}'**")
         name = st.text_input(
-            "Name", value="" if creating else base.name, disabled=not creating,
-            placeholder="support-team", key=f"guardrails.name.{choice}",
+            "Name", disabled=not creating, placeholder="support-team",
+            key=keep(f"guardrails.name.{choice}", "" if creating else base.name),
         )
         description = st.text_area(
-            "Description", value="" if creating else base.description,
-            placeholder="Who this policy is for and what it does.",
-            key=f"guardrails.description.{choice}",
+            "Description", placeholder="Who this policy is for and what it does.",
+            key=keep(f"guardrails.description.{choice}", "" if creating else base.description),
         )
         entity_options = sorted(set(BUILTIN_ENTITIES) | set(custom_entities) | set(base.entities),
                                 key=lambda e: entity_name(e).lower())
@@ -138,41 +142,41 @@ with tab_policies:
         )
         c1, c2, c3 = st.columns(3)
         pii_input = c1.selectbox(
-            "Personal data in messages", list(PII_ACTIONS),
-            index=list(PII_ACTIONS).index(base.pii_input), format_func=PII_ACTIONS.get,
+            "Personal data in messages", list(PII_ACTIONS), format_func=PII_ACTIONS.get,
+            key=keep(f"{form}.pii_input", base.pii_input),
         )
         pii_output = c2.selectbox(
-            "Personal data in answers", list(PII_ACTIONS),
-            index=list(PII_ACTIONS).index(base.pii_output), format_func=PII_ACTIONS.get,
+            "Personal data in answers", list(PII_ACTIONS), format_func=PII_ACTIONS.get,
+            key=keep(f"{form}.pii_output", base.pii_output),
         )
+        providers = sorted({"local", "compat", "openai", "anthropic", *base.exempt_providers})
         exempt = c3.multiselect(
-            "Providers that may see the original text",
-            sorted({"local", "compat", "openai", "anthropic", *base.exempt_providers}),
-            default=base.exempt_providers,
+            "Providers that may see the original text", providers,
+            key=keep(f"{form}.exempt", list(base.exempt_providers), options=providers),
             format_func=lambda p: PROVIDER_NAMES.get(p, p),
             help="Their calls receive personal data unchanged, e.g. the model that runs on "
             "this machine.",
         )
         deanonymize = st.checkbox(
-            "Put the person's own values back into the answer they read", base.deanonymize
+            "Put the person's own values back into the answer they read",
+            key=keep(f"{form}.deanonymize", base.deanonymize),
         )
         c4, c5 = st.columns(2)
         injection = c4.selectbox(
-            "Prompt injection", list(INJECTION_ACTIONS),
-            index=list(INJECTION_ACTIONS).index(base.injection),
-            format_func=INJECTION_ACTIONS.get,
+            "Prompt injection", list(INJECTION_ACTIONS), format_func=INJECTION_ACTIONS.get,
+            key=keep(f"{form}.injection", base.injection),
         )
         inj_threshold = c5.slider(
-            "Injection threshold (how sure the detector must be, 0–1)", 0.0, 1.0,
-            base.injection_threshold, 0.01,
+            "Injection threshold (how sure the detector must be, 0–1)", 0.0, 1.0, step=0.01,
+            key=keep(f"{form}.injection_threshold", base.injection_threshold),
         )
         leak = c4.selectbox(
-            "Answer repeats the system prompt", list(LEAK_ACTIONS),
-            index=list(LEAK_ACTIONS).index(base.leak), format_func=LEAK_ACTIONS.get,
+            "Answer repeats the system prompt", list(LEAK_ACTIONS), format_func=LEAK_ACTIONS.get,
+            key=keep(f"{form}.leak", base.leak),
         )
         leak_threshold = c5.slider(
-            "Leak threshold (how much of the system prompt, 0–1)", 0.0, 1.0,
-            base.leak_threshold, 0.01,
+            "Leak threshold (how much of the system prompt, 0–1)", 0.0, 1.0, step=0.01,
+            key=keep(f"{form}.leak_threshold", base.leak_threshold),
         )
         submitted = st.form_submit_button("Save policy", type="primary")
     if submitted:
@@ -199,6 +203,9 @@ with tab_policies:
                          "already; pick another name.", icon=":material/error:")
             else:
                 store.save(policy)
+                if creating:  # the next new policy starts empty again
+                    forget(*[k for k in list(st.session_state)
+                             if isinstance(k, str) and k.endswith(NEW) or str(k).startswith(form)])
                 done(f"Saved policy '{policy.name}'.", select=policy.name)
     if not creating and st.button("Delete this policy", key="guardrails.delete"):
         try:
@@ -225,18 +232,21 @@ with tab_recognizers:
             hide_index=True, width="stretch",
         )
     with st.form("guardrails.recognizer_form", clear_on_submit=False):
-        r_name = st.text_input("Name", placeholder="employee-id")
+        r_name = st.text_input("Name", placeholder="employee-id",
+                               key=keep("guardrails.rec.name", ""))
         r_entity = st.text_input(
-            "Entity type", placeholder="EMPLOYEE_ID",
+            "Entity type", placeholder="EMPLOYEE_ID", key=keep("guardrails.rec.entity", ""),
             help="The code policies use for it: capital letters, digits and underscores.",
         )
-        r_pattern = st.text_input("Regular expression", placeholder=r"\bEMP-\d{6}\b")
+        r_pattern = st.text_input("Regular expression", placeholder=r"\bEMP-\d{6}\b",
+                                  key=keep("guardrails.rec.pattern", ""))
         r_score = st.slider(
             "Score (how sure a match is, 0–1; a policy counts it when this reaches its "
-            "threshold)", 0.0, 1.0, 0.8, 0.05,
+            "threshold)", 0.0, 1.0, step=0.05, key=keep("guardrails.rec.score", 0.8),
         )
-        r_context = st.text_input("Context words (comma separated, optional)")
-        r_enabled = st.checkbox("Enabled", True)
+        r_context = st.text_input("Context words (comma separated, optional)",
+                                  key=keep("guardrails.rec.context", ""))
+        r_enabled = st.checkbox("Enabled", key=keep("guardrails.rec.enabled", True))
         add = st.form_submit_button("Save recognizer", type="primary")
     if add:
         try:
@@ -253,6 +263,7 @@ with tab_recognizers:
                      + plain_validation_error(exc, RECOGNIZER_LABELS), icon=":material/error:")
         else:
             store.save_recognizer(rec)
+            forget(*[k for k in list(st.session_state) if str(k).startswith("guardrails.rec.")])
             done(f"Saved recognizer '{rec.name}' for {rec.entity_type}.")
     if recognizers:
         gone = st.selectbox("Delete a recognizer", [r.name for r in recognizers], index=None)

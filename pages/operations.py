@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from app import handles
 from app import monitoring as mon
+from app.state import keep
 from core.forms import plain_validation_error
 from core.providers.errors import TrellisError
 from core.reliability.budgets import parse_usd
@@ -72,10 +73,10 @@ with routes_tab:
         st.info("No routes yet. A route is a model id (route/NAME) served by a fallback chain.")
     with st.form("ops.route_form"):
         st.markdown("**Add or change a route**")
-        name = st.text_input("Name", key="ops.route_name", placeholder="main")
+        name = st.text_input("Name", key=keep("ops.route_name", ""), placeholder="main")
         chain = st.text_area(
             "Deployments, first choice first, one per line",
-            key="ops.route_chain",
+            key=keep("ops.route_chain", ""),
             placeholder="anthropic/claude-haiku-4-5\nopenai/gpt-4o-mini\nlocal/gemma-3-270m",
         )
         submitted = st.form_submit_button("Save route")
@@ -88,7 +89,8 @@ with routes_tab:
             handles.available_models.clear()  # the model pickers list routes
             saved("routes", f"Route '{name.strip()}' saved: pick route/{name.strip()} as a model.")
     if routes:
-        doomed = st.selectbox("Delete a route", ["—", *routes], key="ops.route_delete")
+        doomed = st.selectbox("Delete a route", ["—", *routes],
+                              key=keep("ops.route_delete", "—", options=["—", *routes]))
         if doomed != "—" and st.button("Delete route", key="ops.route_delete_btn"):
             rel.routes.delete(doomed)
             handles.available_models.clear()
@@ -148,20 +150,30 @@ with limits_tab:
     with st.form("ops.settings_form"):
         c1, c2, c3 = st.columns(3)
         values = {
-            "max_retries": c1.number_input("Retries per deployment", 0, 10, cfg.max_retries),
-            "backoff_base_s": c1.number_input("Backoff base (s)", 0.01, 30.0, cfg.backoff_base_s),
-            "attempt_timeout_s": c1.number_input(
-                "Per-attempt timeout (s)", 0.1, 600.0, cfg.attempt_timeout_s
+            "max_retries": c1.number_input(
+                "Retries per deployment", 0, 10, key=keep("ops.max_retries", cfg.max_retries)
             ),
-            "deadline_s": c1.number_input("Total deadline (s)", 0.1, 3600.0, cfg.deadline_s),
+            "backoff_base_s": c1.number_input(
+                "Backoff base (s)", 0.01, 30.0, key=keep("ops.backoff", cfg.backoff_base_s)
+            ),
+            "attempt_timeout_s": c1.number_input(
+                "Per-attempt timeout (s)", 0.1, 600.0,
+                key=keep("ops.attempt_timeout", cfg.attempt_timeout_s),
+            ),
+            "deadline_s": c1.number_input(
+                "Total deadline (s)", 0.1, 3600.0, key=keep("ops.deadline", cfg.deadline_s)
+            ),
             "breaker_failures": c2.number_input(
-                "Breaker: consecutive failures", 1, 1000, cfg.breaker_failures
+                "Breaker: consecutive failures", 1, 1000,
+                key=keep("ops.breaker_failures", cfg.breaker_failures),
             ),
             "breaker_cooldown_s": c2.number_input(
-                "Breaker: cool-down (s)", 0.1, 3600.0, cfg.breaker_cooldown_s
+                "Breaker: cool-down (s)", 0.1, 3600.0,
+                key=keep("ops.breaker_cooldown", cfg.breaker_cooldown_s),
             ),
             "breaker_failure_rate": c2.number_input(
-                "Breaker: failure rate", 0.01, 1.0, cfg.breaker_failure_rate
+                "Breaker: failure rate", 0.01, 1.0,
+                key=keep("ops.breaker_rate", cfg.breaker_failure_rate),
             ),
         }
         limits = {}
@@ -172,7 +184,9 @@ with limits_tab:
             ("tpm_user", "Tokens/min, each user", cfg.tpm_user),
             ("max_concurrent", "Calls at once", cfg.max_concurrent),
         ):
-            limits[key] = c3.number_input(label, 0, 10_000_000, current or 0, key=f"ops.{key}")
+            limits[key] = c3.number_input(
+                label, 0, 10_000_000, key=keep(f"ops.{key}", current or 0)
+            )
         submitted = st.form_submit_button("Save settings")
     if submitted:
         try:
@@ -211,29 +225,32 @@ with budgets_tab:
         st.markdown("**Add or change a budget** (an existing name changes that budget)")
         existing = {b.name: b for b in budgets}
         c1, c2 = st.columns(2)
-        name = c1.text_input("Name", key="ops.budget_name", placeholder="daily-cap")
-        limit = c1.text_input("Limit (USD)", key="ops.budget_limit", placeholder="25",
+        name = c1.text_input("Name", key=keep("ops.budget_name", ""), placeholder="daily-cap")
+        limit = c1.text_input("Limit (USD)", key=keep("ops.budget_limit", ""), placeholder="25",
                               help="An amount in dollars, such as 25 or 1,000.50.")
-        period = c1.selectbox("Period", ["daily", "monthly"], key="ops.budget_period")
+        period = c1.selectbox(
+            "Period", ["daily", "monthly"], key=keep("ops.budget_period", "daily")
+        )
         scope = c2.selectbox(
-            "Applies to", ["global", "user", "tag"], key="ops.budget_scope",
+            "Applies to", ["global", "user", "tag"], key=keep("ops.budget_scope", "global"),
             format_func={"global": "all calls together", "user": "each user",
                          "tag": "each tag"}.get,
         )
         subject = c2.text_input(
-            "Only this user or tag (blank = each one)", key="ops.budget_subject"
+            "Only this user or tag (blank = each one)", key=keep("ops.budget_subject", "")
         )
         policy = c2.selectbox(
-            "When spent", ["block", "downgrade"], key="ops.budget_policy",
+            "When spent", ["block", "downgrade"], key=keep("ops.budget_policy", "block"),
             format_func={"block": "block further calls",
                          "downgrade": "switch to a cheaper model"}.get,
         )
         target = c2.selectbox(
-            "Cheaper model (when spent: switch)", targets, index=None,
-            key="ops.budget_target", placeholder="Choose a model or route…",
+            "Cheaper model (when spent: switch)", targets,
+            key=keep("ops.budget_target", None, options=targets),
+            placeholder="Choose a model or route…",
         )
-        threshold = c1.slider("Alert at (share of the limit)", 0.1, 1.0, 0.8,
-                              key="ops.budget_threshold", format="%.2f")
+        threshold = c1.slider("Alert at (share of the limit)", 0.1, 1.0,
+                              key=keep("ops.budget_threshold", 0.8), format="%.2f")
         submitted = st.form_submit_button("Save budget")
     if submitted:
         old = existing.get(name.strip())
@@ -260,7 +277,8 @@ with budgets_tab:
                              f"{period}.")
     if budgets:
         doomed = st.selectbox(
-            "Delete a budget", ["—", *[b.name for b in budgets]], key="ops.budget_delete"
+            "Delete a budget", ["—", *[b.name for b in budgets]],
+            key=keep("ops.budget_delete", "—", options=["—", *[b.name for b in budgets]]),
         )
         if doomed != "—" and st.button("Delete budget", key="ops.budget_delete_btn"):
             rel.budgets.delete(next(b.id for b in budgets if b.name == doomed))
@@ -301,15 +319,16 @@ with cache_tab:
     with st.form("ops.cache_form"):
         modes = list(CACHE_MODES)
         mode = st.selectbox(
-            "Cache", modes, index=modes.index(cfg.cache_mode), key="ops.cache_mode",
+            "Cache", modes, key=keep("ops.cache_mode", cfg.cache_mode, options=modes),
             format_func=CACHE_MODES.get,
         )
         ttl = st.number_input(
-            "Keep answers for (seconds)", 1.0, 30 * 86400.0, cfg.cache_ttl_s, key="ops.cache_ttl"
+            "Keep answers for (seconds)", 1.0, 30 * 86400.0,
+            key=keep("ops.cache_ttl", cfg.cache_ttl_s),
         )
         threshold = st.slider(
             "Similarity needed for a similar prompt (1.0 = identical)", 0.5, 1.0,
-            cfg.semantic_threshold, key="ops.cache_sim",
+            key=keep("ops.cache_sim", cfg.semantic_threshold),
         )
         submitted = st.form_submit_button("Save cache settings")
     if submitted:

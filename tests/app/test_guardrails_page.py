@@ -87,3 +87,34 @@ def test_the_policy_is_described_in_words(svc):
     assert {"US Social Security numbers", "bank account numbers (IBAN)"} <= names
     when = " ".join(described[0]["Found when the detector is"])
     assert "0.40 or more" in when and "fairly sure" in when
+
+
+def test_choices_survive_a_page_switch(svc):
+    """Operations' and Guardrails' widget choices come back after visiting another
+    page. (A form sends its fields only when submitted, so form fields are kept
+    from their last submit: a refused budget is still there to correct.)"""
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=60)
+    at.switch_page("../pages/guardrails.py").run()
+    at.selectbox(key="guardrails.policy").set_value("strict").run()
+    at.switch_page("../pages/operations.py").run()
+    at.text_input(key="ops.budget_name").set_value("half-done")
+    at.text_input(key="ops.budget_limit").set_value("12x")
+    _button(at, "Save budget").click().run()
+    assert any("not an amount in dollars" in e.value for e in at.error)
+    at.switch_page("../pages/guardrails.py").run()
+    assert not at.exception
+    assert at.selectbox(key="guardrails.policy").value == "strict"
+    at.switch_page("../pages/operations.py").run()
+    assert not at.exception
+    assert at.text_input(key="ops.budget_name").value == "half-done"
+    assert at.text_input(key="ops.budget_limit").value == "12x"
+
+
+def test_a_second_new_policy_starts_empty_again(svc):
+    at = _new_policy_form(_open())
+    at.text_input(key="guardrails.name.+ New policy").set_value("support-team")
+    at.text_area(key="guardrails.description.+ New policy").set_value("For support.")
+    _button(at, "Save policy").click().run()
+    _new_policy_form(at)
+    assert at.text_input(key="guardrails.name.+ New policy").value == ""
+    assert at.text_area(key="guardrails.description.+ New policy").value == ""

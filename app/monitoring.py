@@ -17,8 +17,9 @@ import streamlit as st
 
 from app import handles
 from app.widgets import format_cost, format_ms
+from core.guards.describe import report_sentences
 from core.telemetry import alerts, demo, queries
-from core.telemetry.alert_models import RULE_KINDS
+from core.telemetry.alert_models import RULE_KINDS, RULE_THRESHOLDS
 from core.telemetry.budget import daily_budget_usd
 from core.telemetry.filters import LIST_FIELDS, RANGE_LABELS, RANGES, Filters, to_local, zone
 
@@ -76,6 +77,7 @@ def demo_calls() -> int:
 def alert_check() -> list[alerts.Firing]:
     """Evaluate the rules (and notify new firings) at most once a minute."""
     svc = handles.services()
+    alerts.ensure_default_rules(svc.db)
     url = svc.settings.alert_webhook_url
     firings, _ = alerts.check(svc.db, daily_budget_usd(svc.settings, svc.db),
                               url.get_secret_value() if url else None)
@@ -228,6 +230,7 @@ def page_header(title: str, page: str) -> tuple[Filters, str]:
         st.stop()
     f = filter_sidebar()
     alert_banners()
+    alert_panel(page)
     tz = viewer_zone()
     local_start = to_local(pd.DataFrame({"t": [f.start, f.end]}), tz)["t"]
     st.caption(
@@ -239,9 +242,9 @@ def page_header(title: str, page: str) -> tuple[Filters, str]:
 
 def empty_state(page: str) -> None:
     st.info(
-        "No traffic yet: calls from the playground, evals, experiments and the API will "
-        "appear here. To look around first, load demo traffic: synthetic calls over the past "
-        "30 days, labelled source = demo, removable in one click."
+        "No traffic yet. Every call made in the Chat playground (or with `python -m core.cli "
+        "chat`) appears here. To look around first, load demo traffic: synthetic calls over "
+        "the past 30 days, labelled source = demo, removable in one click."
     )
     if st.button("Load demo traffic", key=f"{page}.load_demo", type="primary",
                  icon=":material/dataset:"):
@@ -282,40 +285,75 @@ def alert_banners() -> None:
         st.error(f"**Alert: {firing.rule_name}.** {firing.message}", icon=":material/warning:")
 
 
-def alert_panel(page: str) -> None:
-    """Rules editor, recent notifications and the webhook's state."""
+def _rule_saved(message: str) -> None:
+    clear_readers()
+    st.session_state["monitor.rules.flash"] = message
+    st.rerun()
+
+
+def _rule_editor(rule, page: str, budget: float | None) -> None:
+    """One rule as a small form: name, threshold, window and on/off, all editable."""
     svc = handles.services()
-    with st.expander("Alert rules", icon=":material/notifications:"):
-        hook = "configured" if svc.settings.alert_webhook_url else "not configured"
+    base = f"{page}.rule.{rule.id}"
+    with st.form(base):
+        cols = st.columns([4, 2, 2, 1])
+        name = cols[0].text_input("Name", rule.name, key=f"{base}.name")
+        threshold = cols[1].number_input(
+            RULE_THRESHOLDS.get(rule.kind, "Threshold"), min_value=0.0,
+            value=float(rule.threshold), key=f"{base}.threshold",
+        )
+        daily = rule.kind == "daily_budget"
+        window = cols[2].number_input(
+            "Over the last (minutes)", min_value=1, value=int(rule.window_minutes), step=5,
+            key=f"{base}.window", disabled=daily,
+            help="Today (UTC) for the daily-budget rule." if daily else None,
+        )
+        enabled = cols[3].checkbox("On", rule.enabled, key=f"{base}.on")
+        note = RULE_KINDS.get(rule.kind, rule.kind).capitalize() + "."
+        if daily and not budget:
+            note += " Quiet until a daily budget is set (Operations → Budgets)."
+        st.caption(note)
+        left, right = st.columns([1, 5])
+        save = left.form_submit_button("Save rule")
+        delete = right.form_submit_button("Delete rule")
+    if save:
+        try:
+            alerts.save_rule(svc.db, rule_id=rule.id, name=name, kind=rule.kind,
+                             threshold=threshold, window_minutes=int(window), enabled=enabled)
+        except ValueError as err:
+            st.error(f"The rule was not saved. {err}")
+        else:
+            _rule_saved(f"Rule '{name.strip()}' saved.")
+    if delete:
+        alerts.delete_rule(svc.db, rule.id)
+        _rule_saved(f"Rule '{rule.name}' deleted.")
+
+
+def alert_panel(page: str) -> None:
+    """The alert rules, each editable, with a form for a new one, recent
+    notifications and the webhook's state. Drawn under the page title."""
+    svc = handles.services()
+    rules = alerts.list_rules(svc.db)
+    on = sum(r.enabled for r in rules)
+    firing = len(alert_check())
+    label = (f"Alert rules · {on} of {len(rules)} on · "
+             + (f"{firing} firing" if firing else "none firing"))
+    flash = st.session_state.pop("monitor.rules.flash", None)
+    with st.expander(label, icon=":material/notifications:", expanded=bool(flash)):
+        if flash:
+            st.success(flash)
+        hook = "set" if svc.settings.alert_webhook_url else "not set"
         budget = daily_budget_usd(svc.settings, svc.db)
         st.caption(
-            f"Checked on every page load (at most once a minute) and by `python -m core.cli "
-            f"check-alerts` (cron). Webhook (TRELLIS_ALERT_WEBHOOK_URL): {hook}. Daily budget "
-            "(Operations page, or TRELLIS_DAILY_BUDGET_USD): "
-            f"{f'${budget:,.2f}' if budget else 'not set'}."
+            "Rules are checked when a Monitoring page opens (at most once a minute) and by "
+            "`python -m core.cli check-alerts` (for cron). Webhook for notifications "
+            f"(TRELLIS_ALERT_WEBHOOK_URL): {hook}. Daily budget: "
+            f"{f'${budget:,.2f}' if budget else 'not set (Operations → Budgets)'}."
         )
-        rules = alerts.list_rules(svc.db)
         for rule in rules:
-            cols = st.columns([5, 1, 1])
-            unit = RULE_KINDS[rule.kind]
-            cols[0].markdown(f"**{rule.name}** · {rule.kind} > {rule.threshold:g} · "
-                             f"{rule.window_minutes} min  \n:gray[{unit}]")
-            enabled = cols[1].toggle("On", value=rule.enabled, key=f"{page}.rule.{rule.id}.on")
-            if enabled != rule.enabled:
-                alerts.save_rule(svc.db, rule_id=rule.id, name=rule.name, kind=rule.kind,
-                                 threshold=rule.threshold, window_minutes=rule.window_minutes,
-                                 enabled=enabled)
-                clear_readers()
-                st.rerun()
-            if cols[2].button("Delete", key=f"{page}.rule.{rule.id}.del"):
-                alerts.delete_rule(svc.db, rule.id)
-                clear_readers()
-                st.rerun()
-        if not rules and st.button("Add the suggested rule (error rate > 5% in 5 min)",
-                                   key=f"{page}.rule.suggested"):
-            alerts.save_rule(svc.db, **alerts.SUGGESTED_RULE)
-            clear_readers()
-            st.rerun()
+            _rule_editor(rule, page, budget)
+        if not rules:
+            st.caption("No rules: add one below.")
         with st.form(f"{page}.rule.new", clear_on_submit=True):
             st.markdown("**New rule**")
             name = st.text_input("Name", key=f"{page}.rule.name")
@@ -330,17 +368,90 @@ def alert_panel(page: str) -> None:
                     alerts.save_rule(svc.db, name=name, kind=kind, threshold=threshold,
                                      window_minutes=int(window))
                 except ValueError as err:
-                    st.error(str(err))
+                    st.error(f"The rule was not added. {err}")
                 else:
-                    clear_readers()
-                    st.rerun()
+                    _rule_saved(f"Rule '{name.strip()}' added.")
         events = alerts.recent_events(svc.db, limit=20)
         if not events.empty:
             st.markdown("**Recent notifications**")
-            st.dataframe(to_local(events, viewer_zone()), hide_index=True)
+            shown = to_local(events, viewer_zone()).rename(columns={
+                "fired_at": "When", "rule": "Rule", "subject": "User or tag", "value": "Value",
+                "threshold": "Threshold", "message": "What happened", "delivery": "Webhook"})
+            st.dataframe(tidy(shown), hide_index=True)
 
 
 # -- export, charts, drill-down ---------------------------------------------
+
+
+#: Column names -> words with units, for chart axes, legends and table headers.
+LABELS: dict[str, str] = {
+    "bucket": "Time (your zone)", "calls": "Calls", "ok_calls": "Successful calls",
+    "p50_ms": "p50 latency (ms)", "p95_ms": "p95 latency (ms)", "p99_ms": "p99 latency (ms)",
+    "ttft_p50_ms": "p50 time to first token (ms)", "ttft_p95_ms": "p95 time to first token (ms)",
+    "ttft_p99_ms": "p99 time to first token (ms)", "tokens_per_s": "Output tokens per second",
+    "lo_ms": "From (ms)", "hi_ms": "To (ms)", "id": "Call", "created_at": "When (your zone)",
+    "source": "Source", "user_id": "User", "provider": "Provider", "model": "Model",
+    "prompt_name": "Prompt", "prompt_version": "Version", "prompt": "Prompt version",
+    "version": "Prompt version", "status": "Status", "error_class": "Error class",
+    "error_message": "What went wrong", "latency_ms": "Latency (ms)",
+    "ttft_ms": "Time to first token (ms)", "input_tokens": "Input tokens",
+    "output_tokens": "Output tokens", "cost_usd": "Cost (USD)", "retries": "Retries",
+    "fallback_from": "Fallback from", "priced_calls": "Calls with a known price",
+    "spend_usd": "Spend (USD)", "saved_usd": "Saved by the cache (USD)",
+    "priced_tokens": "Tokens with a known price", "cache_hits": "Cache hits",
+    "unknown_cost_calls": "Calls with no known price", "cost_per_call_usd": "Cost per call (USD)",
+    "cost_per_1k_tokens_usd": "Cost per 1K tokens (USD)", "tag": "Tag", "errors": "Errors",
+    "blocked": "Blocked by guards", "fallbacks": "Fallbacks",
+    "breaker_openings": "Breaker openings", "error_rate": "Error rate",
+    "blocked_rate": "Guard-block rate", "ups": "Thumbs up", "downs": "Thumbs down",
+    "up_rate": "Thumbs-up rate", "variable": "", "duration_ms": "Duration (ms)",
+    "start_ms": "Start (ms)", "name": "Stage",
+}
+
+
+def labels(**extra: str) -> dict[str, str]:
+    """Plotly Express `labels=`: every column in words, plus this chart's own."""
+    return {**LABELS, **extra}
+
+
+def _digits(col: str) -> str:
+    if col.endswith("_rate"):
+        return "{:.1%}"
+    if col.endswith("_usd"):
+        return "${:,.4f}"
+    if col.endswith("_ms") or col == "tokens_per_s":
+        return "{:,.0f}"
+    return "{:,.2f}"
+
+
+def tidy(df: pd.DataFrame) -> pd.DataFrame:
+    """A table for people: headers in words, numbers rounded, "–" where there is no
+    value (never "None" or "nan"). CSV downloads keep the raw data."""
+    out = df.copy()
+    for col in out.columns:
+        series = out[col]
+        if pd.api.types.is_float_dtype(series):
+            fmt = _digits(str(col))
+            out[col] = [("–" if pd.isna(v) else fmt.format(v)) for v in series]
+        elif pd.api.types.is_integer_dtype(series) and series.isna().any():
+            out[col] = [("–" if pd.isna(v) else f"{int(v):,}") for v in series]
+        elif series.dtype == object:
+            out[col] = series.where(series.notna(), "–").replace({"None": "–", "": "–"})
+    return out.rename(columns={c: LABELS.get(str(c), str(c)) for c in out.columns})
+
+
+def table(df: pd.DataFrame, **kwargs) -> None:
+    st.dataframe(tidy(df), hide_index=True, **kwargs)
+
+
+def ms_axis(fig, lo: float, hi: float, axis: str = "x") -> None:
+    """A logarithmic milliseconds axis with ticks people read: 5 ms, 100 ms, 2 s."""
+    ticks = [m * 10 ** e for e in range(0, 7) for m in (1, 2, 5)]
+    shown = [t for t in ticks if lo / 1.5 <= t <= hi * 1.5] or [lo, hi]
+    text = [format_ms(t).replace(".0 s", " s") if t >= 10_000 else
+            (f"{t / 1000:g} s" if t >= 1000 else f"{t:g} ms") for t in shown]
+    update = fig.update_xaxes if axis == "x" else fig.update_yaxes
+    update(type="log", tickvals=shown, ticktext=text)
 
 
 def csv_bytes(df: pd.DataFrame) -> bytes:
@@ -356,7 +467,10 @@ def download(df: pd.DataFrame, name: str, page: str) -> None:
 
 
 def chart(fig, key: str) -> None:
-    fig.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend_title_text="")
+    # Wide-form series are named after their columns: show those in words too.
+    fig.for_each_trace(lambda t: t.update(name=LABELS.get(t.name, t.name)))
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 50, "b": 10}, legend_title_text="",
+                      title={"x": 0, "xanchor": "left"})
     st.plotly_chart(fig, key=key)
 
 
@@ -413,7 +527,8 @@ def call_detail(call_id: int, page: str) -> None:
     """One call: figures, spans, stored (redacted) text, guard report, retries, fallback."""
     detail = _detail(call_id)
     if detail is None:
-        st.warning(f"Call {call_id} is no longer in the log.")
+        st.warning(f"There is no call #{call_id} in the log: it may have been removed "
+                   "(retention, or the demo traffic was removed). Check the link's number.")
         return
     c = detail["call"]
     tz = viewer_zone()
@@ -424,20 +539,22 @@ def call_detail(call_id: int, page: str) -> None:
         m = st.columns(6)
         m[0].metric("Status", c["status"])
         m[1].metric("Latency", format_ms(c["latency_ms"]))
-        m[2].metric("TTFT", format_ms(c["ttft_ms"]))
+        m[2].metric("Time to first token", format_ms(c["ttft_ms"]) if c["ttft_ms"] is not None
+                    else "not streamed")
         m[3].metric("Tokens", f"{c['input_tokens']} → {c['output_tokens']}")
         m[4].metric("Cost", format_cost(c["cost_usd"]))
         m[5].metric("Retries", c["retries"])
         if c["fallback_from"]:
             st.info(f"Served by fallback: the first choice was {c['fallback_from']}.")
         if c["error_message"]:
-            st.error(f"{c['error_class']}: {c['error_message']}")
+            st.error(f"{c['error_message']} (error class: {c['error_class'] or 'unknown'})")
         spans = detail["spans"]
         if spans.empty:
             st.caption("No stage spans were recorded for this call.")
         else:
             fig = px.bar(spans, y="name", x="duration_ms", base="start_ms", color="status",
-                         orientation="h", title="Trace: stage spans (ms from the start)")
+                         orientation="h", title="Stages of this call (ms from its start)",
+                         labels=labels(duration_ms="Milliseconds from the start of the call"))
             fig.update_yaxes(autorange="reversed")
             chart(fig, key=f"{page}.call.{call_id}.spans")
             download(spans.drop(columns="detail"), f"call-{call_id}-spans", page)
@@ -447,10 +564,15 @@ def call_detail(call_id: int, page: str) -> None:
         right.markdown("**Output (as stored)**")
         right.markdown(c["output_text"] or "(no output)")
         st.markdown("**Guard report**")
-        st.json(c["guard_actions"] or {}, expanded=False)
+        sentences = report_sentences(c["guard_actions"] or {})
+        for sentence in sentences or ["No guard acted on this call."]:
+            st.markdown(f"- {sentence}")
+        if c["guard_actions"]:
+            with st.expander("The exact record (for engineers)"):
+                st.json(c["guard_actions"], expanded=False)
         if not detail["feedback"].empty:
             st.markdown("**Feedback**")
-            st.dataframe(to_local(detail["feedback"], tz), hide_index=True)
+            table(to_local(detail["feedback"], tz))
 
 
 def quality_strip(f: Filters, tz: str, page: str) -> None:
@@ -464,21 +586,20 @@ def quality_strip(f: Filters, tz: str, page: str) -> None:
     left, right = st.columns(2)
     with left:
         fig = px.line(to_local(over, tz), x="bucket", y="up_rate", markers=True,
-                      title="Thumbs-up rate over time")
+                      title="Thumbs-up rate over time", labels=labels())
         fig.update_yaxes(tickformat=".0%", range=[0, 1])
         chart(fig, key=f"{page}.quality.over_time")
         download(over, "feedback-over-time", page)
     with right:
-        table = by.assign(version=by["prompt_name"].fillna("(no prompt)") + " v"
-                          + by["prompt_version"].astype("Int64").astype(str).replace("<NA>", "-"))
-        st.dataframe(table[["provider", "model", "version", "ups", "downs", "up_rate"]],
-                     hide_index=True, column_config={
-                         "up_rate": st.column_config.ProgressColumn(
-                             "Up rate", format="percent", min_value=0.0, max_value=1.0)})
+        rated = by.assign(version=by["prompt_name"].fillna("(no prompt)") + " v"
+                          + by["prompt_version"].astype("Int64").astype(str).replace("<NA>", "–"))
+        shown = rated[["provider", "model", "version", "ups", "downs", "up_rate"]]
+        st.dataframe(shown.rename(columns=LABELS), hide_index=True, column_config={
+            LABELS["up_rate"]: st.column_config.ProgressColumn(
+                LABELS["up_rate"], format="percent", min_value=0.0, max_value=1.0)})
         download(by, "feedback-by-version", page)
 
 
 def footer(f: Filters, tz: str, page: str) -> None:
     quality_strip(f, tz, page)
-    alert_panel(page)
     demo_controls(page)

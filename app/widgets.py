@@ -37,6 +37,6 @@ def format_cost(cost: float | None) -> str:
 
 
 def format_ms(ms: float | None) -> str:
-    if ms is None:
+    if ms is None or ms != ms:  # None or NaN: no value
         return "–"
     return f"{ms:,.0f} ms" if ms < 10_000 else f"{ms / 1000:,.1f} s"

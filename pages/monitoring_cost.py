@@ -41,7 +41,8 @@ mon.download(v["forecast"], "forecast", PAGE)
 
 over = to_local(v["over_time"], tz)
 unit = choose_bucket(f.start, f.end)
-fig = px.bar(over, x="bucket", y="spend_usd", title=f"Spend per {unit} (USD)")
+fig = px.bar(over, x="bucket", y="spend_usd", title=f"Spend per {unit}",
+             labels=mon.labels(spend_usd=f"Spend per {unit} (USD)"))
 if budget and unit == "day":
     fig.add_hline(y=budget, line_dash="dash", line_color="red",
                   annotation_text=f"daily budget ${budget:,.2f}")
@@ -69,13 +70,15 @@ for tab, key, label, x in (
         if key == "by_user":
             df = df.assign(user_id=df["user_id"].fillna("(anonymous)"))
         top = df.head(15)
-        mon.chart(px.bar(top, x=x, y="spend_usd", title=f"Spend by {label} (USD)"),
+        mon.chart(px.bar(top, x=x, y="spend_usd", title=f"Spend by {label}",
+                         labels=mon.labels(prompt="Prompt version")),
                   key=f"cost.{key}")
-        st.dataframe(df, hide_index=True)
+        mon.table(df)
         mon.download(v[key], key.replace("_", "-"), PAGE)
 
 st.subheader("Cache savings")
-fig = px.bar(over, x="bucket", y="saved_usd", title="Saved by cache hits (USD, at list price)")
+fig = px.bar(over, x="bucket", y="saved_usd", title="Saved by cache hits, at list price",
+             labels=mon.labels(saved_usd=f"Saved per {unit} (USD)"))
 mon.chart(fig, key="cost.saved")
 
 mon.footer(f, tz, PAGE)

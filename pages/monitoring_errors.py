@@ -29,12 +29,13 @@ over = to_local(v["over_time"], tz)
 left, right = st.columns(2)
 with left:
     fig = px.line(over, x="bucket", y=["error_rate", "blocked_rate"], markers=True,
-                  title="Error and guard-block rate")
+                  title="Error and guard-block rate",
+                  labels=mon.labels(value="Share of calls"))
     fig.update_yaxes(tickformat=".1%")
     mon.chart(fig, key="errors.rate")
 with right:
     fig = px.bar(over, x="bucket", y=["breaker_openings", "fallbacks"], barmode="group",
-                 title="Breaker openings and fallbacks")
+                 title="Breaker openings and fallbacks", labels=mon.labels(value="Calls"))
     mon.chart(fig, key="errors.breaker")
 mon.download(v["over_time"], "over-time", PAGE)
 
@@ -42,19 +43,19 @@ left, right = st.columns(2)
 with left:
     by_class = v["by_class"]
     mon.chart(px.bar(by_class, x="error_class", y="calls", color="status",
-                     title="Errors by class"), key="errors.by_class")
+                     title="Errors by class", labels=mon.labels()), key="errors.by_class")
     mon.download(by_class, "by-class", PAGE)
 with right:
     by_model = v["by_model"]
     fig = px.bar(by_model, x="model", y="errors", color="provider",
-                 title="Errors by provider and model")
+                 title="Errors by provider and model", labels=mon.labels())
     mon.chart(fig, key="errors.by_model")
     mon.download(by_model, "by-model", PAGE)
-st.dataframe(by_model, hide_index=True)
+mon.table(by_model)
 
 st.subheader("Recent errors")
 recent = v["recent"]
-st.dataframe(to_local(recent, tz), hide_index=True)
+mon.table(to_local(recent, tz))
 mon.download(recent, "recent-errors", PAGE)
 mon.call_picker(recent, PAGE, label="Inspect an error")
 

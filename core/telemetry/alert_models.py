@@ -18,6 +18,15 @@ RULE_KINDS: dict[str, str] = {
     "daily_budget": "today's spend (UTC) above X % of the daily budget",
 }
 
+#: kind -> the label of its threshold field, with the unit.
+RULE_THRESHOLDS: dict[str, str] = {
+    "error_rate": "Above (% of calls)",
+    "p95_latency": "Above (ms)",
+    "user_spend": "Above (USD)",
+    "tag_spend": "Above (USD)",
+    "daily_budget": "Above (% of the daily budget)",
+}
+
 
 class AlertRule(SQLModel, table=True):
     """A condition over the call log, checked on page load and by `check-alerts`."""

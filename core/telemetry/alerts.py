@@ -35,6 +35,43 @@ MIN_COOLDOWN = timedelta(minutes=5)
 SUGGESTED_RULE = {"name": "Error rate above 5% in 5 minutes", "kind": "error_rate",
                   "threshold": 5.0, "window_minutes": 5}
 
+#: The rules an install starts with (added once; users edit, switch off or delete them).
+DEFAULT_RULES = (
+    SUGGESTED_RULE,
+    {"name": "p95 latency above 10 s over 15 minutes", "kind": "p95_latency",
+     "threshold": 10_000.0, "window_minutes": 15},
+    {"name": "Today's spend above 80% of the daily budget", "kind": "daily_budget",
+     "threshold": 80.0, "window_minutes": 1440},
+)
+#: The ops_setting row that records the defaults were added, so a rule a user
+#: deleted does not come back.
+_DEFAULTS_KEY = "alerts.defaults_added"
+
+
+def ensure_default_rules(engine: Engine) -> int:
+    """Add DEFAULT_RULES the first time this is called on a database; return how
+    many were added (0 afterwards, even if the user deleted them since)."""
+    from sqlalchemy.exc import IntegrityError
+
+    from core.reliability.models import OpsSetting
+
+    with session_scope(engine) as s:
+        if s.get(OpsSetting, _DEFAULTS_KEY) is not None:
+            return 0
+    try:
+        with session_scope(engine) as s:
+            s.add(OpsSetting(key=_DEFAULTS_KEY, value={"rules": len(DEFAULT_RULES)}))
+            s.flush()  # claims the key: a concurrent first call fails here
+            have = set(s.execute(select(AlertRule.name)).scalars())
+            added = 0
+            for rule in DEFAULT_RULES:
+                if rule["name"] not in have:
+                    s.add(AlertRule(**rule))
+                    added += 1
+    except IntegrityError:
+        return 0
+    return added
+
 
 @dataclass(frozen=True, slots=True)
 class Firing:

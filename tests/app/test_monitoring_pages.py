@@ -207,3 +207,28 @@ def test_a_call_link_opens_the_drill_down(demo_db):
     at.run()
     assert not at.exception
     assert any(f"**Call #{error_id}**" in m.value for m in at.markdown)
+
+
+def test_default_alert_rules_are_there_and_editable(demo_db):
+    """A fresh install has the three default rules, near the top of the page, and
+    each can be edited (not only switched off or deleted)."""
+    at = _app("errors")
+    at.run()
+    assert not at.exception
+    rules = alerts.list_rules(demo_db)
+    assert {r.kind for r in rules} == {"error_rate", "p95_latency", "daily_budget"}
+    panel = next(e for e in at.expander if e.label.startswith("Alert rules"))
+    assert "3 of 3 on" in panel.label
+    p95 = next(r for r in rules if r.kind == "p95_latency")
+    at.number_input(key=f"errors.rule.{p95.id}.threshold").set_value(2500.0)
+    at.number_input(key=f"errors.rule.{p95.id}.window").set_value(30)
+    next(b for b in at.button if b.proto.form_id == f"errors.rule.{p95.id}"
+         and b.label == "Save rule").click().run()
+    assert not at.exception
+    edited = next(r for r in alerts.list_rules(demo_db) if r.id == p95.id)
+    assert (edited.threshold, edited.window_minutes) == (2500.0, 30)
+    assert any("saved" in s.value for s in at.success)
+    # Deleted defaults stay deleted.
+    alerts.delete_rule(demo_db, p95.id)
+    assert alerts.ensure_default_rules(demo_db) == 0
+    assert p95.id not in {r.id for r in alerts.list_rules(demo_db)}

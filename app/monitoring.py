@@ -408,6 +408,15 @@ LABELS: dict[str, str] = {
     "start_ms": "Start (ms)", "name": "Stage",
 }
 
+#: Pipeline stage -> words, for a call's trace.
+STAGE_NAMES = {
+    "validate": "Check the request", "limits": "Limits and budgets",
+    "input_guards": "Input guards", "render": "Render the prompt", "cache": "Cache lookup",
+    "retrieve": "Retrieve documents", "context_guards": "Document guards",
+    "route": "Pick the model", "provider": "Model call", "output_guards": "Output guards",
+    "cache_store": "Store in cache", "record": "Record the call",
+}
+
 
 def labels(**extra: str) -> dict[str, str]:
     """Plotly Express `labels=`: every column in words, plus this chart's own."""
@@ -435,13 +444,28 @@ def tidy(df: pd.DataFrame) -> pd.DataFrame:
             out[col] = [("–" if pd.isna(v) else fmt.format(v)) for v in series]
         elif pd.api.types.is_integer_dtype(series) and series.isna().any():
             out[col] = [("–" if pd.isna(v) else f"{int(v):,}") for v in series]
-        elif series.dtype == object:
-            out[col] = series.where(series.notna(), "–").replace({"None": "–", "": "–"})
+        elif pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series):
+            out[col] = [("–" if v is None or (isinstance(v, float) and pd.isna(v))
+                         or v in ("", "None") else v) for v in series.astype(object)]
     return out.rename(columns={c: LABELS.get(str(c), str(c)) for c in out.columns})
 
 
 def table(df: pd.DataFrame, **kwargs) -> None:
-    st.dataframe(tidy(df), hide_index=True, **kwargs)
+    """`tidy(df)` as a table, whole numbers with thousands separators."""
+    shown = tidy(df)
+    config = {c: st.column_config.NumberColumn(c, format="localized")
+              for c in shown.columns if pd.api.types.is_integer_dtype(shown[c])
+              and c != LABELS["id"]}
+    st.dataframe(shown, hide_index=True, column_config=config, **kwargs)
+
+
+def version_label(names: pd.Series, versions: pd.Series) -> list[str]:
+    """"support-answer v2" per row; "(no prompt)" where a call used none."""
+    return [
+        "(no prompt)" if n is None or (isinstance(n, float) and pd.isna(n))
+        else (f"{n} v{int(v)}" if pd.notna(v) else str(n))
+        for n, v in zip(names.astype(object), versions.astype(object), strict=True)
+    ]
 
 
 def ms_axis(fig, lo: float, hi: float, axis: str = "x") -> None:
@@ -466,11 +490,16 @@ def download(df: pd.DataFrame, name: str, page: str) -> None:
     )
 
 
-def chart(fig, key: str) -> None:
-    # Wide-form series are named after their columns: show those in words too.
-    fig.for_each_trace(lambda t: t.update(name=LABELS.get(t.name, t.name)))
-    fig.update_layout(margin={"l": 10, "r": 10, "t": 50, "b": 10}, legend_title_text="",
-                      title={"x": 0, "xanchor": "left"})
+def chart(fig, key: str, *, names: dict[str, str] | None = None) -> None:
+    """Draw a figure the same way everywhere: title at the left, a one-line legend
+    at the top right (so it does not squeeze the plot). `names`: short words for
+    the traces of a wide-form chart, which are named after their columns."""
+    if names:
+        fig.for_each_trace(lambda t: t.update(name=names.get(t.name, t.name)))
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 70, "b": 10}, legend_title_text="",
+                      title={"x": 0, "xanchor": "left"},
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.0,
+                              "xanchor": "right", "x": 1})
     st.plotly_chart(fig, key=key)
 
 
@@ -539,8 +568,8 @@ def call_detail(call_id: int, page: str) -> None:
         m = st.columns(6)
         m[0].metric("Status", c["status"])
         m[1].metric("Latency", format_ms(c["latency_ms"]))
-        m[2].metric("Time to first token", format_ms(c["ttft_ms"]) if c["ttft_ms"] is not None
-                    else "not streamed")
+        m[2].metric("Time to first token", format_ms(c["ttft_ms"]),
+                    help=None if c["ttft_ms"] is not None else "Not streamed: no first token.")
         m[3].metric("Tokens", f"{c['input_tokens']} → {c['output_tokens']}")
         m[4].metric("Cost", format_cost(c["cost_usd"]))
         m[5].metric("Retries", c["retries"])
@@ -552,7 +581,8 @@ def call_detail(call_id: int, page: str) -> None:
         if spans.empty:
             st.caption("No stage spans were recorded for this call.")
         else:
-            fig = px.bar(spans, y="name", x="duration_ms", base="start_ms", color="status",
+            named = spans.assign(name=[STAGE_NAMES.get(n, n) for n in spans["name"]])
+            fig = px.bar(named, y="name", x="duration_ms", base="start_ms", color="status",
                          orientation="h", title="Stages of this call (ms from its start)",
                          labels=labels(duration_ms="Milliseconds from the start of the call"))
             fig.update_yaxes(autorange="reversed")
@@ -591,8 +621,7 @@ def quality_strip(f: Filters, tz: str, page: str) -> None:
         chart(fig, key=f"{page}.quality.over_time")
         download(over, "feedback-over-time", page)
     with right:
-        rated = by.assign(version=by["prompt_name"].fillna("(no prompt)") + " v"
-                          + by["prompt_version"].astype("Int64").astype(str).replace("<NA>", "–"))
+        rated = by.assign(version=version_label(by["prompt_name"], by["prompt_version"]))
         shown = rated[["provider", "model", "version", "ups", "downs", "up_rate"]]
         st.dataframe(shown.rename(columns=LABELS), hide_index=True, column_config={
             LABELS["up_rate"]: st.column_config.ProgressColumn(

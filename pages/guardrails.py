@@ -12,7 +12,7 @@ from app.state import forget, keep
 from core.forms import plain_validation_error
 from core.guards import BUILTIN_ENTITIES, CustomRecognizer, GuardPolicy, PolicyStore, guard_stats
 from core.guards.describe import (
-    PROVIDER_NAMES,
+    PROVIDER_SHORT,
     count_words,
     entity_name,
     entity_rules,
@@ -64,10 +64,10 @@ if message := st.session_state.pop(FLASH, None):
 
 stats = guard_stats(svc.db, utcnow() - timedelta(days=7))
 cols = st.columns(4)
-cols[0].metric("Calls (7 days)", stats["calls"])
-cols[1].metric("Blocked", stats["blocked"])
-cols[2].metric("Injection flagged", stats["injection_flagged"])
-cols[3].metric("Values redacted", sum(stats["redactions"].values()))
+cols[0].metric("Calls (7 days)", f"{stats['calls']:,}")
+cols[1].metric("Blocked", f"{stats['blocked']:,}")
+cols[2].metric("Possible injections", f"{stats['injection_flagged']:,}")
+cols[3].metric("Values replaced", f"{sum(stats['redactions'].values()):,}")
 if stats["redactions"]:
     st.caption(
         "Replaced in the last 7 days: "
@@ -153,7 +153,7 @@ with tab_policies:
         exempt = c3.multiselect(
             "Providers that may see the original text", providers,
             key=keep(f"{form}.exempt", list(base.exempt_providers), options=providers),
-            format_func=lambda p: PROVIDER_NAMES.get(p, p),
+            format_func=lambda p: PROVIDER_SHORT.get(p, p),
             help="Their calls receive personal data unchanged, e.g. the model that runs on "
             "this machine.",
         )

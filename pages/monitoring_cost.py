@@ -65,8 +65,7 @@ for tab, key, label, x in (
     with tab:
         df = v[key]
         if key == "by_prompt":
-            df = df.assign(prompt=df["prompt_name"].fillna("(no prompt)") + " v"
-                           + df["prompt_version"].astype("Int64").astype(str).replace("<NA>", "-"))
+            df = df.assign(prompt=mon.version_label(df["prompt_name"], df["prompt_version"]))
         if key == "by_user":
             df = df.assign(user_id=df["user_id"].fillna("(anonymous)"))
         top = df.head(15)

@@ -32,11 +32,13 @@ with left:
                   title="Error and guard-block rate",
                   labels=mon.labels(value="Share of calls"))
     fig.update_yaxes(tickformat=".1%")
-    mon.chart(fig, key="errors.rate")
+    mon.chart(fig, key="errors.rate",
+              names={"error_rate": "Errors", "blocked_rate": "Blocked by guards"})
 with right:
     fig = px.bar(over, x="bucket", y=["breaker_openings", "fallbacks"], barmode="group",
                  title="Breaker openings and fallbacks", labels=mon.labels(value="Calls"))
-    mon.chart(fig, key="errors.breaker")
+    mon.chart(fig, key="errors.breaker",
+              names={"breaker_openings": "Breaker openings", "fallbacks": "Fallbacks"})
 mon.download(v["over_time"], "over-time", PAGE)
 
 left, right = st.columns(2)

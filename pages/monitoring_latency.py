@@ -25,7 +25,7 @@ m[4].metric("p50 time to first token", format_ms(s["ttft_p50_ms"]))
 m[5].metric("Output tokens/s (mean)", "–" if s["tokens_per_s"] != s["tokens_per_s"]
             else f"{s['tokens_per_s']:,.0f}")
 st.caption("Latency figures use successful calls (ok and cached) unless a status filter is set; "
-           "traffic counts every call. TTFT exists for streamed calls only.")
+           "traffic counts every call. Time to first token exists for streamed calls only.")
 mon.download(v["summary"], "summary", PAGE)
 
 over = to_local(v["over_time"], tz)
@@ -33,12 +33,14 @@ left, right = st.columns(2)
 with left:
     fig = px.line(over, x="bucket", y=["p50_ms", "p95_ms", "p99_ms"], markers=True,
                   title="End-to-end latency", labels=mon.labels(value="Latency (ms)"))
-    mon.chart(fig, key="latency.over_time")
+    mon.chart(fig, key="latency.over_time",
+              names={"p50_ms": "p50", "p95_ms": "p95", "p99_ms": "p99"})
 with right:
     fig = px.line(over, x="bucket", y=["ttft_p50_ms", "ttft_p95_ms", "ttft_p99_ms"],
                   markers=True, title="Time to first token",
                   labels=mon.labels(value="Time to first token (ms)"))
-    mon.chart(fig, key="latency.ttft")
+    mon.chart(fig, key="latency.ttft",
+              names={"ttft_p50_ms": "p50", "ttft_p95_ms": "p95", "ttft_p99_ms": "p99"})
 left, right = st.columns(2)
 with left:
     mon.chart(px.bar(over, x="bucket", y="calls", title="Traffic",

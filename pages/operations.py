@@ -301,7 +301,7 @@ with cache_tab:
     c1.metric("Cache now", CACHE_MODES[cfg.cache_mode].split(":")[0])
     c2.metric(
         "Hit rate, last 24 h",
-        f"{summary['hit_rate']:.0%}",
+        f"{summary['hit_rate']:.0%}" if summary["calls"] else "–",
         help=f"{summary['hits']:,} of {summary['calls']:,} calls in the last 24 hours",
     )
     c3.metric("Saved, last 24 h", f"${summary['saved_usd']:,.4f}")

@@ -54,6 +54,15 @@ def _custom(code: str) -> str:
     return code.replace("_", " ").lower()
 
 
+#: Provider code -> a short name for a list or a selector.
+PROVIDER_SHORT: dict[str, str] = {
+    "local": "Built-in local model",
+    "compat": "Your own model server",
+    "openai": "OpenAI",
+    "anthropic": "Anthropic",
+}
+
+
 def entity_name(code: str) -> str:
     """"US Social Security numbers" for US_SSN; a custom recognizer's code reads
     as words ("EMPLOYEE_ID" -> "employee id values")."""

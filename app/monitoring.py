@@ -16,6 +16,7 @@ import plotly.express as px
 import streamlit as st
 
 from app import handles
+from app.state import keep
 from app.widgets import format_cost, format_ms
 from core.guards.describe import report_sentences
 from core.telemetry import alerts, demo, queries
@@ -508,19 +509,31 @@ def _url_call() -> int | None:
     return int(wanted) if wanted.isdigit() else None
 
 
+def _call_changed(key: str) -> None:
+    """The chosen call goes into the address before the page runs, so the
+    address never wins back a choice the viewer changed or cleared."""
+    chosen = st.session_state.get(key)
+    if chosen is None:
+        st.query_params.pop("call", None)
+    else:
+        st.query_params["call"] = str(int(chosen))
+
+
 def call_picker(df: pd.DataFrame, page: str, label: str = "Inspect a call") -> None:
     """A selector over a table's calls; the chosen call's detail opens below it and
-    its id goes into the address (`?call=<id>`), so a shared link opens the same call."""
+    its id goes into the address (`?call=<id>`), so a shared link opens the same
+    call. The choice is kept across page switches (app/state.keep)."""
     raw = st.query_params.get("call", "")
     wanted = int(raw) if raw.isdigit() else None
     row_of = {int(r.id): r for r in df.itertuples()} if not df.empty else {}
     key = f"{page}.call"
-    if key not in st.session_state and wanted in row_of:
-        st.session_state[key] = wanted
+    if wanted in row_of and st.session_state.get(key) != wanted:
+        st.session_state[key] = wanted  # a link names the call: it wins
     choice = None
     if row_of:
         choice = st.selectbox(
-            label, list(row_of), key=key, index=None, placeholder="Choose a call id…",
+            label, list(row_of), index=None, placeholder="Choose a call id…",
+            key=keep(key, None, options=list(row_of)), on_change=_call_changed, args=(key,),
             format_func=lambda i: f"#{i} · {row_of[i].model} · {row_of[i].status} · "
             f"{format_ms(row_of[i].latency_ms)}",
         )
@@ -533,8 +546,6 @@ def call_picker(df: pd.DataFrame, page: str, label: str = "Inspect a call") -> N
         # A link to a call outside this table (another filter, an older call).
         st.caption(f"Call #{wanted}, opened from the link.")
         call_detail(wanted, page)
-    elif wanted is not None:
-        del st.query_params["call"]  # the viewer cleared the choice
 
 
 @st.cache_data(ttl=30, show_spinner=False)

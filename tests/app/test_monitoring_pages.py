@@ -232,3 +232,21 @@ def test_default_alert_rules_are_there_and_editable(demo_db):
     alerts.delete_rule(demo_db, p95.id)
     assert alerts.ensure_default_rules(demo_db) == 0
     assert p95.id not in {r.id for r in alerts.list_rules(demo_db)}
+
+
+def test_the_chosen_call_is_kept_across_page_switches(demo_db):
+    at = _main()
+    at.switch_page("../pages/monitoring_latency.py").run()
+    first = at.selectbox(key="latency.call").options[0]
+    call_id = int(first.split(" ")[0][1:])
+    at.selectbox(key="latency.call").set_value(call_id).run()
+    at.switch_page("../pages/monitoring_cost.py").run()
+    at.query_params.clear()  # sidebar navigation need not carry the address
+    at.switch_page("../pages/monitoring_latency.py").run()
+    assert not at.exception
+    assert at.selectbox(key="latency.call").value == call_id
+    assert _qp(at, "call") == [str(call_id)]
+    # Clearing the choice takes the call out of the address.
+    at.selectbox(key="latency.call").set_value(None).run()
+    assert not at.exception
+    assert _qp(at, "call") == []

@@ -431,6 +431,8 @@ def _digits(col: str) -> str:
         return "${:,.4f}"
     if col.endswith("_ms") or col == "tokens_per_s":
         return "{:,.0f}"
+    if col.endswith("_version"):  # whole numbers held as floats because of gaps
+        return "{:.0f}"
     return "{:,.2f}"
 
 
@@ -442,7 +444,9 @@ def tidy(df: pd.DataFrame) -> pd.DataFrame:
         series = out[col]
         if pd.api.types.is_float_dtype(series):
             fmt = _digits(str(col))
-            out[col] = [("–" if pd.isna(v) else fmt.format(v)) for v in series]
+            out[col] = [("–" if pd.isna(v) else
+                         (f"${v:.6f}" if fmt.startswith("$") and 0 < abs(v) < 0.01
+                          else fmt.format(v))) for v in series]
         elif pd.api.types.is_integer_dtype(series) and series.isna().any():
             out[col] = [("–" if pd.isna(v) else f"{int(v):,}") for v in series]
         elif pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series):

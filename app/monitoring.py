@@ -418,6 +418,17 @@ STAGE_NAMES = {
     "cache_store": "Store in cache", "record": "Record the call",
 }
 
+#: Error class -> a few words, for the Errors page's charts (tables keep the code).
+ERROR_CLASSES = {
+    "auth": "key refused", "bad_request": "request refused", "budget": "budget spent",
+    "cancelled": "stopped by the reader", "circuit_open": "breaker open",
+    "connection": "no connection", "context_length": "too long for the model",
+    "guard_block": "blocked by a guard", "guard_error": "guard failed",
+    "internal": "Trellis error", "rate_limit": "rate limited", "schema": "wrong answer format",
+    "server": "provider error", "stream_cut": "stream cut off", "timeout": "timed out",
+    "unavailable": "provider unavailable", "validation": "invalid request",
+}
+
 
 def labels(**extra: str) -> dict[str, str]:
     """Plotly Express `labels=`: every column in words, plus this chart's own."""

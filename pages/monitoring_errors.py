@@ -44,7 +44,9 @@ mon.download(v["over_time"], "over-time", PAGE)
 left, right = st.columns(2)
 with left:
     by_class = v["by_class"]
-    mon.chart(px.bar(by_class, x="error_class", y="calls", color="status",
+    named = by_class.assign(error_class=[mon.ERROR_CLASSES.get(c, c) if isinstance(c, str)
+                                         else "unknown" for c in by_class["error_class"]])
+    mon.chart(px.bar(named, x="error_class", y="calls", color="status",
                      title="Errors by class", labels=mon.labels()), key="errors.by_class")
     mon.download(by_class, "by-class", PAGE)
 with right:

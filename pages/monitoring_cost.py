@@ -8,7 +8,7 @@ import streamlit as st
 
 from app import handles
 from app import monitoring as mon
-from core.telemetry.budget import daily_budget_usd
+from core.telemetry.budget import SPEND_BASIS, daily_budget_usd
 from core.telemetry.filters import choose_bucket, to_local
 
 PAGE = "cost"
@@ -46,6 +46,9 @@ fig = px.bar(over, x="bucket", y="spend_usd", title=f"Spend per {unit}",
 if budget and unit == "day":
     fig.add_hline(y=budget, line_dash="dash", line_color="red",
                   annotation_text=f"daily budget ${budget:,.2f}")
+    if (not f.source or "demo" in f.source) and mon.demo_calls():
+        st.caption(f"The bars include demo traffic unless Source leaves it out; the budget "
+                   f"line does not. {SPEND_BASIS}")
 elif not budget:
     st.caption(
         "No daily budget set (add a global daily budget on the Operations page), "

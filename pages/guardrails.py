@@ -7,7 +7,7 @@ from datetime import timedelta
 import streamlit as st
 from pydantic import ValidationError
 
-from app import handles
+from app import auth, handles
 from app.state import forget, keep
 from core.forms import plain_validation_error
 from core.guards import BUILTIN_ENTITIES, CustomRecognizer, GuardPolicy, PolicyStore, guard_stats
@@ -21,6 +21,7 @@ from core.guards.describe import (
 from core.guards.injection import provenance
 from core.telemetry.models import utcnow
 
+auth.page("guards.write")
 svc = handles.services()
 store = PolicyStore(svc.db)
 NEW = "+ New policy"
@@ -202,14 +203,18 @@ with tab_policies:
                 st.error(f"The policy was not saved. A policy named '{policy.name}' exists "
                          "already; pick another name.", icon=":material/error:")
             else:
+                auth.require("guards.write")
                 store.save(policy)
+                auth.record("policy.save", policy.name, after=policy.model_dump(mode="json"))
                 if creating:  # the next new policy starts empty again
                     forget(*[k for k in list(st.session_state)
                              if isinstance(k, str) and k.endswith(NEW) or str(k).startswith(form)])
                 done(f"Saved policy '{policy.name}'.", select=policy.name)
     if not creating and st.button("Delete this policy", key="guardrails.delete"):
         try:
+            auth.require("guards.write")
             store.delete(choice)
+            auth.record("policy.delete", choice)
         except ValueError as exc:
             st.error(str(exc))
         else:
@@ -262,13 +267,17 @@ with tab_recognizers:
             st.error("The recognizer was not saved. "
                      + plain_validation_error(exc, RECOGNIZER_LABELS), icon=":material/error:")
         else:
+            auth.require("guards.write")
             store.save_recognizer(rec)
+            auth.record("recognizer.save", rec.name, after=rec.model_dump(mode="json"))
             forget(*[k for k in list(st.session_state) if str(k).startswith("guardrails.rec.")])
             done(f"Saved recognizer '{rec.name}' for {rec.entity_type}.")
     if recognizers:
         gone = st.selectbox("Delete a recognizer", [r.name for r in recognizers], index=None)
         if gone and st.button("Delete", key="guardrails.rec_delete"):
+            auth.require("guards.write")
             store.delete_recognizer(gone)
+            auth.record("recognizer.delete", gone)
             done(f"Deleted recognizer '{gone}'.")
 
 with st.expander("For engineers: how the injection classifier was trained"):

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 from pydantic import ValidationError
 
-from app import handles
+from app import auth, handles
 from app import monitoring as mon
 from app.state import keep
 from core.forms import plain_validation_error
@@ -16,6 +16,7 @@ from core.reliability.models import Budget
 from core.telemetry.budget import BUDGET_BASIS
 from core.telemetry.store import since
 
+auth.page("operations.view")
 svc = handles.services()
 rel = svc.reliability
 FLASH = "ops.flash"
@@ -48,6 +49,7 @@ for alert in rel.budgets.alerts():
         icon=":material/savings:",
     )
     if cols[1].button("Dismiss", key=f"ops.ack.{alert.id}"):
+        auth.require("budgets.write")
         rel.budgets.acknowledge(alert.id)
         st.rerun()
 
@@ -82,17 +84,22 @@ with routes_tab:
         submitted = st.form_submit_button("Save route")
     if submitted:
         try:
+            auth.require("routes.write")
             rel.routes.save(name, chain.splitlines())
         except TrellisError as err:
             st.error(err.user_message)
         else:
+            auth.record("route.save", f"route/{name.strip()}", before=routes.get(name.strip()),
+                        after=chain.splitlines())
             handles.available_models.clear()  # the model pickers list routes
             saved("routes", f"Route '{name.strip()}' saved: pick route/{name.strip()} as a model.")
     if routes:
         doomed = st.selectbox("Delete a route", ["—", *routes],
                               key=keep("ops.route_delete", "—", options=["—", *routes]))
         if doomed != "—" and st.button("Delete route", key="ops.route_delete_btn"):
+            auth.require("routes.write")
             rel.routes.delete(doomed)
+            auth.record("route.delete", f"route/{doomed}", before=routes[doomed])
             handles.available_models.clear()
             saved("routes", f"Route '{doomed}' deleted.")
 
@@ -119,7 +126,9 @@ with breakers_tab:
         if cols[4].button(
             "Reset", key=f"ops.reset.{view.deployment}", disabled=view.state == "closed"
         ):
+            auth.require("breakers.reset")
             rel.breakers.reset(view.deployment)
+            auth.record("breaker.reset", view.deployment)
             st.toast(f"Breaker for {view.deployment} reset.")
             st.rerun()
 
@@ -190,10 +199,12 @@ with limits_tab:
         submitted = st.form_submit_button("Save settings")
     if submitted:
         try:
+            auth.require("limits.write")
             rel.update_config(**values, **{k: (v or None) for k, v in limits.items()})
         except ValidationError as err:
             st.error(f"The settings were not saved: {plain_validation_error(err, SETTING_LABELS)}")
         else:
+            auth.record("settings.save", "retries and rate limits", after={**values, **limits})
             saved("limits", "Settings saved; every replica uses them within a few seconds.")
 
 with budgets_tab:
@@ -253,6 +264,7 @@ with budgets_tab:
                               key=keep("ops.budget_threshold", 0.8), format="%.2f")
         submitted = st.form_submit_button("Save budget")
     if submitted:
+        auth.require("budgets.write")
         old = existing.get(name.strip())
         try:
             budget_id = rel.budgets.save(
@@ -272,6 +284,9 @@ with budgets_tab:
         except TrellisError as err:
             st.error(f"The budget was not saved. {err.user_message}", icon=":material/error:")
         else:
+            auth.record("budget.save", name.strip(),
+                        before=old and {"limit_usd": old.limit_usd, "period": old.period},
+                        after={"limit_usd": parse_usd(limit), "period": period})
             mon.alert_check.clear()  # the daily-budget alert reads the budget
             saved("budgets", f"Budget '{name.strip()}' saved: ${parse_usd(limit):,.2f} "
                              f"{period}.")
@@ -281,7 +296,9 @@ with budgets_tab:
             key=keep("ops.budget_delete", "—", options=["—", *[b.name for b in budgets]]),
         )
         if doomed != "—" and st.button("Delete budget", key="ops.budget_delete_btn"):
+            auth.require("budgets.write")
             rel.budgets.delete(next(b.id for b in budgets if b.name == doomed))
+            auth.record("budget.delete", doomed)
             mon.alert_check.clear()
             saved("budgets", f"Budget '{doomed}' deleted.")
 
@@ -333,11 +350,15 @@ with cache_tab:
         submitted = st.form_submit_button("Save cache settings")
     if submitted:
         try:
+            auth.require("cache.write")
             rel.update_config(cache_mode=mode, cache_ttl_s=ttl, semantic_threshold=threshold)
         except ValidationError as err:
             st.error("The cache settings were not saved: "
                      + plain_validation_error(err, SETTING_LABELS))
         else:
+            auth.record("cache.settings", "cache", after={"mode": mode, "ttl_s": ttl})
             saved("cache", f"Cache settings saved: {CACHE_MODES[mode].split(':')[0].lower()}.")
     if st.button("Clear the cache", key="ops.cache_clear"):
+        auth.require("cache.write")
+        auth.record("cache.clear", "cache")
         st.toast(f"Removed {rel.cache.invalidate()} cached answers.")

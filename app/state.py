@@ -42,8 +42,9 @@ def keep(key: str, default: Any = None, *, options: Iterable[Any] | None = None)
             value = _MISSING
     if value is _MISSING:
         value = default
-    if key not in st.session_state or st.session_state[key] != value:
-        st.session_state[key] = value
+    # Always reassign: a key shared by two pages can still hold the other page's
+    # widget state, which the new page's widget would not pick up.
+    st.session_state[key] = value
     store[key] = value
     return key
 

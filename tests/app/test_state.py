@@ -72,3 +72,19 @@ def test_a_remembered_option_that_went_away_falls_back_to_the_default(tmp_path: 
     at.switch_page("first.py").run()
     assert not at.exception
     assert at.selectbox(key="first.model").value == "a"
+
+
+def test_a_key_shared_by_two_pages_carries_its_value_across(tmp_path: Path) -> None:
+    shared = (
+        'st.radio("Range", ["1h", "7d"], key=keep("shared.range", "1h", options=["1h", "7d"]))\n'
+    )
+    at = _app(tmp_path)
+    (tmp_path / "first.py").write_text(textwrap.dedent(FIRST) + shared)
+    (tmp_path / "second.py").write_text(
+        "import streamlit as st\nfrom app.state import keep\n" + shared
+    )
+    at.run()
+    at.radio(key="shared.range").set_value("7d").run()
+    at.switch_page("second.py").run()
+    assert not at.exception
+    assert at.radio(key="shared.range").value == "7d"

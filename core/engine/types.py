@@ -28,6 +28,7 @@ class CompletionRequest:
     tags: list[str] | None = None
     prompt_name: str | None = None
     prompt_version: int | None = None
+    prompt_label: str | None = None
     experiment: str | None = None
     variant: str | None = None
     variables: dict[str, Any] | None = None

@@ -10,6 +10,7 @@ import core.rag.models  # noqa: F401
 import core.reliability.models  # noqa: F401
 import core.telemetry.alert_models  # noqa: F401
 import core.telemetry.models  # noqa: F401
+import core.evals.models  # noqa: F401
 from core.db import current_revision, downgrade, make_engine, migrate
 
 #: SQLAlchemy cannot reflect SQLite's expression index (migration 0008) and says so.

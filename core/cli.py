@@ -1,4 +1,4 @@
-"""Command line: `python -m core.cli {prepare,chat,demo,check-alerts,users,keys}`."""
+"""Command line: `python -m core.cli {prepare,chat,demo,check-alerts,users,keys,eval run}`."""
 
 from __future__ import annotations
 
@@ -193,6 +193,69 @@ def _keys(settings: Settings, args: argparse.Namespace) -> int:
         db.dispose()
 
 
+def _eval_run(settings: Settings, args: argparse.Namespace) -> int:
+    """Run a suite file; exit 0 when it passes, 100 when assertions fail, 1 on errors."""
+    from dataclasses import replace
+
+    from core.evals import EvalStore, Runner, Suite, SuiteError
+    from core.evals.gate import EXIT_ERRORS, evaluate, run_json, write_json, write_junit
+    from core.services import Services
+
+    try:
+        suite = Suite.load(args.suite)
+        if args.model:
+            suite = replace(suite, models=list(args.model))
+        if args.repeat:
+            suite = replace(suite, repeats=args.repeat)
+        if args.concurrency:
+            suite = replace(suite, concurrency=args.concurrency)
+        suite.check()
+    except SuiteError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_ERRORS
+    services = Services.build(settings)
+    try:
+        runner, store = Runner(services), EvalStore(services.db)
+        if args.retry_errors or args.resume:
+            run_id = args.resume or next((r.id for r in store.runs(suite.name)), None)
+            if run_id is None:
+                print(f"error: suite '{suite.name}' has no earlier run to retry.", file=sys.stderr)
+                return EXIT_ERRORS
+            suite = runner.suite_of(run_id)
+        else:
+            run_id = runner.create_run(suite, label=args.label)
+        last = [0.0]
+
+        def progress(p) -> None:  # noqa: ANN001
+            import time
+
+            if not args.quiet and (time.monotonic() - last[0] > 2 or p.done == p.total):
+                last[0] = time.monotonic()
+                eta = f", about {p.eta_s:.0f} s left" if p.eta_s is not None else ""
+                print(f"  {p.done}/{p.total} cells{eta}", file=sys.stderr)
+
+        try:
+            runner.run(run_id, progress=progress, retry_errors=args.retry_errors)
+        except KeyboardInterrupt:
+            print(f"stopped; resume with --resume {run_id}", file=sys.stderr)
+            return EXIT_ERRORS
+        result = evaluate(store, run_id, suite)
+        if args.junit:
+            write_junit(args.junit, store, run_id, suite.name)
+        if args.json:
+            data = run_json(store, run_id, result)
+            if args.json == "-":
+                import json
+
+                print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+            else:
+                write_json(args.json, data)
+        print(f"run #{run_id} {result.summary}", file=sys.stderr)
+        return result.exit_code
+    finally:
+        services.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     enforce_offline()
     parser = argparse.ArgumentParser(prog="trellis")
@@ -239,6 +302,22 @@ def main(argv: list[str] | None = None) -> int:
     ksub.add_parser("list", help="list keys (never their secrets)")
     kr = ksub.add_parser("revoke", help="revoke a key by id")
     kr.add_argument("id", type=int)
+
+
+    ev = sub.add_parser("eval", help="evaluation suites").add_subparsers(dest="eval_command",
+                                                                       required=True)
+    run = ev.add_parser("run", help="run a suite file; exit 0 pass, 100 failures, 1 errors")
+    run.add_argument("suite", help="the suite YAML file")
+    run.add_argument("--junit", metavar="FILE", help="write JUnit XML here")
+    run.add_argument("--json", metavar="FILE", help="write the full results as JSON (- for stdout)")
+    run.add_argument("--retry-errors", action="store_true",
+                     help="rerun only the errored cells of the suite's latest run")
+    run.add_argument("--resume", type=int, metavar="RUN", help="finish a stopped run")
+    run.add_argument("--label", help="a label stored with the run (a baseline can name it)")
+    run.add_argument("--model", action="append", help="run on this model instead (repeatable)")
+    run.add_argument("--repeat", type=int, help="run each cell this many times")
+    run.add_argument("--concurrency", type=int, help="cells at once (default: the suite's, 8)")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     args = parser.parse_args(argv)
     settings = Settings()
     if args.command == "prepare":
@@ -247,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
         return _chat(settings, args.text, args.model)
     if args.command == "demo":
         return _demo(settings, args.calls, args.remove, args.span_fraction)
+    if args.command == "eval":
+        return _eval_run(settings, args)
     if args.command == "check-alerts":
         return _check_alerts(settings, notify=not args.no_notify)
     if args.command == "users":

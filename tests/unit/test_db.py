@@ -4,13 +4,14 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
+import core.evals.models  # noqa: F401
+
 # Every module that declares tables, so the parity check covers the whole schema.
 import core.guards.models  # noqa: F401
 import core.rag.models  # noqa: F401
 import core.reliability.models  # noqa: F401
 import core.telemetry.alert_models  # noqa: F401
 import core.telemetry.models  # noqa: F401
-import core.evals.models  # noqa: F401
 from core.db import current_revision, downgrade, make_engine, migrate
 
 #: SQLAlchemy cannot reflect SQLite's expression index (migration 0008) and says so.

@@ -43,7 +43,8 @@ class CaseIn:
     source_call_id: int | None = None
 
     def check(self) -> None:
-        if not (self.message and self.message.strip()) and not self.variables:
+        filled = any(v not in (None, "") for v in (self.variables or {}).values())
+        if not (self.message and self.message.strip()) and not filled:
             raise DatasetError("the case has neither a message nor input variables")
 
     @classmethod
@@ -127,11 +128,11 @@ def digest(cases: list[CaseIn]) -> str:
 
 
 # -- import -----------------------------------------------------------------
-Rows = list[dict[str, Any]]
+Rows = list[tuple[int, dict[str, Any]]]
 
 
 def read_rows(data: bytes, filename: str) -> tuple[list[str], Rows, list[tuple[int, str]]]:
-    """Rows of a CSV or JSONL file as dicts, with the column names and unreadable lines."""
+    """(line number, row) pairs of a CSV or JSONL file, the column names, and unreadable lines."""
     if len(data) > MAX_IMPORT_BYTES:
         raise DatasetError(f"The file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB; "
                            "split it into smaller files.")
@@ -141,7 +142,7 @@ def read_rows(data: bytes, filename: str) -> tuple[list[str], Rows, list[tuple[i
         raise DatasetError("The file is not UTF-8 text; save it as UTF-8 and import it again.") \
             from exc
     name = filename.lower()
-    rows: list[dict[str, Any]] = []
+    rows: Rows = []
     bad: list[tuple[int, str]] = []
     columns: list[str] = []
     if name.endswith((".jsonl", ".ndjson", ".json")):
@@ -156,7 +157,7 @@ def read_rows(data: bytes, filename: str) -> tuple[list[str], Rows, list[tuple[i
             if not isinstance(obj, dict):
                 bad.append((n, "this line is not a JSON object"))
                 continue
-            rows.append(obj)
+            rows.append((n, obj))
             columns.extend(k for k in obj if k not in columns)
         return columns, rows, bad
     if name.endswith((".csv", ".tsv")):
@@ -166,7 +167,7 @@ def read_rows(data: bytes, filename: str) -> tuple[list[str], Rows, list[tuple[i
             if None in row:
                 bad.append((reader.line_num, "this row has more values than there are columns"))
                 continue
-            rows.append(row)
+            rows.append((reader.line_num, row))
         return columns, rows, bad
     raise DatasetError("Import a .csv or .jsonl file.")
 
@@ -200,9 +201,7 @@ def preview_import(
     columns, rows, bad = read_rows(data, filename)
     mapping = mapping if mapping is not None else guess_mapping(columns)
     cases: list[CaseIn] = []
-    first_line = 2 if filename.lower().endswith((".csv", ".tsv")) else 1
-    for i, row in enumerate(rows):
-        row_no = i + first_line
+    for row_no, row in rows:
         try:
             variables: dict[str, Any] = {}
             if mapping.get("variables"):

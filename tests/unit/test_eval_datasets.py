@@ -111,7 +111,8 @@ def test_add_from_call_copies_the_stored_redacted_text(db):
 
     tel = TelemetryStore(db)
     call_id = tel.record(CallRecord(
-        trace_id="t" * 32, created_at=utcnow(), source="playground", provider="local", model="gemma",
+        trace_id="t" * 32, created_at=utcnow(), source="playground", provider="local",
+        model="gemma",
         input_text=json.dumps([{"role": "system", "content": "Be brief."},
                                {"role": "user", "content": "Email <EMAIL_ADDRESS_1> please"}]),
         output_text="Sure.", status="ok", latency_ms=5.0, stream=False))

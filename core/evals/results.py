@@ -146,8 +146,9 @@ class EvalStore:
 
     def results(self, run_id: int) -> list[EvalResult]:
         with Session(self.db) as s:
+            # In dataset order (case ids follow case positions), then as they finished.
             return list(s.exec(select(EvalResult).where(EvalResult.run_id == run_id)
-                               .order_by(EvalResult.id)).all())
+                               .order_by(EvalResult.case_id, EvalResult.id)).all())
 
     def result(self, result_id: int) -> EvalResult | None:
         with Session(self.db) as s:

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import delete
@@ -94,6 +94,8 @@ class Runner:
     def create_run(self, suite: Suite, *, label: str | None = None,
                    user: str | None = None) -> int:
         """Store the suite's cases as a dataset version and a pending run with its snapshot."""
+        default = self.services.settings.default_model
+        suite = replace(suite, models=[default if m == "default" else m for m in suite.models])
         suite.check()
         if suite.cases:
             dataset_id = self.datasets.save(suite.dataset_name or suite.name, suite.cases,
@@ -136,6 +138,18 @@ class Runner:
         cases = self.datasets.cases(suite.dataset_id)
         return [Cell(p, m, c, r) for p in suite.prompts for m in suite.models for c in cases
                 for r in range(suite.repeats)]
+
+    def ensure_collection(self, suite: Suite) -> bool:
+        """Load the shipped sample documents when a suite searches a missing `samples` collection.
+
+        Returns True when it loaded them. Any other missing collection is left
+        alone: its cells then answer without context, and the call log says so.
+        """
+        name = (suite.rag or {}).get("collection")
+        if name != "samples" or any(c.name == name for c in self.services.rag.collections()):
+            return False
+        self.services.rag.load_samples(name)
+        return True
 
     # -- run ------------------------------------------------------------------
     def run(self, run_id: int, *, progress: Callable[[Progress], None] | None = None,

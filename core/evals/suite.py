@@ -35,6 +35,9 @@ import yaml
 from core.evals.assertions import AssertionError_, build
 from core.evals.datasets import CaseIn, DatasetError, preview_import
 
+#: The demo suite shipped with the sample documents (data/samples/evals/README.md).
+DEMO_SUITE = Path(__file__).resolve().parents[2] / "data" / "samples" / "evals" / "demo.yaml"
+
 _REF = re.compile(r"^(?P<name>[^@:]+?)(?:@(?P<label>[\w.-]+)|:(?P<version>\d+))?$")
 
 

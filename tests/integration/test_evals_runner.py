@@ -168,6 +168,7 @@ Runner(svc).run(int(sys.argv[1]))
 """
 
 
+@pytest.mark.slow
 def test_a_killed_runner_resumes_with_no_cell_lost_and_none_twice(svc, wire, tmp_path):
     wire.default = Fault("slow", delay=0.05)
     runner = Runner(svc)

@@ -26,6 +26,7 @@ navigation = st.navigation(
                 PAGES / "chat.py", title="Chat playground", icon=":material/chat:", default=True
             ),
             st.Page(PAGES / "documents.py", title="Documents", icon=":material/description:"),
+            st.Page(PAGES / "evals.py", title="Evals", icon=":material/checklist:"),
         ],
         "Configure": [
             st.Page(PAGES / "operations.py", title="Operations", icon=":material/tune:"),

@@ -18,7 +18,7 @@ from scipy.stats import binomtest
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
-from core.evals.models import EvalResult, EvalRun
+from core.evals.models import EvalCase, EvalResult, EvalRun
 
 
 def wilson(passed: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -149,6 +149,12 @@ class EvalStore:
             # In dataset order (case ids follow case positions), then as they finished.
             return list(s.exec(select(EvalResult).where(EvalResult.run_id == run_id)
                                .order_by(EvalResult.case_id, EvalResult.id)).all())
+
+    def case(self, case_id: int | None) -> EvalCase | None:
+        if case_id is None:
+            return None
+        with Session(self.db) as s:
+            return s.get(EvalCase, case_id)
 
     def result(self, result_id: int) -> EvalResult | None:
         with Session(self.db) as s:

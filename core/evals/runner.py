@@ -173,36 +173,42 @@ class Runner:
         workers = max(1, min(concurrency or suite.concurrency, 64))
         t0 = time.perf_counter()
         ran_here = 0
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eval")
         try:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eval") as pool:
-                queue = iter(pending)
-                in_flight: set[Future] = set()
+            queue = iter(pending)
+            in_flight: set[Future] = set()
 
-                def fill() -> None:
-                    # Keep the pool just busy: a cancel then waits for at most `workers` calls.
-                    while len(in_flight) < workers * 2 and not cancel.is_set():
-                        cell = next(queue, None)
-                        if cell is None:
-                            return
-                        in_flight.add(pool.submit(self._run_cell, run_id, suite, cell))
+            def fill() -> None:
+                # Keep the pool just busy: a cancel then waits for at most `workers` calls.
+                while len(in_flight) < workers * 2 and not cancel.is_set():
+                    cell = next(queue, None)
+                    if cell is None:
+                        return
+                    in_flight.add(pool.submit(self._run_cell, run_id, suite, cell))
 
+            fill()
+            while in_flight:
+                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    in_flight.discard(future)
+                    row = future.result()
+                    if self._write(row):
+                        done += 1
+                        ran_here += 1
+                        outcome.ran += 1
+                        outcome.errors += row.status == "error"
+                    if progress is not None:
+                        elapsed = time.perf_counter() - t0
+                        eta = elapsed / ran_here * (total - done) if ran_here else None
+                        progress(Progress(done, total, elapsed, eta, row))
                 fill()
-                while in_flight:
-                    finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        in_flight.discard(future)
-                        row = future.result()
-                        if self._write(row):
-                            done += 1
-                            ran_here += 1
-                            outcome.ran += 1
-                            outcome.errors += row.status == "error"
-                        if progress is not None:
-                            elapsed = time.perf_counter() - t0
-                            left = total - done
-                            eta = elapsed / ran_here * left / 1 if ran_here else None
-                            progress(Progress(done, total, elapsed, eta, row))
-                    fill()
+            pool.shutdown(wait=True)
+        except BaseException:
+            # Stopped from outside (a page rerun, Ctrl-C): do not wait for the calls in
+            # flight; their cells have no row, so a resume runs them again.
+            cancel.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
         finally:
             elapsed = time.perf_counter() - t0
             finished_all = done >= total

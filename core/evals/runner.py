@@ -20,7 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -37,6 +37,11 @@ from core.telemetry.models import utcnow
 log = logging.getLogger(__name__)
 
 __all__ = ["Cell", "Progress", "Runner", "cell_key"]
+
+_TABLE = EvalResult.__table__  # type: ignore[attr-defined]
+_COLUMNS = [c.name for c in _TABLE.columns if c.name != "id"]
+#: One prebuilt statement: SQLAlchemy's compiled cache makes each batch a single executemany.
+_INSERT = insert(_TABLE)
 
 
 @dataclass(frozen=True)
@@ -189,17 +194,16 @@ class Runner:
             fill()
             while in_flight:
                 finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    in_flight.discard(future)
-                    row = future.result()
-                    if self._write(row):
-                        done += 1
-                        ran_here += 1
-                        outcome.ran += 1
-                        outcome.errors += row.status == "error"
+                in_flight -= finished
+                rows = [f.result() for f in finished]
+                for row in self._write(rows):
+                    done += 1
+                    ran_here += 1
+                    outcome.ran += 1
+                    outcome.errors += row.status == "error"
                     if progress is not None:
                         elapsed = time.perf_counter() - t0
-                        eta = elapsed / ran_here * (total - done) if ran_here else None
+                        eta = elapsed / ran_here * (total - done)
                         progress(Progress(done, total, elapsed, eta, row))
                 fill()
             pool.shutdown(wait=True)
@@ -232,15 +236,19 @@ class Runner:
             run.duration_s = (run.duration_s or 0.0) + add_duration
             s.add(run)
 
-    def _write(self, row: EvalResult) -> bool:
+    def _write(self, rows: list[EvalResult]) -> list[EvalResult]:
+        """Write the cells that finished together in one transaction; return those written."""
+        values = [{c: getattr(r, c) for c in _COLUMNS} for r in rows]
         try:
-            with session_scope(self.db) as s:
-                s.add(row)
-            return True
+            with self.db.begin() as conn:
+                conn.execute(_INSERT, values)
+            return rows
         except IntegrityError:
+            if len(rows) > 1:
+                return [r for one in rows for r in self._write([one])]
             # Another runner on the same run wrote this cell first: keep theirs.
-            log.warning("cell %s of run %s was already written", row.cell_key, row.run_id)
-            return False
+            log.warning("cell %s of run %s was already written", rows[0].cell_key, rows[0].run_id)
+            return []
 
     # -- one cell -------------------------------------------------------------
     def request_for(self, run_id: int, suite: Suite, cell: Cell) -> CompletionRequest:

@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from app import handles
+from app import eval_widgets, handles
 from app.state import keep
 from app.widgets import format_cost, format_ms
 from core.guards.describe import report_sentences
@@ -619,6 +619,7 @@ def call_detail(call_id: int, page: str) -> None:
         left.markdown(_messages(c["input_text"]))
         right.markdown("**Output (as stored)**")
         right.markdown(c["output_text"] or "(no output)")
+        eval_widgets.add_to_dataset(call_id, key=f"{page}.evals.{call_id}")
         st.markdown("**Guard report**")
         sentences = report_sentences(c["guard_actions"] or {})
         for sentence in sentences or ["No guard acted on this call."]:

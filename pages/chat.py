@@ -6,7 +6,7 @@ import uuid
 
 import streamlit as st
 
-from app import auth, guard_widgets, handles, rag_widgets
+from app import auth, eval_widgets, guard_widgets, handles, rag_widgets
 from app.widgets import format_cost, format_ms
 from core.engine import CompletionRequest, CompletionResponse
 from core.providers import Message
@@ -111,6 +111,8 @@ def _render_answer(answer: dict) -> None:
     cols = st.columns([1, 4])
     with cols[0]:
         st.feedback("thumbs", key=key, on_change=_on_feedback, args=(call_id, key))
+    if st.session_state.get(key) == 0:  # thumbs down: keep the case for an eval dataset
+        eval_widgets.add_to_dataset(call_id)
     with cols[1], st.popover("Comment", icon=":material/comment:"):
         st.text_input("What was good or bad?", key=f"{key}.comment")
         if st.button("Save comment", key=f"{key}.save"):

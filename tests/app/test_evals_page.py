@@ -93,3 +93,25 @@ def test_a_dataset_with_no_case_is_refused_plainly(svc):
     form_submit.click().run()
     assert any("at least one case" in e.value for e in at.error)
     assert DatasetStore(svc.db).list() == []
+
+
+def _add_widget(call_id: int) -> None:
+    from app.eval_widgets import add_to_dataset
+
+    add_to_dataset(call_id)
+
+
+def test_add_to_dataset_copies_a_logged_call_into_a_new_dataset(svc, wire):
+    from core.engine import CompletionRequest
+    from core.providers import Message
+
+    resp = svc.engine.chat(CompletionRequest(messages=[Message("user", "Where is Lisbon?")],
+                                             model=MODEL))
+    at = AppTest.from_function(_add_widget, args=(resp.call_id,), default_timeout=60).run()
+    assert not at.exception, at.exception
+    at.selectbox(key=f"evals.add.{resp.call_id}.pick").set_value("New dataset…").run()
+    at.text_input(key=f"evals.add.{resp.call_id}.name").set_value("from-chat")
+    at.button(key=f"evals.add.{resp.call_id}.go").click().run()
+    assert [s.value for s in at.success] == ["Added to from-chat (version 1, 1 cases)."]
+    [case] = DatasetStore(svc.db).cases(DatasetStore(svc.db).latest("from-chat"))
+    assert case.message == "Where is Lisbon?" and case.source_call_id == resp.call_id

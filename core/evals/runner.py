@@ -360,7 +360,8 @@ class Runner:
         response = self.engine.chat(CompletionRequest(
             messages=[Message("user", prompt)], model=model, source="eval",
             session_id=f"eval-run-{run_id}", tags=["eval", "judge"], temperature=0.0,
-            max_tokens=200,
+            # One line of JSON: a score and a sentence.
+            max_tokens=100,
         ))
         return response.text
 

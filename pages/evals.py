@@ -134,8 +134,9 @@ def _run_tab() -> None:
                                                        options=options))
     repeats = c2.number_input("Repeats", 1, 20, key=keep("evals.repeats", 1),
                               help="Run each cell several times to see flaky cases.")
-    concurrency = c3.number_input("At once", 1, 32, key=keep("evals.concurrency", 8),
-                                  help="How many calls run at the same time.")
+    concurrency = c3.number_input("Calls at once", 1, 32, key=keep("evals.concurrency", 8),
+                                  help="How many calls run at the same time. Rate limits and "
+                                       "budgets from the Operations page still apply.")
     c4, c5 = st.columns([1, 3])
     use_cache = c4.checkbox("Reuse earlier answers", key=keep("evals.cache", False),
                             help="Identical requests from earlier runs are answered from the "
@@ -147,13 +148,15 @@ def _run_tab() -> None:
         use_docs = st.checkbox(f"Search the '{suite.rag.get('collection')}' documents",
                                key=keep("evals.rag", True))
         rag = suite.rag if use_docs else None
-    if st.button("Run", type="primary", icon=":material/play_arrow:", key="evals.run_button",
+    run_label = "Run the demo suite" if source == SOURCES[0] else "Run the suite"
+    if st.button(run_label, type="primary", icon=":material/play_arrow:", key="evals.run_button",
                  disabled=not chosen):
         suite = replace(suite, models=list(chosen), repeats=int(repeats),
                         concurrency=int(concurrency), cache=use_cache, rag=rag)
         try:
-            if runner.ensure_collection(suite):
-                st.toast("Loaded the sample documents.")
+            with st.spinner("Loading the sample documents for the demo (first run only)…"):
+                if runner.ensure_collection(suite):
+                    st.toast("Loaded the sample documents.")
             run_id = runner.create_run(suite, label=label.strip() or None)
         except (SuiteError, DatasetError) as err:
             st.error(str(err))
@@ -183,7 +186,7 @@ def _results_tab() -> None:
     if st.session_state.pop("evals.just_ran", None) == run_id:
         suite = runner.suite_of(run_id)
         result = evaluate(store, run_id, suite)
-        (st.success if result.passed else st.warning)(result.summary)
+        (st.success if result.passed else st.warning)(result.sentence)
     m = st.columns(5)
     if info.pass_rate is not None:
         low, high = info.interval
@@ -301,6 +304,16 @@ def _history_tab() -> None:
     st.caption("Bars are 95% Wilson intervals: runs whose bars overlap may not really differ.")
 
 
+def _cases_frame(cases: list) -> pd.DataFrame:
+    """Cases as a table: variables as "name = value" text; empty columns left out."""
+    frame = pd.DataFrame([{
+        "key": c.key, "message": c.message or "",
+        "variables": "; ".join(f"{k} = {v}" for k, v in (c.variables or {}).items()),
+        "expected": c.expected or "", "tags": ", ".join(c.tags or []),
+    } for c in cases])
+    return frame[[col for col in frame.columns if col == "key" or frame[col].astype(bool).any()]]
+
+
 def _datasets_tab() -> None:
     infos = datasets.list()
     if infos:
@@ -312,11 +325,7 @@ def _datasets_tab() -> None:
                                                                   options=names))
         latest = datasets.latest(shown)
         if latest:
-            st.dataframe(pd.DataFrame([{"key": c.key, "message": c.message,
-                                        "variables": c.variables, "expected": c.expected,
-                                        "tags": ", ".join(c.tags or [])}
-                                       for c in datasets.cases(latest)]),
-                         hide_index=True, width="stretch")
+            st.dataframe(_cases_frame(datasets.cases(latest)), hide_index=True, width="stretch")
     else:
         st.info("No datasets yet. Create one below or import a CSV or JSONL file.")
     left, right = st.columns(2)
@@ -370,10 +379,7 @@ def _datasets_tab() -> None:
         preview = preview_import(data, upload.name, mapping)
         st.caption(f"{len(preview.cases)} cases read, {len(preview.bad_rows)} rows left out.")
         if preview.cases:
-            st.dataframe(pd.DataFrame([{"key": c.key, "message": c.message,
-                                        "variables": c.variables, "expected": c.expected}
-                                       for c in preview.cases[:20]]),
-                         hide_index=True, width="stretch")
+            st.dataframe(_cases_frame(preview.cases[:20]), hide_index=True, width="stretch")
         if preview.bad_rows:
             st.warning("Rows left out:\n" + "\n".join(
                 f"- line {row}: {why}" for row, why in preview.bad_rows[:20]))

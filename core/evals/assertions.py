@@ -171,8 +171,10 @@ class ContainsAny(Assertion):
         fold = str.casefold if self.ignore_case else str
         out = fold(cell.output)
         hit = next((v for v in self.values if fold(v) in out), None)
+        listed = ", ".join(f"'{_snip(v)}'" for v in self.values[:5])
+        more = f" or {len(self.values) - 5} more" if len(self.values) > 5 else ""
         return _binary(hit is not None, f"the output contains '{_snip(hit or '')}'",
-                       f"the output contains none of the {len(self.values)} values")
+                       f"the output contains none of {listed}{more}")
 
 
 @dataclass

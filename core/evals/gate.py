@@ -39,6 +39,17 @@ class GateResult:
                                              else "FAILED")
         return f"{head}: " + " ".join(self.reasons)
 
+    @property
+    def sentence(self) -> str:
+        """The verdict for a page: plain words, the reasons after it."""
+        if self.passed:
+            head = "This run meets the suite's thresholds."
+        elif self.exit_code == EXIT_ERRORS:
+            head = "This run had errors, so it cannot pass."
+        else:
+            head = "This run does not meet the suite's thresholds."
+        return " ".join([head, *self.reasons])
+
     def as_dict(self) -> dict[str, Any]:
         comp = self.comparison
         return {

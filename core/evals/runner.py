@@ -10,6 +10,7 @@ a crash or a cancel resumes by running only the cells that have no row, and
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -25,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from core.db import session_scope
-from core.engine import CompletionRequest
+from core.engine import CompletionRequest, CompletionResponse
 from core.evals.assertions import CellContext, build, combine
 from core.evals.datasets import DatasetStore
 from core.evals.models import EvalCase, EvalResult, EvalRun
@@ -91,6 +92,9 @@ class Runner:
 
     def __init__(self, services: Any) -> None:
         self.services = services
+        # The in-process model answers one call at a time: more in flight would only
+        # queue inside the engine call and inflate each cell's measured latency.
+        self._one_at_a_time = threading.Lock()
         self.db = services.db
         self.engine = services.engine
         self.datasets = DatasetStore(self.db)
@@ -296,20 +300,13 @@ class Runner:
             row.input_tokens, row.output_tokens = cached.input_tokens, cached.output_tokens
             row.latency_ms, row.ttft_ms, row.cost_usd = cached.latency_ms, cached.ttft_ms, 0.0
         else:
-            stream = None
+            traces: list[str | None] = []
             try:
-                if suite.stream:
-                    stream = self.engine.stream(request)
-                    for _ in stream:
-                        pass
-                    response = stream.response
-                else:
-                    response = self.engine.chat(request)
-                assert response is not None
+                response = self._call(request, suite.stream, traces)
             except TrellisError as err:
                 row.error, row.error_class = err.user_message, err.error_class
                 row.status = "blocked" if err.error_class == "guard_block" else "error"
-                row.call_id = self._call_id(stream.trace_id if stream is not None else None)
+                row.call_id = self._call_id(traces[0] if traces else None)
                 if row.status == "error":
                     return row
                 row.output = ""
@@ -329,6 +326,23 @@ class Runner:
                 row.cached = False
         self._grade(row, suite, case, sources, guard_report, run_id)
         return row
+
+    def _call(self, request: CompletionRequest, stream: bool,
+              traces: list[str | None]) -> CompletionResponse:
+        """One engine call; the in-process model takes one at a time."""
+        assert request.model is not None
+        local = request.model.startswith("local/")
+        with self._one_at_a_time if local else contextlib.nullcontext():
+            if not stream:
+                return self.engine.chat(request)
+            engine_stream = self.engine.stream(request)
+            try:
+                for _ in engine_stream:
+                    pass
+            finally:
+                traces.append(engine_stream.trace_id)
+            assert engine_stream.response is not None
+            return engine_stream.response
 
     def _grade(self, row: EvalResult, suite: Suite, case: EvalCase,
                sources: list[dict[str, Any]], guard_report: dict[str, Any], run_id: int) -> None:

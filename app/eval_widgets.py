@@ -118,10 +118,14 @@ def cell_detail(results: list[EvalResult], expected: str | None = None) -> None:
             st.caption("The model returned an empty answer.")
         st.caption(" · ".join(figures))
         if r.assertions:
-            frame = pd.DataFrame([
-                {"": "✓" if a["passed"] else "✗", "check": a["name"], "score": a["score"],
-                 "weight": a["weight"], "reason": a["reason"]} for a in r.assertions])
-            st.dataframe(frame, hide_index=True, width="stretch")
+            lines = []
+            for a in r.assertions:
+                mark = ":green[✓]" if a["passed"] else ":red[✗]"
+                note = " · information only" if not a["weight"] else (
+                    f" · weight {a['weight']:g}" if a["weight"] != 1 else "")
+                lines.append(f"- {mark} **{a['name']}**: {a['reason']} "
+                             f"(score {a['score']:.2f}{note})")
+            st.markdown("\n".join(lines))
             verdict = "passed" if r.passed else "failed"
             st.caption(f"Weighted score {r.score:.2f}: the case {verdict}.")
     if expected:

@@ -70,9 +70,7 @@ def matrix(store: EvalStore, run_id: int) -> pd.io.formats.style.Styler | None:
     grid = store.matrix(run_id)
     if not grid:
         return None
-    columns: list[str] = []
-    for cols in grid.values():
-        columns.extend(c for c in cols if c not in columns)
+    columns = [column_label(p, m) for p, m in store.columns(run_id)]
     rows = [{"case": case, **{c: _cell_mark(cols[c]) if c in cols else "" for c in columns}}
             for case, cols in grid.items()]
     frame = pd.DataFrame(rows).set_index("case")

@@ -213,11 +213,11 @@ class EvalStore:
         return verdict
 
     def columns(self, run_id: int) -> list[tuple[str, str]]:
-        seen: list[tuple[str, str]] = []
-        for r in self.results(run_id):
-            if (r.prompt, r.model) not in seen:
-                seen.append((r.prompt, r.model))
-        return seen
+        """The run's (prompt, model) columns in the order its suite lists them."""
+        run = self.run(run_id)
+        config = run.config if run else {}
+        return [(_ref_key(p), m) for p in config.get("prompts") or [{}]
+                for m in config.get("models") or []]
 
     def compare(self, run_a: int, run_b: int, *, column_a: tuple[str, str] | None = None,
                 column_b: tuple[str, str] | None = None, alpha: float = 0.05) -> Comparison:

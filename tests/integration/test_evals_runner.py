@@ -198,3 +198,45 @@ def test_a_killed_runner_resumes_with_no_cell_lost_and_none_twice(svc, wire, tmp
     assert Counter(r.cell_key for r in rows).most_common(1)[0][1] == 1
     with Session(svc.db) as s:
         assert len(s.exec(select(EvalResult.id).where(EvalResult.run_id == run_id)).all()) == 40
+
+
+def test_prompts_axis_sends_each_reference_to_the_render_stage(svc, wire):
+    """Prompt refs × models: each cell's request names its prompt, label or version and the
+    case's variables; a stand-in render hook (the registry's stage) turns them into messages."""
+    from core.evals import PromptRef
+    from core.providers.base import Message as Msg
+
+    versions = {"production": 2, None: None}
+
+    def render(ctx):
+        req = ctx.request
+        if req.prompt_name:
+            version = req.prompt_version or versions[req.prompt_label]
+            ctx.messages = [Msg("system", f"{req.prompt_name} v{version}"),
+                            Msg("user", f"Tell me about {req.variables['topic']}")]
+
+    svc.engine.add_hook("render", render, optional=False)
+    def reply(body):
+        # OpenAI sends the system prompt as a message, Anthropic in its own field.
+        system = [body["system"]] if isinstance(body.get("system"), str) else []
+        return " | ".join(system + [str(m["content"]) for m in body["messages"]])
+
+    wire.reply = reply
+    cases = [CaseIn(message="(rendered by the prompt)", variables={"topic": t}, key=t)
+             for t in ("leave", "travel")]
+    suite = _suite(cases=cases, asserts=[{"type": "icontains", "value": "tell me about"}],
+                   prompts=[PromptRef("support", "production"), PromptRef("support", None, 1)],
+                   models=["openai/gpt-4o-mini", "anthropic/claude-haiku-4-5"])
+    runner = Runner(svc)
+    run_id = runner.create_run(suite)
+    runner.run(run_id)
+    rows = _rows(svc, run_id)
+    assert len(rows) == 2 * 2 * 2 and all(r.passed for r in rows)
+    by_prompt = {(r.prompt, r.case_key, r.model): r.output for r in rows}
+    assert by_prompt[("support@production", "leave", "openai/gpt-4o-mini")] == \
+        "support v2 | Tell me about leave"
+    assert "support v1" in by_prompt[("support:1", "travel", "anthropic/claude-haiku-4-5")]
+    calls = svc.telemetry.recent_calls(20)
+    assert {(c.prompt_name, c.prompt_version) for c in calls} == {("support", None),
+                                                                 ("support", 1)}
+    assert EvalStore(svc.db).columns(run_id)[0] == ("support@production", "openai/gpt-4o-mini")

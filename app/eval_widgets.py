@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app import handles
+from app import auth, handles
 from app.widgets import format_cost, format_ms
 from core.evals import DatasetError, DatasetStore, EvalStore
 from core.evals.models import EvalResult
@@ -32,13 +32,17 @@ def add_to_dataset(call_id: int, *, key: str | None = None) -> None:
         if choice == NEW:
             name = st.text_input("New dataset name", key=f"{key}.name",
                                  placeholder="bad-answers")
-        if st.button("Add this call", key=f"{key}.go", type="primary"):
+        if st.button("Add this call", key=f"{key}.go", type="primary",
+                     disabled=not auth.can("evals.run")):
+            who = auth.require("evals.run")
             try:
-                version = store.add_from_call(call_id, name or "")
+                version = store.add_from_call(call_id, name or "", user=who.name)
             except DatasetError as err:
                 st.error(str(err))
             else:
                 info = store.get(version)
+                auth.record("dataset.add_call", f"{info.name} v{info.version}",
+                            after={"call_id": call_id})
                 st.success(f"Added to {info.name} (version {info.version}, {info.cases} cases).")
 
 

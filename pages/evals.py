@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import yaml
 
-from app import eval_widgets, handles
+from app import auth, eval_widgets, handles
 from app.state import keep
 from app.widgets import format_cost
 from core.evals import (
@@ -30,6 +30,8 @@ from core.evals.datasets import TARGETS, guess_mapping
 from core.evals.gate import evaluate
 from core.evals.suite import DEMO_SUITE
 
+auth.page("dashboards.view")  # viewers read runs; running and saving need an editor
+writes = auth.can("evals.run")
 svc = handles.services()
 store = EvalStore(svc.db)
 datasets = DatasetStore(svc.db)
@@ -149,18 +151,23 @@ def _run_tab() -> None:
                                key=keep("evals.rag", True))
         rag = suite.rag if use_docs else None
     run_label = "Run the demo suite" if source == SOURCES[0] else "Run the suite"
+    if not writes:
+        st.caption("Viewers can read runs; ask an editor to run a suite.")
     if st.button(run_label, type="primary", icon=":material/play_arrow:", key="evals.run_button",
-                 disabled=not chosen):
+                 disabled=not chosen or not writes):
+        who = auth.require("evals.run")
         suite = replace(suite, models=list(chosen), repeats=int(repeats),
                         concurrency=int(concurrency), cache=use_cache, rag=rag)
         try:
             with st.spinner("Loading the sample documents for the demo (first run only)…"):
                 if runner.ensure_collection(suite):
                     st.toast("Loaded the sample documents.")
-            run_id = runner.create_run(suite, label=label.strip() or None)
+            run_id = runner.create_run(suite, label=label.strip() or None, user=who.name)
         except (SuiteError, DatasetError) as err:
             st.error(str(err))
             return
+        auth.record("eval.run", f"run #{run_id} ({suite.name})",
+                    after={"models": list(chosen), "repeats": int(repeats)})
         _run_with_progress(run_id)
         st.rerun()
     unfinished = [r for r in store.runs(limit=20) if r.status in ("cancelled", "interrupted",
@@ -168,7 +175,8 @@ def _run_tab() -> None:
     for r in unfinished[:3]:
         cols = st.columns([4, 1])
         cols[0].warning(f"Run {r.title} stopped after {r.done_cells} of {r.total_cells} cells.")
-        if cols[1].button("Resume", key=f"evals.resume.{r.id}"):
+        if cols[1].button("Resume", key=f"evals.resume.{r.id}", disabled=not writes):
+            auth.require("evals.run")
             _run_with_progress(r.id)
             st.rerun()
 
@@ -200,7 +208,9 @@ def _results_tab() -> None:
     cost = format_cost(info.cost_usd) + (" + unknown" if info.unknown_cost else "")
     m[3].metric("Cost", cost)
     m[4].metric("Duration", f"{info.duration_s:,.1f} s")
-    if info.errors and st.button("Retry the errored cells", key=f"evals.retry.{run_id}"):
+    if info.errors and st.button("Retry the errored cells", key=f"evals.retry.{run_id}",
+                                 disabled=not writes):
+        auth.require("evals.run")
         _run_with_progress(run_id, retry_errors=True)
         st.rerun()
     flaky = store.flaky(run_id)
@@ -334,7 +344,8 @@ def _datasets_tab() -> None:
         name = st.text_input("Dataset name", key="evals.new_name")
         edited = st.data_editor(pd.DataFrame({"message": [""], "expected": [""], "tags": [""]}),
                                 num_rows="dynamic", key="evals.new_cases", width="stretch")
-        if st.form_submit_button("Save dataset"):
+        if st.form_submit_button("Save dataset", disabled=not writes):
+            who = auth.require("evals.run")
             cases = [CaseIn(message=str(r["message"] or "").strip() or None,
                             expected=str(r["expected"] or "").strip() or None,
                             tags=[t.strip() for t in str(r["tags"] or "").split(",")
@@ -342,11 +353,12 @@ def _datasets_tab() -> None:
                      for r in edited.fillna("").to_dict("records")
                      if str(r["message"] or "").strip()]
             try:
-                version = datasets.save(name, cases)
+                version = datasets.save(name, cases, user=who.name)
             except DatasetError as err:
                 st.error(str(err))
             else:
                 info = datasets.get(version)
+                auth.record("dataset.save", f"{info.name} v{info.version}")
                 st.success(f"Saved {info.name}, version {info.version}, {info.cases} cases.")
     with right:
         st.markdown("**Import a file**")
@@ -385,13 +397,16 @@ def _datasets_tab() -> None:
                 f"- line {row}: {why}" for row, why in preview.bad_rows[:20]))
         target_name = st.text_input("Save as dataset", value=Path(upload.name).stem,
                                     key="evals.import_name")
-        if st.button("Import", key="evals.import_go", disabled=not preview.cases):
+        if st.button("Import", key="evals.import_go", disabled=not preview.cases or not writes):
+            who = auth.require("evals.run")
             try:
-                version, _ = datasets.import_file(target_name, data, upload.name, mapping)
+                version, _ = datasets.import_file(target_name, data, upload.name, mapping,
+                                                  user=who.name)
             except DatasetError as err:
                 st.error(str(err))
             else:
                 info = datasets.get(version)
+                auth.record("dataset.import", f"{info.name} v{info.version}")
                 st.success(f"Imported {info.cases} cases as {info.name}, version {info.version}.")
 
 

@@ -1,14 +1,14 @@
 """Evals: versioned datasets and cases, runs with a configuration snapshot, per-cell results.
 
-Revision ID: 0009_evals
-Revises: 0008_dashboard_group_indexes
+Revision ID: 0010_evals
+Revises: 0009_gateway
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009_evals"
-down_revision = "0008_dashboard_group_indexes"
+revision = "0010_evals"
+down_revision = "0009_gateway"
 branch_labels = None
 depends_on = None
 

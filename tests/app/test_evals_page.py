@@ -115,3 +115,21 @@ def test_add_to_dataset_copies_a_logged_call_into_a_new_dataset(svc, wire):
     assert [s.value for s in at.success] == ["Added to from-chat (version 1, 1 cases)."]
     [case] = DatasetStore(svc.db).cases(DatasetStore(svc.db).latest("from-chat"))
     assert case.message == "Where is Lisbon?" and case.source_call_id == resp.call_id
+
+
+def test_run_a_stored_dataset_with_checks_written_on_the_page(svc, wire):
+    from core.evals import CaseIn
+
+    DatasetStore(svc.db).save("faq", [CaseIn(message="Leave days?", key="leave"),
+                                      CaseIn(message="Password length?", key="pw")])
+    at = _open()
+    at.radio(key="evals.source").set_value("A stored dataset").run()
+    at.text_area(key="evals.checks").set_value("- {type: icontains, value: 27 days}\n").run()
+    at.multiselect(key="evals.models.faq").set_value([MODEL])
+    at.button(key="evals.run_button").click().run()
+    assert not at.exception, at.exception
+    [run] = EvalStore(svc.db).runs()
+    assert (run.suite, run.passed, run.graded) == ("faq", 2, 2)
+    at.text_area(key="evals.checks").set_value("- {type: exec, value: x}\n").run()
+    at.button(key="evals.run_button").click().run()
+    assert any("'exec' is not an assertion type" in e.value for e in at.error)

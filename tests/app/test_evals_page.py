@@ -133,3 +133,29 @@ def test_run_a_stored_dataset_with_checks_written_on_the_page(svc, wire):
     at.text_area(key="evals.checks").set_value("- {type: exec, value: x}\n").run()
     at.button(key="evals.run_button").click().run()
     assert any("'exec' is not an assertion type" in e.value for e in at.error)
+
+
+def test_a_viewer_reads_runs_but_cannot_run_or_save(svc, wire, monkeypatch):
+    import time
+
+    from core.access import CLI
+
+    _run_demo(_open())  # as the local admin (no sign-in)
+    monkeypatch.setenv("TRELLIS_AUTH", "password")
+    svc.access.add_user(CLI, "val", "viewer", "a long enough password")
+    st_cache_clear()
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["auth.user"] = {"name": "val", "expires": time.time() + 3600}
+    at.run()
+    assert not at.exception, at.exception
+    assert at.button(key="evals.run_button").disabled
+    assert any("ask an editor" in c.value for c in at.caption)
+    assert {m.label: m.value for m in at.metric}["Cells"] == "20/20"
+    assert next(b for b in at.button if b.label == "Save dataset").disabled
+
+
+def st_cache_clear() -> None:
+    import streamlit as st
+
+    st.cache_resource.clear()
+    st.cache_data.clear()

@@ -1,23 +1,29 @@
-"""Guard quality on labelled public data.
+"""Guard quality on labelled data, every evaluation set with its source.
 
-    PYTHONPATH=. python bench/guard_quality.py [--policy standard|strict]
+    PYTHONPATH=. python bench/guard_quality.py [--policy standard|strict|all]
+        [--only pii|injection] [--n 400]
 
-PII: precision and recall per entity type on ../shared/data/pii/generated_small.json
-(presidio-research), a prediction matching a gold span of the same type when
-the two overlap. The gold ADDRESS type counts as LOCATION (Presidio has no
-ADDRESS); gold types no policy covers (ORGANIZATION, TITLE, ...) are ignored.
-Baseline in the same run: bare Presidio (default recognizers, threshold 0.5).
+PII, per evaluation set (each printed with its source):
+- `faker:tune` and `faker:holdout` (bench/pii_eval_data.py): synthetic texts in
+  15-30 locales; the recognizers were developed against `tune` only;
+- `presidio-research generated_small.json` (../shared/data/pii, MIT), when present.
+Per entity type: precision and recall (a prediction matches a gold span of the
+same type when they overlap; gold ADDRESS/STREET_ADDRESS count as LOCATION),
+and the leak rate: the share of gold values of the policy's types found
+verbatim in the redacted text. Baseline in the same run: bare Presidio
+(default recognizers, threshold 0.5).
 
-Injection: ROC AUC and TPR at FPR <= 0.05 on the held-out split of
-../shared/data/injection/train.csv that scripts/train_injection.py never
-trained on (same seed), for the classifier alone, the heuristics alone and
-the combined score; plus TPR/FPR at the policy's threshold.
+Injection: ROC AUC and TPR at FPR <= 0.05 per source, each measured on what
+scripts/train_injection.py held out of it (same seeds), for the classifier,
+the heuristics and the combined score; leave-one-source-out figures come from
+the trainer (core/guards/injection_model.json).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -26,32 +32,29 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-SHARED = ROOT.parent / "shared"
+SHARED = Path(os.environ.get("TRELLIS_SHARED_DIR", ROOT.parent / "shared"))
 PII_DATA = SHARED / "data" / "pii" / "generated_small.json"
 TARGET_RECALL = ("PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD")
-GOLD_ALIAS = {"ADDRESS": "LOCATION"}
+GOLD_ALIAS = {"ADDRESS": "LOCATION", "STREET_ADDRESS": "LOCATION"}
 
 
-def _need(path: Path) -> None:
-    if not path.exists():
-        sys.exit(f"{path} is missing: the benchmarks read ../shared/data next to the repository.")
-
-
-def pii_scores(predict, data: list[dict], entities: list[str]) -> dict[str, dict[str, float]]:
-    tp, fn, ptp, pall = Counter(), Counter(), Counter(), Counter()
+def pii_scores(redact, data: list[dict], entities: list[str]) -> dict[str, dict[str, float]]:
+    """Per entity: support, precision, recall, predictions, leaked gold values."""
+    tp, fn, ptp, pall, leaked = Counter(), Counter(), Counter(), Counter(), Counter()
     for item in data:
         text = item["full_text"]
-        preds = predict(text)
+        preds, redacted = redact(text)
         gold = [
             (GOLD_ALIAS.get(s["entity_type"], s["entity_type"]), s["start_position"],
              s["end_position"])
             for s in item["spans"]
-        ]
+        ]  # fmt: skip
         for et, a, b in gold:
             if et in entities:
                 hit = any(p[0] == et and p[1] < b and p[2] > a for p in preds)
                 tp[et] += hit
                 fn[et] += not hit
+                leaked[et] += text[a:b] in redacted
         for et, a, b in preds:
             pall[et] += 1
             ptp[et] += any(g[0] == et and g[1] < b and g[2] > a for g in gold)
@@ -63,8 +66,34 @@ def pii_scores(predict, data: list[dict], entities: list[str]) -> dict[str, dict
             "recall": tp[et] / support if support else float("nan"),
             "precision": ptp[et] / pall[et] if pall[et] else float("nan"),
             "predicted": pall[et],
+            "leaked": leaked[et],
         }
     return out
+
+
+def print_pii_table(title: str, tables: dict, entities: list[str]) -> None:
+    print(f"\n{title}")
+    names = list(tables)
+    print(f"{'entity':<14}{'n':>5}  " + "  ".join(f"{n:>32}" for n in names))
+    for et in entities:
+        if not tables[names[0]][et]["support"] and not any(
+            tables[n][et]["predicted"] for n in names
+        ):
+            continue
+        cells = []
+        for n in names:
+            r = tables[n][et]
+            leak = f"L {r['leaked'] / r['support']:.2f}" if r["support"] else "L  -  "
+            cells.append(
+                f"P {r['precision']:.2f} R {r['recall']:.2f} {leak} ({r['predicted']:>4})".rjust(32)
+            )
+        print(f"{et:<14}{tables[names[0]][et]['support']:>5}  " + "  ".join(cells))
+    cells = []
+    for n in names:
+        total = sum(tables[n][e]["support"] for e in entities)
+        leaked = sum(tables[n][e]["leaked"] for e in entities)
+        cells.append(f"leaked {leaked}/{total} = {leaked / max(total, 1):.1%}".rjust(32))
+    print(f"{'all':<14}{'':>5}  " + "  ".join(cells))
 
 
 def tpr_at_fpr(y: np.ndarray, s: np.ndarray, max_fpr: float = 0.05) -> float:
@@ -77,57 +106,80 @@ def tpr_at_fpr(y: np.ndarray, s: np.ndarray, max_fpr: float = 0.05) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--policy", default="all", help="standard, strict or all")
+    parser.add_argument("--only", default="", help="pii or injection")
+    parser.add_argument("--n", type=int, default=400, help="texts per Faker split")
     args = parser.parse_args()
-    _need(PII_DATA)
     from core.config import enforce_offline
 
     enforce_offline()
-    from core.guards.pii import PiiScanner, load_analyzer, storage_thresholds
+    if args.only != "injection":
+        run_pii(args)
+    if args.only != "pii":
+        run_injection()
+
+
+def run_pii(args: argparse.Namespace) -> None:
+    from bench.pii_eval_data import generate
+    from core.guards.pii import (
+        PiiScanner,
+        Redactor,
+        _anonymizer,
+        _make_offline_email_recognizer,
+        load_analyzer,
+        storage_thresholds,
+    )
     from core.guards.policy import BUILTIN_ENTITIES, builtin_policies
 
-    data = json.loads(PII_DATA.read_text())
+    sets = [
+        ("faker:tune (Faker, 15 locales; the split the recognizers were tuned on)",
+         generate("tune", args.n)),
+        ("faker:holdout (Faker, 30 locales, other templates; never tuned on)",
+         generate("holdout", args.n)),
+    ]  # fmt: skip
+    if PII_DATA.exists():
+        sets.append(
+            ("presidio-research generated_small.json (../shared/data/pii, MIT)",
+             json.loads(PII_DATA.read_text()))
+        )  # fmt: skip
+    else:
+        print(f"{PII_DATA} is missing: measuring on the Faker sets only.")
     entities = list(BUILTIN_ENTITIES)
     scanner = PiiScanner()
     analyzer = load_analyzer()
 
     from presidio_analyzer import AnalyzerEngine
+    from presidio_anonymizer.entities import OperatorConfig
 
     bare = AnalyzerEngine(nlp_engine=analyzer.nlp_engine, supported_languages=["en"])
     bare.registry.remove_recognizer("EmailRecognizer")  # the stock one would go online
-    from core.guards.pii import _make_offline_email_recognizer
-
     bare.registry.add_recognizer(_make_offline_email_recognizer())
 
-    def bare_predict(text: str) -> list[tuple]:
+    def bare_redact(text: str) -> tuple[list[tuple], str]:
         res = bare.analyze(text=text, language="en", entities=entities, score_threshold=0.5)
-        return [(r.entity_type, r.start, r.end) for r in res]
+        out = _anonymizer().anonymize(
+            text=text, analyzer_results=res,
+            operators={"DEFAULT": OperatorConfig("replace", {"new_value": "<X>"})},
+        )  # fmt: skip
+        return [(r.entity_type, r.start, r.end) for r in res], out.text
 
-    tables = {"bare presidio (0.5)": pii_scores(bare_predict, data, entities)}
+    redactors = {"bare presidio (0.5)": bare_redact}
     for policy in builtin_policies():
         if policy.name not in ("standard", "strict") or args.policy not in ("all", policy.name):
             continue
         th = storage_thresholds(policy.entities)
 
-        def predict(text: str, th: dict = th) -> list[tuple]:
-            return [(f.entity_type, f.start, f.end) for f in scanner.scan(text, th)]
+        def redact(text: str, th: dict = th) -> tuple[list[tuple], str]:
+            findings = scanner.scan(text, th)
+            out, _ = Redactor().redact(text, findings)
+            return [(f.entity_type, f.start, f.end) for f in findings], out
 
-        tables[f"trellis '{policy.name}'"] = pii_scores(predict, data, entities)
+        redactors[f"trellis '{policy.name}'"] = redact
+    for title, data in sets:
+        tables = {n: pii_scores(r, data, entities) for n, r in redactors.items()}
+        print_pii_table(f"PII on {title}: {len(data)} texts", tables, entities)
 
-    print(f"PII on {PII_DATA.name}: {len(data)} texts (span overlap, ADDRESS counted as LOCATION)")
-    names = list(tables)
-    print(f"{'entity':<14}{'n':>4}  " + "  ".join(f"{n:>26}" for n in names))
-    for et in entities:
-        cells = []
-        for n in names:
-            r = tables[n][et]
-            cell = f"P {r['precision']:.2f} R {r['recall']:.2f} ({r['predicted']:>3})"
-            cells.append(cell.rjust(26))
-        print(f"{et:<14}{tables[names[0]][et]['support']:>4}  " + "  ".join(cells))
-    for n in names[1:]:
-        ok = all(tables[n][e]["recall"] >= 0.9 for e in TARGET_RECALL)
-        got = ", ".join(f"{e} {tables[n][e]['recall']:.2f}" for e in TARGET_RECALL)
-        print(f"target recall >= 0.90 ({n}): {'met' if ok else 'NOT met'}: {got}")
 
+def run_injection() -> None:
     from sklearn.metrics import roc_auc_score
 
     from core.guards import injection

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from core.guards import recognizers
 from core.guards.policy import BUILTIN_ENTITIES, CustomRecognizer
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,13 @@ _NAMED_LABELS = frozenset({"PERSON", *_PASS_THROUGH})
 
 
 def _extra_recognizers() -> list[Any]:
-    from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
+    from presidio_analyzer import (
+        AnalysisExplanation,
+        EntityRecognizer,
+        Pattern,
+        PatternRecognizer,
+        RecognizerResult,
+    )
 
     class DigitGroupPhoneRecognizer(PatternRecognizer):
         """Phone numbers written as digit groups in formats phonenumbers' regions miss.
@@ -127,6 +134,8 @@ def _extra_recognizers() -> list[Any]:
                 0.6,
             ),
         ],
+        # Presidio matches case-insensitively by default: "call me on" is no name.
+        global_regex_flags=re.DOTALL | re.MULTILINE,
     )
 
     class ProperNounRecognizer(EntityRecognizer):
@@ -165,7 +174,50 @@ def _extra_recognizers() -> list[Any]:
             return out
 
     propn = ProperNounRecognizer(supported_entities=["PERSON"], name="ProperNounRecognizer")
-    return [phone, titled, propn]
+
+    class _SpanRecognizer(EntityRecognizer):
+        """Wraps a `(text[, nlp_artifacts]) -> [(start, end, score)]` function."""
+
+        def __init__(self, entity: str, name: str, find: Any, context: list[str]) -> None:
+            self._find = find
+            super().__init__(supported_entities=[entity], name=name, context=context)
+
+        def load(self) -> None:
+            pass
+
+        def analyze(
+            self, text: str, entities: list[str], nlp_artifacts: Any = None
+        ) -> list[RecognizerResult]:
+            entity = self.supported_entities[0]
+            if entity not in entities:
+                return []
+            return [
+                RecognizerResult(
+                    entity, a, b, score,
+                    analysis_explanation=AnalysisExplanation(self.name, score),
+                    recognition_metadata={
+                        RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                        RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+                    },
+                )  # fmt: skip
+                for a, b, score in self._find(text, nlp_artifacts)
+            ]
+
+    cards = _SpanRecognizer(
+        "CREDIT_CARD", "CardNumberRecognizer",
+        lambda text, _nlp: recognizers.card_candidates(text), recognizers.CARD_CONTEXT,
+    )  # fmt: skip
+    addresses = _SpanRecognizer(
+        "LOCATION", "StreetAddressRecognizer",
+        lambda text, _nlp: recognizers.address_candidates(text), recognizers.ADDRESS_CONTEXT,
+    )  # fmt: skip
+    names = _SpanRecognizer(
+        "PERSON", "NameEvidenceRecognizer",
+        lambda text, nlp: recognizers.name_candidates(text, nlp.tokens, nlp.entities)
+        if nlp is not None else [],
+        [],
+    )  # fmt: skip
+    return [phone, titled, propn, cards, addresses, names]
 
 
 # -- the analyzer -----------------------------------------------------------------
@@ -273,11 +325,63 @@ class PiiScanner:
             score_threshold=min(thresholds.values()),
             ad_hoc_recognizers=ad_hoc(custom) or None,
         )
-        return [
+        kept = [
             Finding(r.entity_type, r.start, r.end, r.score)
             for r in results
             if r.score >= thresholds.get(r.entity_type, 1.01)
         ]
+        return resolve_overlaps(text, kept)
+
+
+#: Types whose finding wins over an overlapping phone number (a card, an IBAN...).
+_NUMBER_TYPES = frozenset({"CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS", "EMAIL_ADDRESS"})
+
+
+def resolve_overlaps(text: str, findings: list[Finding]) -> list[Finding]:
+    """One finding per stretch of text where recognizers disagree.
+
+    Same-type overlaps merge into their union (highest score). A phone number
+    overlapping a card, IBAN, SSN, IP or e-mail finding is dropped, and so are
+    phone findings that are dates or order/account numbers. Across other types, a
+    finding wholly inside a higher-scored one of another type is dropped;
+    partial overlaps stay for the anonymizer (the higher score wins there).
+    """
+    findings = [
+        f
+        for f in findings
+        if not (
+            f.entity_type == "PHONE_NUMBER"
+            and recognizers.phone_false_positive(text, f.start, f.end)
+        )
+        # spaCy's small model calls "Q3" or "PO-1234" a person now and then.
+        and not (f.entity_type == "PERSON" and any(c.isdigit() for c in text[f.start : f.end]))
+    ]
+    merged: list[Finding] = []
+    for f in sorted(findings, key=lambda f: (f.entity_type, f.start, -f.end)):
+        last = merged[-1] if merged else None
+        if last and last.entity_type == f.entity_type and f.start < last.end:
+            last.end = max(last.end, f.end)
+            last.score = max(last.score, f.score)
+        else:
+            merged.append(Finding(f.entity_type, f.start, f.end, f.score))
+    numbers = [f for f in merged if f.entity_type in _NUMBER_TYPES]
+    out = []
+    for f in merged:
+        if f.entity_type == "PHONE_NUMBER" and any(
+            n.start < f.end and f.start < n.end for n in numbers
+        ):
+            continue
+        if any(
+            g is not f
+            and g.entity_type != f.entity_type
+            and g.start <= f.start
+            and f.end <= g.end
+            and (g.score > f.score or (g.score == f.score and g.end - g.start > f.end - f.start))
+            for g in merged
+        ):
+            continue
+        out.append(f)
+    return sorted(out, key=lambda f: (f.start, f.end))
 
 
 @dataclass

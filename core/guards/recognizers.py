@@ -1,0 +1,491 @@
+"""Recognizers added to Presidio's defaults for text Trellis has never seen.
+
+- `CardNumberRecognizer`: any 12-19 digit run (spaces or dashes allowed) that
+  passes the Luhn check, scored by its issuer prefix (Visa, Mastercard, Amex,
+  Discover, JCB, Diners, Maestro, UnionPay, Mir, RuPay, Verve, Troy, UATP...),
+  with card words nearby raising the score.
+- `StreetAddressRecognizer` (as LOCATION): a house number next to a street word
+  in many languages ("12 Rue de la Paix", "Via Roma 5", "Hauptstraße 12",
+  "Mannerheimintie 3", "ul. Kwiatowa 5"), extended over apartment/suite parts
+  and a following postcode and town; UK/Canadian postcodes; CJK addresses.
+- `NameEvidenceRecognizer` (as PERSON): spaCy's tokens combined with given-name
+  and surname lists (Faker's per-locale lists, MIT) and cues ("Dear", "Mr",
+  "signed", "contact", list items, signature lines), lower-case names after an
+  explicit cue, and CJK names.
+- `phone_false_positive`: digit runs a phone recognizer should not claim
+  (dates, order/invoice/account numbers, postcodes).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+from functools import lru_cache
+from typing import Any
+
+# -- cards ------------------------------------------------------------------------
+
+
+def luhn_ok(digits: str) -> bool:
+    """True when the digit string passes the Luhn (mod 10) check."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+# Issuer prefixes (IIN ranges) and the lengths each network issues.
+_NETWORKS: list[tuple[str, str, tuple[int, ...]]] = [
+    ("visa", r"4", (13, 16, 19)),
+    ("mastercard", r"5[1-5]|2(?:2[2-9]|[3-6]\d|7[01]|720)", (16,)),
+    ("amex", r"3[47]", (15,)),
+    ("discover", r"6011|64[4-9]|65|622(?:1(?:2[6-9]|[3-9]\d)|[2-8]\d\d|9(?:[01]\d|2[0-5]))",
+     (16, 17, 18, 19)),
+    ("jcb", r"35(?:2[89]|[3-8]\d)", (15, 16, 17, 18, 19)),
+    ("diners", r"30[0-5]|3095|36|3[89]", (14, 15, 16, 17, 18, 19)),
+    ("mir", r"220[0-4]", (16, 17, 18, 19)),
+    ("unionpay", r"62|81", (16, 17, 18, 19)),
+    ("maestro", r"5[06-9]|6\d|0604", (12, 13, 14, 15, 16, 17, 18, 19)),
+    ("rupay", r"60|65|8[12]|508|353|356", (16,)),
+    ("verve", r"506(?:0\d\d|1\d\d)|650", (16, 18, 19)),
+    ("troy", r"9792", (16,)),
+    ("uatp", r"1", (15,)),
+]  # fmt: skip
+_NETWORK_RX = [(n, re.compile(p), lengths) for n, p, lengths in _NETWORKS]
+
+CARD_CONTEXT = [
+    "card", "credit", "debit", "visa", "mastercard", "amex", "maestro", "jcb", "diners",
+    "unionpay", "discover", "cc", "pan", "payment", "pay", "charge", "expiry", "expires",
+    "cvv", "cvc", "karte", "kreditkarte", "carte", "tarjeta", "carta", "cartão", "kaart",
+]  # fmt: skip
+
+_CARD_RUN = re.compile(r"(?<![\d+(/.,-])\d(?:[ -]?\d){11,18}(?![\d-]|[.,]\d)")
+
+
+def card_network(digits: str) -> str | None:
+    """The network whose prefix and length fit `digits`, or None."""
+    for name, rx, lengths in _NETWORK_RX:
+        if len(digits) in lengths and rx.match(digits):
+            return name
+    return None
+
+
+def card_candidates(text: str) -> list[tuple[int, int, float]]:
+    """(start, end, score) of Luhn-valid 12-19 digit runs: 0.85 with a known issuer
+    prefix, 0.3 without (context words lift it)."""
+    out = []
+    for m in _CARD_RUN.finditer(text):
+        raw = m.group(0)
+        groups = re.split(r"[ -]", raw)
+        if len(groups) > 1:
+            seps = set(re.findall(r"[ -]", raw))
+            if len(seps) > 1 or len(groups) > 5:
+                continue
+            if any(len(g) < 3 for g in groups[:-1]) or len(groups[0]) < 4:
+                continue
+        digits = "".join(groups)
+        if len(set(digits)) < 3 or not luhn_ok(digits):
+            continue
+        score = 0.85 if card_network(digits) else 0.3
+        out.append((m.start(), m.end(), score))
+    return out
+
+
+# -- phones: what a phone recognizer should not claim ---------------------------------
+_DATE_SHAPES = re.compile(
+    r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}|\d{1,2}[ ]\d{1,2}[ ]\d{4}"
+    r"|\d{4}\s?[-–]\s?\d{4}"
+)
+_PHONE_NEGATIVE = re.compile(
+    r"(order|invoice|ticket|tracking|ref(erence)?|account|acct|iban|bic|serial|zip|postcode|"
+    r"postal|isbn|case|transaction|confirmation|booking|receipt|policy|customer|member|"
+    r"licen[cs]e|passport|ssn|social security|id|no\.|number|nr\.?|#|sku|part|routing|"
+    r"bestell|rechnung|kunden|konto|commande|facture|pedido|factura)\W{0,3}"
+    r"(number|no\.?|nr\.?|#|id|code)?\W{0,3}$",
+    re.IGNORECASE,
+)
+_PHONE_POSITIVE = re.compile(
+    r"(phone|tel|telephone|mobile|cell|call|fax|whatsapp|contact|reach|text|dial|ring|"
+    r"telefon|handy|rufnummer|téléphone|portable|teléfono|móvil|telefone|celular|telefono)",
+    re.IGNORECASE,
+)
+
+
+def phone_false_positive(text: str, start: int, end: int) -> bool:
+    """A phone finding that is really a date, a year range, or an order/account/
+    reference number (a cue word right before it and no phone word)."""
+    value = text[start:end].strip()
+    if _DATE_SHAPES.fullmatch(value):
+        return True
+    before = text[max(0, start - 30) : start]
+    return bool(_PHONE_NEGATIVE.search(before) and not _PHONE_POSITIVE.search(before))
+
+
+# -- street addresses -------------------------------------------------------------
+_W = r"[^\W\d_]"  # a letter in any script
+_CAP = rf"[A-ZÀ-ÖØ-ÞĀ-Ž][{_W[1:-1]}'’.-]*"  # noqa: E501 a capitalised word
+_NAMEWORDS = rf"(?:(?:{_CAP}|de|del|de la|des|du|la|le|les|di|da|do|dos|das|van|von|der|den|het|y|e|of|the|am|an|im|zum|zur|d'|l')\s?){{1,5}}"  # noqa: E501
+
+# Street words that come before the street's name (Romance, Slavic, ...).
+_PREFIX_STREET = (
+    r"rue|avenue|av\.|ave\.?|boulevard|bd|bld|blvd\.?|allée|chemin|impasse|place|quai|cours|"
+    r"route|passage|square|voie|via|viale|piazza|piazzale|corso|vicolo|largo|contrada|borgo|"
+    r"strada|calle|c/|avenida|avda\.?|paseo|plaza|camino|carrera|carretera|ronda|travesía|"
+    r"rua|r\.|travessa|praça|alameda|estrada|largo|ladeira|ul\.|ulica|al\.|aleja|os\.|"
+    r"osiedle|pl\.|plac|str\.|strada|bulevardul|calea|sokak|sk\.|cadde|cd\.|cad\.|"
+    r"jl\.|jalan|ulitsa|ул\.|улица|пр\.|проспект|пер\.|переулок|náměstí|nám\.|"
+    r"utca|út|tér|ulice|vulytsia|rr\.|rruga|odos|οδός|leoforos"
+)
+# Street words after the name (English), as separate words.
+_SUFFIX_STREET = (
+    r"street|st\.?|avenue|ave\.?|road|rd\.?|boulevard|blvd\.?|lane|ln\.?|drive|dr\.?|court|"
+    r"ct\.?|place|pl\.?|square|sq\.?|terrace|ter\.?|way|parkway|pkwy\.?|highway|hwy\.?|"
+    r"circle|cir\.?|trail|trl\.?|crescent|cres\.?|close|grove|gardens|row|hill|mews|walk|"
+    r"loop|alley|plaza|pike|route|rte\.?|expressway|freeway|turnpike|causeway|point|pt\.?|"
+    r"view|vista|ridge|run|path|pass|heights|green|park|estates?|junction|crossing|"
+    r"centre|center|commons|meadows?|landing|harbor|harbour|port|cove|creek|falls|ferry|"
+    r"field|fields|ford|forge|fork|glen|haven|hollow|island|isle|key|knoll|lake|lakes|"
+    r"manor|mill|mills|mission|motorway|mount|mountain|orchard|oval|prairie|ranch|shore|"
+    r"shores|spring|springs|station|summit|track|trace|underpass|union|valley|villa|ville|"
+    r"village|vale|wharf|wells|woods?|broadway|esplanade|quay|parade|promenade"
+)
+# Street words glued to the name (Germanic, Nordic, Finnish, Baltic, ...).
+_GLUED_STREET = (
+    r"straße|strasse|str\.|weg|gasse|platz|allee|ring|damm|ufer|chaussee|steig|pfad|markt|"
+    r"berg|graben|wall|hof|garten|brücke|tor|"
+    r"straat|laan|plein|gracht|kade|singel|dijk|steeg|"
+    r"gatan|gata|vägen|väg|gränd|torget|stigen|backen|"
+    r"veien|vegen|gate|gaten|stien|"
+    r"vej|vejen|gade|stræde|allé|"
+    r"katu|tie|kuja|polku|raitti|kaari|rinne|"
+    r"iela|gatvė|g\.|tänav|maantee|"
+    r"utca|körút"
+)
+_NUM = r"\d{1,5}(?:\s?[A-Za-z](?![\w]))?(?:\s?[-/]\s?\d{1,5}[A-Za-z]?)?"
+_UNIT = (
+    r"(?:,?\s*(?i:apt\.?|apartment|appartamento|suite|ste\.?|unit|flat|floor|fl\.?|room|rm\.?|#|no\.?|"
+    r"bldg\.?|building|wohnung|whg\.?|etage|stock|appartement|appt\.?|bât\.?|bâtiment|"
+    r"étage|esc\.?|escalera|piso|puerta|pta\.?|apto\.?|apartamento|andar|sala|bloco|"
+    r"interno|int\.|scala|piano|m\.|lok\.?|kv\.?|кв\.?|д\.|дом)\s*[\w-]{1,6}\.?)*"
+)
+# After the street part: ", 75001 Paris", ", Springfield, IL 62704", "\n10115 Berlin".
+_TAIL = (
+    rf"(?:(?:,\s*|\s*\n\s*|\s+)(?:\d{{4,6}}(?:-\d{{3,4}})?|[A-Z]{{1,2}}-?\d{{4,5}}|\d{{2}}-\d{{3}}|"
+    rf"\d{{4}}\s?[A-Z]{{2}})\s+{_CAP}(?:[ -]{_CAP}){{0,2}}"
+    rf"|,\s*{_CAP}(?:\s{_CAP}){{0,2}},\s*[A-Z]{{2}}\s+\d{{5}}(?:-\d{{4}})?"
+    rf"|,?\s+[A-Z]{{2}}\s+\d{{5}}(?:-\d{{4}})?)?"
+)
+
+_STRONG_PREFIX = (
+    r"rue|avenue|boulevard|chemin|impasse|allée|calle|via|viale|piazza|corso|rua|avenida|"
+    r"travessa|ulica|aleja|strada|straße|plaza|paseo|praça"
+)
+
+
+def _alternation(words: set[str]) -> str:
+    return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+
+
+@lru_cache(maxsize=1)
+def _street_words() -> tuple[str, str]:
+    """Street words before a name (Romance, Slavic...) and after one (English), the
+    hand lists above plus Faker's per-locale street prefixes and suffixes (MIT)."""
+    pre = set(_PREFIX_STREET.split("|"))
+    suf = set(_SUFFIX_STREET.split("|"))
+    single = re.compile(r"[^\W\d_][^\W\d_.]{1,13}\.?")
+    try:
+        import faker.providers.address as address
+    except ImportError:  # pragma: no cover - faker is a dependency
+        address = None
+    if address is not None:
+        for mod in pkgutil.iter_modules(address.__path__):
+            lang = mod.name.split("_")[0]
+            provider = importlib.import_module(f"{address.__name__}.{mod.name}").Provider
+            if lang == "en":
+                attrs = ("street_suffixes", "street_suffixes_long", "street_suffixes_short")
+                into = suf
+            elif lang in ("fr", "es", "it", "pt", "ro", "pl", "ca", "gl"):
+                attrs, into = (
+                    "street_prefixes", "street_prefix_short", "street_prefix_long",
+                    "street_prefixes_short", "street_prefixes_long",
+                ), pre  # fmt: skip
+            else:
+                continue
+            for attr in attrs:
+                values = getattr(provider, attr, ())
+                if isinstance(values, (tuple, list, dict)):
+                    into.update(v.strip().lower() for v in values if single.fullmatch(v.strip()))
+    # The regex pieces above are already escaped; Faker's words are plain text.
+    pre_alt = "|".join(sorted({w if "\\" in w else re.escape(w) for w in pre}, key=len,
+                              reverse=True))
+    suf_alt = "|".join(sorted({w if "\\" in w else re.escape(w) for w in suf}, key=len,
+                              reverse=True))
+    return pre_alt, suf_alt
+
+
+@lru_cache(maxsize=1)
+def _address_rx() -> list[tuple[re.Pattern[str], float]]:
+    pre, suf = _street_words()
+    patterns = [
+        # 12 Main Street / 1600 Pennsylvania Ave NW / 77763 Tony Village Suite 690
+        (rf"\b{_NUM},?\s+(?:[NSEW]\.?\s+|north\s+|south\s+|east\s+|west\s+)?"
+         rf"(?:{_CAP}\s+){{1,4}}(?i:{suf})(?![\w])(?:\s+(?:NW|NE|SW|SE|N|S|E|W)\b)?{_UNIT}{_TAIL}",
+         0.9),
+        # 12 rue de la Paix / 5, avenue Victor Hugo / 77, Kadakia Marg
+        (rf"\b{_NUM},?\s+(?i:{pre})\s+{_NAMEWORDS}{_UNIT}{_TAIL}", 0.9),
+        (rf"\b{_NUM},\s+{_CAP}\s+(?i:marg|nagar|road|lane|street|path|chowk|gali)\b{_UNIT}{_TAIL}",
+         0.9),
+        # Via Roma 5 / Calle Mayor, 3 / Rua das Flores, 123 / ul. Kwiatowa 5
+        (rf"(?<![\w])(?i:{pre})\s+{_NAMEWORDS},?\s*(?:n[º°o]\.?\s*|núm\.?\s*|d\.\s*)?"
+         rf"{_NUM}(?![\d.,]\d){_UNIT}{_TAIL}", 0.9),
+        # rue Clémence Samson (no number): a strong street word and two capitalised words
+        (rf"(?<![\w])(?i:{_STRONG_PREFIX})\s+(?:(?:de|del|de la|des|du|da|do|dos|das|di)\s)?"
+         rf"{_CAP}\s{_CAP}{_UNIT}{_TAIL}", 0.65),
+        # Hauptstraße 12 / Goethestr. 5 / Mannerheimintie 3 / Storgatan 1 / Berliner Straße 5
+        (rf"\b(?:{_CAP}[\s-])?[A-ZÀ-ÖØ-ÞÅÄÖ](?:{_W}|-)*(?i:{_GLUED_STREET})(?![\w])\.?\s*{_NUM}"
+         rf"(?![\d.,]\d){_UNIT}{_TAIL}", 0.9),
+        (rf"\b{_CAP}\s(?i:straße|strasse|weg|gasse|platz|allee|ring|damm|ufer|allé|vej|gade)"
+         rf"\s{_NUM}{_UNIT}{_TAIL}", 0.9),
+        # UK and Canadian postcodes (specific shapes).
+        (r"\b[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}\b", 0.7),
+        (r"\b[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z]\s\d[ABCEGHJ-NPRSTV-Z]\d\b", 0.7),
+        # CJK: 東京都千代田区丸の内1-2-3, 北京市朝阳区建国路88号, 서울특별시 강남구 테헤란로 123
+        (r"[\u4e00-\u9fff]{1,6}(?:都|道|府|県|省|市)[\u4e00-\u9fff\u3040-\u30ff]{1,12}"
+         r"(?:区|県|市|町|村|路|街|道)[\u4e00-\u9fff\u3040-\u30ff0-9０-９\-－号丁目番地]{0,20}",
+         0.8),
+        (r"[\uac00-\ud7af]{2,8}(?:시|도)\s[\uac00-\ud7af\s]{2,20}(?:로|길|동)\s?\d{1,4}"
+         r"(?:-\d{1,4})?", 0.8),
+        # Russian/Ukrainian: ул. Ленина, д. 5 / пр. Химиков, д. 7/4
+        (r"(?<![\w])(?:ул\.|улица|пр\.|проспект|пер\.|переулок|бул\.|бульвар|наб\.|ш\.|пл\.)"
+         r"\s[\w\s.-]{2,40}?,?\s(?:д\.|дом)\s?\d{1,4}(?:/\d{1,4})?(?:,?\s?(?:к\.|кв\.|стр\.)"
+         r"\s?\d{1,4})*", 0.9),
+    ]
+    return [(re.compile(p, re.MULTILINE), score) for p, score in patterns]
+
+
+def address_candidates(text: str) -> list[tuple[int, int, float]]:
+    """(start, end, score) of street-address spans."""
+    out = []
+    for rx, score in _address_rx():
+        for m in rx.finditer(text):
+            value = m.group(0).rstrip(" ,.\n")
+            if len(value) < 6:
+                continue
+            out.append((m.start(), m.start() + len(value), score))
+    return out
+
+
+ADDRESS_CONTEXT = [
+    "address", "live", "lives", "living", "located", "street", "ship", "deliver", "send",
+    "mail", "visit", "adresse", "anschrift", "dirección", "indirizzo", "endereço", "adres",
+]  # fmt: skip
+
+
+# -- names ------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def name_lists() -> tuple[frozenset[str], frozenset[str]]:
+    """Given names and surnames from Faker's per-locale person providers (MIT).
+
+    Lower-cased; loaded once per process (about 30,000 given names and 28,000
+    surnames over 80+ locales, 0.1 s). Empty when Faker is not installed.
+    """
+    try:
+        import faker.providers.person as person
+    except ImportError:  # pragma: no cover - faker is a dependency
+        return frozenset(), frozenset()
+    first: set[str] = set()
+    last: set[str] = set()
+    for mod in pkgutil.iter_modules(person.__path__):
+        provider = importlib.import_module(f"{person.__name__}.{mod.name}").Provider
+        for attr, into in (
+            ("first_names", first), ("first_names_male", first), ("first_names_female", first),
+            ("first_names_nonbinary", first), ("last_names", last),
+        ):  # fmt: skip
+            values = getattr(provider, attr, ())
+            if isinstance(values, (tuple, list, dict, set, frozenset)):
+                into.update(v.lower() for v in values if isinstance(v, str))
+    return frozenset(first - _NOT_NAMES), frozenset(last - _NOT_NAMES)
+
+
+# Common words that also appear in the name lists; never name evidence alone.
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_NOT_NAMES = _words(
+    """a an the and or but if of to in on at by for from with as is are was be can will may
+    might must shall should would could do does did have has had not no yes so very just
+    i you he she it we they me him her us them my your his its our their this that these those
+    hello hi dear thanks thank regards best cheers sincerely team all please sir madam
+    monday tuesday wednesday thursday friday saturday sunday january february march april
+    june july august september october november december today tomorrow yesterday
+    street road avenue lane drive court place square park way hill station city town
+    north south east west new old great little big long short white black green brown
+    red blue gold silver king queen prince lord god love hope faith joy grace art
+    summer winter spring autumn fall rose lily iris ivy daisy violet
+    london paris berlin rome madrid vienna moscow tokyo china india france germany
+    italy spain america canada england ireland scotland wales georgia florida virginia
+    carolina jordan israel chelsea victoria washington lincoln jackson houston dallas
+    austin phoenix denver boston orlando sydney brisbane perth
+    mark bill will grant price page hall young read reading best smart wise rich
+    bank card visa order service support office home work email phone mobile call
+    can cannot don won"""
+)
+
+_CUE_BEFORE = re.compile(
+    r"(?:\b(?:dear|hi|hello|hey|mr|mrs|ms|miss|mx|dr|prof|sir|madam|herr|frau|hr|fr|mme|mlle|"
+    r"m\.|monsieur|madame|señor|señora|sr|sra|srta|don|doña|sig|sig\.ra|signor|signora|"
+    r"senhor|senhora|pan|pani|name|named|called|signed|sincerely|regards|thanks|cheers|"
+    r"contact|attn|attention|cc|from|by|to|with|patient|customer|client|employee|manager|"
+    r"tenant|applicant|user|member|author|recipient|sender|ask|tell|met|meet|call|email|"
+    r"guten tag|liebe|lieber|hallo|bonjour|cher|chère|hola|estimado|estimada|caro|cara|"
+    r"olá|beste|geachte|hej|kære|kedves|szanowny|szanowna)\.?,?:?\s*|\b(?:my name is|"
+    r"i am|i'm|this is|name:|von|de parte de|je suis|ich bin|soy|mi nombre es|"
+    r"sono|mi chiamo|meu nome é|je m'appelle|ich heiße|ich heisse)\s+)$",
+    re.IGNORECASE,
+)
+_CUE_AFTER = re.compile(
+    r"^(?:'s\b|’s\b|\s+(?:wrote|said|says|called|emailed|phoned|asked|replied|signed|is "
+    r"(?:my|our|the|a) (?:colleague|manager|friend|client|customer|patient|tenant|wife|"
+    r"husband|son|daughter|doctor|lawyer))\b|\s*\((?:he|she|they)\b)",
+    re.IGNORECASE,
+)
+_LOWER_CUE = re.compile(
+    r"(?:\b(?:my name is|name is|i am|i'm|call me|dear|hi|hello|mr\.?|mrs\.?|ms\.?|dr\.?|"
+    r"signed|regards|contact|name:|patient|customer|ich bin|je suis|soy|mi chiamo|"
+    r"me llamo|je m'appelle)\s*,?\s*)$",
+    re.IGNORECASE,
+)
+_PARTICLES = _words("van von de der den del della di da do dos das du la le bin ibn al el ter ten")
+_CJK_NAME = re.compile(
+    r"(?<![\u4e00-\u9fff])[\u4e00-\u9fff]{2,4}(?![\u4e00-\u9fff])"
+    r"|(?<![\uac00-\ud7af])[\uac00-\ud7af]{2,4}(?![\uac00-\ud7af])"
+)
+
+
+@lru_cache(maxsize=1)
+def _stop_words() -> frozenset[str]:
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    return frozenset(STOP_WORDS)
+
+
+def _line_bounds(text: str, start: int, end: int) -> tuple[str, str]:
+    """(text before `start` on its line, text after `end` on its line)."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line_end = len(text) if line_end < 0 else line_end
+    return text[line_start:start], text[end:line_end]
+
+
+_LIST_PREFIX = re.compile(r"^\s*(?:[-*•·–]|\d{1,3}[.)]|[a-z][.)]|[A-Za-z ]{1,20}:)?\s*$")
+_SIGNOFF_BEFORE = re.compile(
+    r"(?:regards|sincerely|thanks|thank you|cheers|best|yours|signed|grüße|grüßen|"
+    r"cordialement|saludos|saluti|atenciosamente|groeten|hälsningar)\W*\s*$",
+    re.IGNORECASE,
+)
+
+
+def name_candidates(text: str, tokens: Any, entities: Any) -> list[tuple[int, int, float]]:
+    """(start, end, score) of PERSON spans from name lists and cues over spaCy's tokens."""
+    first, last = name_lists()
+    if not first:
+        return []
+    place_spans = [
+        (e.start_char, e.end_char) for e in entities if e.label_ in ("GPE", "LOC", "ORG", "FAC")
+    ]
+    out: list[tuple[int, int, float]] = []
+    runs: list[list[Any]] = []
+    current: list[Any] = []
+    for tok in tokens:
+        word = tok.text
+        low = word.lower()
+        name_like = (
+            len(word) >= 2
+            and word[0].isupper()
+            and not word.isupper()
+            and all(c.isalpha() or c in "'’-" for c in word)
+            and low not in _NOT_NAMES
+            and not tok.is_stop
+            and (low in first or low in last or tok.pos_ == "PROPN")
+        )
+        if name_like or (current and low in _PARTICLES and tok.whitespace_ != ""):
+            if current and current[-1].idx + len(current[-1].text) + 1 < tok.idx:
+                runs.append(current)
+                current = []
+            current.append(tok)
+        else:
+            if current:
+                runs.append(current)
+            current = []
+    if current:
+        runs.append(current)
+
+    for run in runs:
+        while run and run[-1].text.lower() in _PARTICLES:
+            run = run[:-1]
+        if not run or len(run) > 4:
+            continue
+        start, end = run[0].idx, run[-1].idx + len(run[-1].text)
+        words = [t.text.lower() for t in run if t.text.lower() not in _PARTICLES]
+        known = sum(w in first or w in last for w in words)
+        full = len(words) >= 2 and words[0] in first and words[-1] in last
+        before, after = _line_bounds(text, start, end)
+        cue = bool(_CUE_BEFORE.search(text[max(0, start - 40) : start])) or bool(
+            _CUE_AFTER.match(text[end : end + 40])
+        )
+        alone_on_line = bool(_LIST_PREFIX.match(before)) and not after.strip(" ,;.")
+        signoff = bool(_SIGNOFF_BEFORE.search(text[max(0, start - 30) : start]))
+        in_place = any(a <= start and end <= b for a, b in place_spans)
+        score = 0.0
+        if full:
+            score = 0.75
+        elif len(words) >= 2 and known >= 1:
+            score = 0.6 if (cue or alone_on_line or signoff) else 0.45
+        elif known:
+            if cue or signoff:
+                score = 0.9
+            elif alone_on_line:
+                score = 0.55
+            elif not in_place and run[0].pos_ == "PROPN":
+                score = 0.4
+        if in_place and not (cue or signoff):
+            score = min(score, 0.45)
+        if score:
+            out.append((start, end, score))
+
+    # Lower-case names right after an explicit cue: "my name is john smith".
+    for m in re.finditer(r"\b[^\W\d_]{2,}(?:\s[^\W\d_]{2,}){0,2}", text):
+        if not m.group(0).islower():
+            continue
+        words = m.group(0).split()
+        # Take the longest prefix of words that are all in the lists.
+        n = 0
+        while (
+            n < len(words)
+            and (words[n] in first or words[n] in last)
+            and words[n] not in _NOT_NAMES
+            and words[n] not in _stop_words()
+            and len(words[n]) >= 3
+        ):
+            n += 1
+        if n == 0 or not _LOWER_CUE.search(text[max(0, m.start() - 30) : m.start()]):
+            continue
+        span_end = m.start() + len(" ".join(words[:n]))
+        out.append((m.start(), span_end, 0.7 if n >= 2 or words[0] in first else 0.6))
+
+    # CJK names: a known surname followed by a known (or short) given name.
+    for m in _CJK_NAME.finditer(text):
+        value = m.group(0)
+        for cut in (1, 2):
+            fam, given = value[:cut], value[cut:]
+            if fam in last and given in first:
+                out.append((m.start(), m.end(), 0.6))
+                break
+    return out

@@ -183,27 +183,34 @@ def run_injection() -> None:
     from sklearn.metrics import roc_auc_score
 
     from core.guards import injection
-    from scripts.train_injection import DEFAULT_DATA, load_split
+    from core.guards.policy import builtin_policies
+    from scripts.train_injection import SOURCE_NOTES, load_sources
 
-    _need(DEFAULT_DATA)
-    _xtr, _ytr, xte, yte = load_split(DEFAULT_DATA)
-    clf = injection.classifier_scores(xte)
-    heur = np.array([injection.heuristic_score(t)[0] for t in xte])
-    comb = np.array([injection.detect(t).score for t in xte])
-    print(f"\nInjection, held-out split: {len(xte)} prompts ({int(yte.sum())} jailbreak)")
-    for name, s in (("classifier", clf), ("heuristics", heur), ("combined", comb)):
-        auc, tpr5 = roc_auc_score(yte, s), tpr_at_fpr(yte, s)
-        print(f"{name:<11} ROC AUC {auc:.3f}  TPR@FPR<=0.05 {tpr5:.3f}")
-    policy = next(p for p in builtin_policies() if p.name == "standard")
-    thr = policy.injection_threshold
-    pred = comb >= thr
-    tpr = pred[yte == 1].mean()
-    fpr = pred[yte == 0].mean()
-    print(f"at the policy threshold {thr}: TPR {tpr:.3f}, FPR {fpr:.3f}")
-    print(
-        "target TPR >= 0.90 at FPR <= 0.05 (combined): "
-        + ("met" if tpr_at_fpr(yte, comb) >= 0.9 else "NOT met")
-    )
+    thr = next(p for p in builtin_policies() if p.name == "standard").injection_threshold
+    print("\nInjection, per source: the 20 % held out of each (never trained on)")
+    for name, source in load_sources().items():
+        xte, yte = source["test"]
+        clf = injection.classifier_scores(xte)
+        heur = np.array([injection.heuristic_score(t)[0] for t in xte])
+        comb = np.array([injection.detect(t).score for t in xte])
+        print(f"{name}: {SOURCE_NOTES[name]}; {len(xte)} prompts ({int(yte.sum())} injection)")
+        for label, s in (("classifier", clf), ("heuristics", heur), ("combined", comb)):
+            auc, tpr5 = roc_auc_score(yte, s), tpr_at_fpr(yte, s)
+            print(f"  {label:<11} ROC AUC {auc:.3f}  TPR@FPR<=0.05 {tpr5:.3f}")
+        pred = comb >= thr
+        print(f"  at the policy threshold {thr}: TPR {pred[yte == 1].mean():.3f}, "
+              f"FPR {pred[yte == 0].mean():.3f}")  # fmt: skip
+        if name == "llm-warden":
+            ok = tpr_at_fpr(yte, comb) >= 0.9
+            print(f"  target TPR >= 0.90 at FPR <= 0.05 (combined): {'met' if ok else 'NOT met'}")
+    loso = injection.provenance().get("leave_one_source_out", {})
+    if loso:
+        print("\nLeave one source out (scripts/train_injection.py: trained without the source, "
+              "scored on all its rows; combined score)")  # fmt: skip
+        for name, r in loso.items():
+            print(f"  {name:<17} ROC AUC {r['roc_auc']:.3f}  TPR@FPR<=0.05 "
+                  f"{r['tpr_at_fpr_0.05']:.3f}  at 0.5: TPR {r['tpr_at_0.5']:.3f} "
+                  f"FPR {r['fpr_at_0.5']:.3f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -43,7 +43,8 @@ TEMPLATES = {
         "Hi, my name is {name} and I live at {address}.",
         "Please update the card on file to {card}; the old one expired.",
         "You can reach {first} on {phone} after 5pm.",
-        "Dear {name},\n\nYour order {order} of {date} has shipped to {street}.\n\nBest regards,\n{sig}",
+        "Dear {name},\n\nYour order {order} of {date} has shipped to {street}.\n\n"
+        "Best regards,\n{sig}",
         "Attendees:\n- {name}\n- {name2}\n- {name3}\n\nRoom booked for {date}.",
         "my name is {lname}, my number is {phone}",
         "Send the invoice to {name}, {address}. Card: {card}.",
@@ -109,9 +110,7 @@ def _format_card(rng: random.Random, digits: str) -> str:
     if style == "raw":
         return digits
     sep = " " if style == "space" else "-"
-    if len(digits) == 15:
-        groups = [digits[:4], digits[4:10], digits[10:]]
-    elif len(digits) == 14:
+    if len(digits) in (14, 15):
         groups = [digits[:4], digits[4:10], digits[10:]]
     else:
         groups = [digits[i : i + 4] for i in range(0, len(digits), 4)]

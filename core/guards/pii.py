@@ -113,7 +113,18 @@ def _extra_recognizers() -> list[Any]:
                 r"(?<![\w/.-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}"
                 r"(?:[ .-]\d{2,4}){1,4}(?:\s?x\d{1,6})?(?![\w/-])",
                 0.3,
-            )
+            ),
+            # +3157 4327673, +358 798197424, +31(0)170-021779, +45 12666087: a country
+            # code makes a phone number likely on its own.
+            Pattern(
+                "international",
+                r"(?<![\w/.+-])\+\d{1,3}[ .-]?(?:\(0\)[ .-]?)?(?:\(\d{1,5}\)[ .-]?)?\d{1,5}"
+                r"(?:[ .-]?\d{2,9}){0,3}(?![\w/-])",
+                0.5,
+            ),
+            # Mobile numbers written without separators: 13912345678 (CN), 89161234567 (RU).
+            Pattern("unseparated mobile", r"(?<![\w.,/+-])(?:1[3-9]|8[9])\d{9}(?![\w.,/-])", 0.4),
+            Pattern("digit run", r"(?<![\w.,/+-])0\d{9,11}(?![\w.,/-])", 0.3),
         ],
         context=_PHONE_CONTEXT,
     )

@@ -121,7 +121,9 @@ def phone_false_positive(text: str, start: int, end: int) -> bool:
     """A phone finding that is really a date, a year range, or an order/account/
     reference number (a cue word right before it and no phone word)."""
     value = text[start:end].strip()
-    if _DATE_SHAPES.fullmatch(value):
+    if sum(c.isdigit() for c in value) < 7 or _DATE_SHAPES.fullmatch(value):
+        return True
+    if re.fullmatch(r"\d{1,3}(?:[.,' ]\d{3})*[.,]\d{2}", value):  # an amount: 3524.00, 1.234,50
         return True
     before = text[max(0, start - 30) : start]
     return bool(_PHONE_NEGATIVE.search(before) and not _PHONE_POSITIVE.search(before))
@@ -305,7 +307,9 @@ def name_lists() -> tuple[frozenset[str], frozenset[str]]:
         provider = importlib.import_module(f"{person.__name__}.{mod.name}").Provider
         for attr, into in (
             ("first_names", first), ("first_names_male", first), ("first_names_female", first),
-            ("first_names_nonbinary", first), ("last_names", last),
+            ("first_names_nonbinary", first), ("last_names", last), ("last_names_male", last),
+            ("last_names_female", last), ("last_names_nonbinary", last),
+            ("middle_names", last), ("middle_names_male", last), ("middle_names_female", last),
         ):  # fmt: skip
             values = getattr(provider, attr, ())
             if isinstance(values, (tuple, list, dict, set, frozenset)):
@@ -344,6 +348,7 @@ _CUE_BEFORE = re.compile(
     r"senhor|senhora|pan|pani|name|named|called|signed|sincerely|regards|thanks|cheers|"
     r"contact|attn|attention|cc|from|by|to|with|patient|customer|client|employee|manager|"
     r"tenant|applicant|user|member|author|recipient|sender|ask|tell|met|meet|call|email|"
+    r"reach|remind|reply to|thank|ping|invite|inform|notify|forward to|assign to|"
     r"guten tag|liebe|lieber|hallo|bonjour|cher|chère|hola|estimado|estimada|caro|cara|"
     r"olá|beste|geachte|hej|kære|kedves|szanowny|szanowna)\.?,?:?\s*|\b(?:my name is|"
     r"i am|i'm|this is|name:|von|de parte de|je suis|ich bin|soy|mi nombre es|"
@@ -363,6 +368,18 @@ _LOWER_CUE = re.compile(
     re.IGNORECASE,
 )
 _PARTICLES = _words("van von de der den del della di da do dos das du la le bin ibn al el ter ten")
+_LOWER_CUE_ANY = re.compile(
+    r"\b(?:my name is|name is|i am|i'm|call me|this is|dear|hi|hello|signed|regards|contact|"
+    r"name:|patient|customer|client|tenant|employee|ask|remind|ich bin|je suis|soy|mi chiamo|"
+    r"me llamo|je m'appelle|меня зовут|клиент)\b\s*,?",
+    re.IGNORECASE,
+)
+_NEXT_WORD = re.compile(r"[ \t]*([^\W\d_]{2,}\.?)")
+_TITLES = _words("mr mrs ms miss dr prof hr fr herr frau sir madam mme mlle sr sra")
+_CJK_SPACED = re.compile(
+    r"(?<![\u4e00-\u9fff\u3040-\u30ff])([\u4e00-\u9fff]{1,3})[ \u3000]"
+    r"([\u4e00-\u9fff\u3040-\u30ff]{1,4})(?![\u4e00-\u9fff\u3040-\u30ff])"
+)
 _CJK_NAME = re.compile(
     r"(?<![\u4e00-\u9fff])[\u4e00-\u9fff]{2,4}(?![\u4e00-\u9fff])"
     r"|(?<![\uac00-\ud7af])[\uac00-\ud7af]{2,4}(?![\uac00-\ud7af])"
@@ -435,7 +452,11 @@ def name_candidates(text: str, tokens: Any, entities: Any) -> list[tuple[int, in
         start, end = run[0].idx, run[-1].idx + len(run[-1].text)
         words = [t.text.lower() for t in run if t.text.lower() not in _PARTICLES]
         known = sum(w in first or w in last for w in words)
-        full = len(words) >= 2 and words[0] in first and words[-1] in last
+        # Given name and surname in either order (Russian, Hungarian, East Asian order).
+        full = len(words) >= 2 and any(
+            w in first and any(v in last for j, v in enumerate(words) if j != i)
+            for i, w in enumerate(words)
+        )
         before, after = _line_bounds(text, start, end)
         cue = bool(_CUE_BEFORE.search(text[max(0, start - 40) : start])) or bool(
             _CUE_AFTER.match(text[end : end + 40])
@@ -461,26 +482,43 @@ def name_candidates(text: str, tokens: Any, entities: Any) -> list[tuple[int, in
             out.append((start, end, score))
 
     # Lower-case names right after an explicit cue: "my name is john smith".
-    for m in re.finditer(r"\b[^\W\d_]{2,}(?:\s[^\W\d_]{2,}){0,2}", text):
-        if not m.group(0).islower():
-            continue
-        words = m.group(0).split()
-        # Take the longest prefix of words that are all in the lists.
+    for cue in _LOWER_CUE_ANY.finditer(text):
+        words, pos = [], cue.end()
+        while len(words) < 5 and (m := _NEXT_WORD.match(text, pos)):
+            words.append((m.start(1), m.end(1), m.group(1)))
+            pos = m.end()
+        # Skip a title ("dr", "hr"), then take the words that are all in the lists.
+        while words and words[0][2].lower().rstrip(".") in _TITLES:
+            words = words[1:]
         n = 0
-        while (
-            n < len(words)
-            and (words[n] in first or words[n] in last)
-            and words[n] not in _NOT_NAMES
-            and words[n] not in _stop_words()
-            and len(words[n]) >= 3
-        ):
+        while n < len(words) and n < 4:
+            w = words[n][2]
+            if not w.islower() or w in _NOT_NAMES or w in _stop_words() or len(w) < 3:
+                break
+            if w not in first and w not in last and not (n and w in _PARTICLES):
+                break
             n += 1
-        if n == 0 or not _LOWER_CUE.search(text[max(0, m.start() - 30) : m.start()]):
-            continue
-        span_end = m.start() + len(" ".join(words[:n]))
-        out.append((m.start(), span_end, 0.7 if n >= 2 or words[0] in first else 0.6))
+        while n and words[n - 1][2] in _PARTICLES:
+            n -= 1
+        if n:
+            score = 0.7 if n >= 2 or words[0][2] in first else 0.6
+            out.append((words[0][0], words[n - 1][1], score))
 
-    # CJK names: a known surname followed by a known (or short) given name.
+    # Japanese order with a space: 山本 加奈.
+    for m in _CJK_SPACED.finditer(text):
+        fam, given = m.group(1), m.group(2)
+        if fam in last and given in first:
+            out.append((m.start(), m.end(), 0.75))
+    # A lone CJK given name or surname after a cue: "Dear 裕太", "Dr. 吉田", "Thanks,\n聡太郎".
+    for m in _CJK_NAME.finditer(text):
+        value = m.group(0)
+        before = text[max(0, m.start() - 30) : m.start()]
+        if (value in first or value in last) and (
+            _CUE_BEFORE.search(before) or _SIGNOFF_BEFORE.search(before)
+            or _CUE_AFTER.match(text[m.end() : m.end() + 40])
+        ):
+            out.append((m.start(), m.end(), 0.7))
+    # CJK names: a known surname followed by a known given name.
     for m in _CJK_NAME.finditer(text):
         value = m.group(0)
         for cut in (1, 2):

@@ -1,0 +1,187 @@
+"""The recognizers added for text the guards have never seen (core/guards/recognizers.py).
+
+Pure-function tests run without a model; the scanner tests load spaCy once
+(module-scoped scanner; the analyzer itself is cached per process).
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from core.guards.recognizers import (
+    address_candidates,
+    card_candidates,
+    card_network,
+    luhn_ok,
+    phone_false_positive,
+)
+
+
+def _luhn_number(prefix: str, length: int, seed: int = 0) -> str:
+    rng = random.Random(seed)
+    body = prefix + "".join(rng.choice("0123456789") for _ in range(length - len(prefix) - 1))
+    return next(body + d for d in "0123456789" if luhn_ok(body + d))
+
+
+# (network, prefix, length): one per network, 12 to 19 digits.
+NETWORKS = [
+    ("visa", "4", 16), ("visa", "4", 13), ("visa", "4", 19), ("mastercard", "51", 16),
+    ("mastercard", "2221", 16), ("amex", "37", 15), ("discover", "6011", 16),
+    ("jcb", "3530", 16), ("diners", "36", 14), ("diners", "300", 14), ("maestro", "5018", 12),
+    ("maestro", "6759", 19), ("unionpay", "62", 16), ("unionpay", "62", 19), ("mir", "2201", 16),
+    ("rupay", "60", 16), ("verve", "506099", 16), ("troy", "9792", 16), ("uatp", "1", 15),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("network,prefix,length", NETWORKS)
+@pytest.mark.parametrize("style", ["raw", "space", "dash"])
+def test_luhn_valid_card_of_every_network_is_found(network, prefix, length, style):
+    digits = _luhn_number(prefix, length, seed=length)
+    assert card_network(digits) is not None
+    if style == "raw":
+        value = digits
+    else:
+        sep = " " if style == "space" else "-"
+        value = sep.join(digits[i : i + 4] for i in range(0, len(digits), 4))
+    text = f"Please charge {value} for the order."
+    found = [(text[a:b], s) for a, b, s in card_candidates(text)]
+    assert found == [(value, 0.85)], (network, found)
+
+
+def test_luhn_failures_are_not_cards():
+    digits = _luhn_number("4", 16)
+    broken = digits[:-1] + str((int(digits[-1]) + 1) % 10)
+    assert not luhn_ok(broken)
+    assert card_candidates(f"card {broken}") == []
+    assert card_candidates("card 4444 4444 4444 4444") == []  # repeated digits
+    assert card_candidates("version 1.2.3, 11 digits 41111111111") == []
+
+
+def test_card_without_a_known_issuer_needs_context():
+    digits = _luhn_number("77", 16)
+    assert card_network(digits) is None
+    [(_a, _b, score)] = card_candidates(f"ref {digits}")
+    assert score < 0.5
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("Send it to 12 Main Street, Springfield, IL 62704.",
+         "12 Main Street, Springfield, IL 62704"),
+        ("391 Johnson Burg Apt. 636 is the place", "391 Johnson Burg Apt. 636"),
+        ("Wohnt in der Hauptstraße 12, 10115 Berlin.", "Hauptstraße 12, 10115 Berlin"),
+        ("Adresse : 23, rue Victoire Perrier, 55722 Sainte René",
+         "23, rue Victoire Perrier, 55722 Sainte René"),
+        ("Via Roma 5, 00184 Roma", "Via Roma 5, 00184 Roma"),
+        ("Calle Mayor 3 Piso 2", "Calle Mayor 3 Piso 2"),
+        ("Rua das Flores, 123", "Rua das Flores, 123"),
+        ("Storgatan 1", "Storgatan 1"),
+        ("Mannerheimintie 3", "Mannerheimintie 3"),
+        ("Næsbyholm Allé 77", "Næsbyholm Allé 77"),
+        ("aleja Okrężna 776", "aleja Okrężna 776"),
+        ("Aiméesingel 6", "Aiméesingel 6"),
+        ("London SW1A 1AA", "SW1A 1AA"),
+        ("пр. Химиков, д. 7/4", "пр. Химиков, д. 7/4"),
+        ("東京都千代田区丸の内1-2-3", "東京都千代田区丸の内1-2-3"),
+    ],
+)  # fmt: skip
+def test_street_addresses_in_many_languages(text, expected):
+    spans = [text[a:b] for a, b, _s in address_candidates(text)]
+    assert expected in spans, spans
+
+
+@pytest.mark.parametrize(
+    "text", ["In 2019 Toyota sold more cars.", "We ordered 12 pizzas for the Main event."]
+)
+def test_numbers_next_to_words_are_not_addresses(text):
+    assert address_candidates(text) == []
+
+
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("Order number 5551234567 has shipped", "5551234567"),
+        ("invoice # 2023 5512 88", "2023 5512 88"),
+        ("Account no. 12 345 678", "12 345 678"),
+        ("Delivered on 2024-05-01", "2024-05-01"),
+        ("Delivered on 01.05.2024", "01.05.2024"),
+    ],
+)
+def test_phone_false_positives(text, value):
+    start = text.index(value)
+    assert phone_false_positive(text, start, start + len(value))
+
+
+def test_phone_with_a_phone_word_stays():
+    text = "Order questions? Call 555 123 4567."
+    start = text.index("555")
+    assert not phone_false_positive(text, start, start + 12)
+
+
+# -- through the scanner (spaCy) -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def standard():
+    from core.guards.pii import PiiScanner
+    from core.guards.policy import builtin_policies, storage_thresholds
+
+    policy = next(p for p in builtin_policies() if p.name == "standard")
+    scanner = PiiScanner()
+    thresholds = storage_thresholds(policy.entities)
+
+    def redact(text: str) -> str:
+        from core.guards.pii import Redactor
+
+        return Redactor().redact(text, scanner.scan(text, thresholds))[0]
+
+    return redact
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("Dear Ilse Verhoeven, thanks for your letter.", "Ilse Verhoeven"),
+        ("my name is joão pereira and I need help", "joão pereira"),
+        ("Attendees:\n- Anna Kowalski\n- Pedro Alves\n", "Pedro Alves"),
+        ("Thanks for the update.\n\nBest regards,\nMarta", "Marta"),
+        ("Please contact Sebastián about the lease.", "Sebastián"),
+        ("Mr. Okonkwo called twice.", "Okonkwo"),
+        ("Dear Сазонов Арсений, welcome.", "Сазонов Арсений"),
+    ],
+)
+def test_names_with_cues_are_redacted(standard, text, value):
+    assert value not in standard(text)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Can you summarise the Q3 report and list the risks?",
+        "Will the new pricing page go live on Monday?",
+        "Compare Python and Rust for a command-line tool.",
+    ],
+)
+def test_ordinary_sentences_keep_their_words(standard, text):
+    assert standard(text) == text
+
+
+@pytest.mark.slow
+def test_cards_phones_and_addresses_through_the_scanner(standard):
+    jcb = _luhn_number("3530", 16, seed=4)
+    bad = jcb[:-1] + str((int(jcb[-1]) + 1) % 10)
+    text = (
+        f"Card {jcb}, old card {bad}. Order number 5551234567 of 2024-05-01. "
+        "Call +33 6 12 34 56 78. Ship to Via Roma 5, 00184 Roma."
+    )
+    out = standard(text)
+    assert jcb not in out and "<CREDIT_CARD_1>" in out
+    assert bad in out  # fails Luhn: not a card
+    assert "5551234567" in out and "2024-05-01" in out  # order number, date
+    assert "+33 6 12 34 56 78" not in out
+    assert "Via Roma 5" not in out

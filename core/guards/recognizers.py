@@ -131,7 +131,14 @@ def phone_false_positive(text: str, start: int, end: int) -> bool:
 
 # -- street addresses -------------------------------------------------------------
 _W = r"[^\W\d_]"  # a letter in any script
-_CAP = rf"[A-ZÀ-ÖØ-ÞĀ-Ž][{_W[1:-1]}'’.-]*"  # noqa: E501 a capitalised word
+_UPPER = "A-ZÀ-ÖØ-ÞĀ-Ž\u0386-\u038f\u0391-\u03ab\u0400-\u042f"  # Latin, Greek, Cyrillic
+_CAP = rf"[{_UPPER}][{_W[1:-1]}'’.-]*"  # a capitalised word
+# A lower-case street-name word (not an article or preposition): "8 wressle road".
+_LOWWORD = (
+    r"(?!(?:the|a|an|of|to|in|on|at|and|or|for|down|up|my|our|your|his|her|this|that|from|"
+    r"with|by|km|mi|miles|minutes|min|blocks?|houses?|doors?)\b)[a-zà-ÿ][\w'’.-]*"
+)
+_STRONG_SUFFIX = r"street|st\.|road|rd\.|avenue|ave\.|lane|drive|boulevard|blvd\.?|way|court"
 _NAMEWORDS = rf"(?:(?:{_CAP}|de|del|de la|des|du|la|le|les|di|da|do|dos|das|van|von|der|den|het|y|e|of|the|am|an|im|zum|zur|d'|l')\s?){{1,5}}"  # noqa: E501
 
 # Street words that come before the street's name (Romance, Slavic, ...).
@@ -142,7 +149,7 @@ _PREFIX_STREET = (
     r"rua|r\.|travessa|praça|alameda|estrada|largo|ladeira|ul\.|ulica|al\.|aleja|os\.|"
     r"osiedle|pl\.|plac|str\.|strada|bulevardul|calea|sokak|sk\.|cadde|cd\.|cad\.|"
     r"jl\.|jalan|ulitsa|ул\.|улица|пр\.|проспект|пер\.|переулок|náměstí|nám\.|"
-    r"utca|út|tér|ulice|vulytsia|rr\.|rruga|odos|οδός|leoforos"
+    r"utca|út|tér|ulice|vulytsia|rr\.|rruga|odos|οδός|leoforos|λεωφόρος|πλατεία|οδος"
 )
 # Street words after the name (English), as separate words.
 _SUFFIX_STREET = (
@@ -235,6 +242,11 @@ def _street_words() -> tuple[str, str]:
 def _address_rx() -> list[tuple[re.Pattern[str], float]]:
     pre, suf = _street_words()
     patterns = [
+        # lower-case: 8 wressle road suite 771
+        (rf"\b{_NUM},?\s+(?:{_LOWWORD}\s+){{1,3}}(?:{_STRONG_SUFFIX})(?![\w]){_UNIT}", 0.75),
+        # zip: 11164 / postcode: SW1A 1AA
+        (r"(?i:\b(?:zip(?: ?code)?|post ?code|postal code|plz|c\.?p\.?|cap)\b\s*:?\s*)"
+         r"(?P<v>\d{4,6}(?:-\d{3,4})?|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2})\b", 0.7),
         # 12 Main Street / 1600 Pennsylvania Ave NW / 77763 Tony Village Suite 690
         (rf"\b{_NUM},?\s+(?:[NSEW]\.?\s+|north\s+|south\s+|east\s+|west\s+)?"
          rf"(?:{_CAP}\s+){{1,4}}(?i:{suf})(?![\w])(?:\s+(?:NW|NE|SW|SE|N|S|E|W)\b)?{_UNIT}{_TAIL}",
@@ -250,10 +262,12 @@ def _address_rx() -> list[tuple[re.Pattern[str], float]]:
         (rf"(?<![\w])(?i:{_STRONG_PREFIX})\s+(?:(?:de|del|de la|des|du|da|do|dos|das|di)\s)?"
          rf"{_CAP}\s{_CAP}{_UNIT}{_TAIL}", 0.65),
         # Hauptstraße 12 / Goethestr. 5 / Mannerheimintie 3 / Storgatan 1 / Berliner Straße 5
-        (rf"\b(?:{_CAP}[\s-])?[A-ZÀ-ÖØ-ÞÅÄÖ](?:{_W}|-)*(?i:{_GLUED_STREET})(?![\w])\.?\s*{_NUM}"
+        (rf"\b(?:{_CAP}[\s-])?[{_UPPER}](?:{_W}|-)*(?i:{_GLUED_STREET})(?![\w])\.?\s*{_NUM}"
          rf"(?![\d.,]\d){_UNIT}{_TAIL}", 0.9),
         (rf"\b{_CAP}\s(?i:straße|strasse|weg|gasse|platz|allee|ring|damm|ufer|allé|vej|gade)"
          rf"\s{_NUM}{_UNIT}{_TAIL}", 0.9),
+        (rf"\b{_W}+(?i:straße|strasse|straat|gatan|vägen|veien|katu|gasse|allee|laan|plein|"
+         rf"gracht|utca|útja)\s?{_NUM}(?![\d.,]\d){_UNIT}", 0.8),
         # UK and Canadian postcodes (specific shapes).
         (r"\b[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}\b", 0.7),
         (r"\b[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z]\s\d[ABCEGHJ-NPRSTV-Z]\d\b", 0.7),
@@ -276,10 +290,11 @@ def address_candidates(text: str) -> list[tuple[int, int, float]]:
     out = []
     for rx, score in _address_rx():
         for m in rx.finditer(text):
-            value = m.group(0).rstrip(" ,.\n")
-            if len(value) < 6:
+            start = m.start("v") if "v" in rx.groupindex else m.start()
+            value = text[start : m.end()].rstrip(" ,.\n")
+            if len(value) < 4:
                 continue
-            out.append((m.start(), m.start() + len(value), score))
+            out.append((start, start + len(value), score))
     return out
 
 

@@ -126,8 +126,8 @@ def test_phone_with_a_phone_word_stays():
 
 @pytest.fixture(scope="module")
 def standard():
-    from core.guards.pii import PiiScanner
-    from core.guards.policy import builtin_policies, storage_thresholds
+    from core.guards.pii import PiiScanner, storage_thresholds
+    from core.guards.policy import builtin_policies
 
     policy = next(p for p in builtin_policies() if p.name == "standard")
     scanner = PiiScanner()

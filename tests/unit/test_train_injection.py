@@ -25,10 +25,18 @@ def _small_sources(seed: int) -> dict:
 
 
 def test_same_seed_gives_the_same_model_and_figures():
+    from core.rag.embeddings import embed
     from scripts.train_injection import train
 
-    first = train(_small_sources(7), seed=7, loso=True)
-    second = train(_small_sources(7), seed=7, loso=True)
+    small = {seed: _small_sources(seed) for seed in (7, 8)}
+    texts = sorted(
+        {t for src in small.values() for s in src.values() for p in ("train", "test")
+         for t in s[p][0]}
+    )  # fmt: skip
+    vectors = dict(zip(texts, embed(texts), strict=True))  # embedded once for all three fits
+
+    first = train(small[7], seed=7, loso=True, vectors=vectors)
+    second = train(_small_sources(7), seed=7, loso=True, vectors=vectors)
     assert np.array_equal(first["coef"], second["coef"])
     assert first["intercept"] == second["intercept"] and first["C"] == second["C"]
     assert first["held_out"] == second["held_out"]
@@ -38,7 +46,7 @@ def test_same_seed_gives_the_same_model_and_figures():
         "llm-warden", "tpl-en", "tpl-multilingual", "tpl-documents",
     }  # fmt: skip
 
-    other = train(_small_sources(8), seed=8, loso=False)
+    other = train(small[8], seed=8, loso=False, vectors=vectors)
     assert not np.array_equal(first["coef"], other["coef"])  # the seed does change the split
 
 

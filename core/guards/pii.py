@@ -122,6 +122,16 @@ def _extra_recognizers() -> list[Any]:
                 r"(?:[ .-]?\d{2,9}){0,3}(?![\w/-])",
                 0.5,
             ),
+            # An area code in parentheses or before a slash: (351) 926926287, (07) 8953888,
+            # (68)/732-7460, 35/840 5328.
+            Pattern(
+                "area code",
+                r"(?<![\w/.-])\(\d{1,5}\)\s?/?\s?\d{2,9}(?:[ .-]\d{2,7}){0,3}(?![\w/-])",
+                0.45,
+            ),
+            Pattern(
+                "slashed area code", r"(?<![\w/.-])\d{2,5}/\s?\d{3,4}[ -]\d{3,4}(?![\w/-])", 0.4
+            ),
             # Mobile numbers written without separators: 13912345678 (CN), 89161234567 (RU).
             Pattern("unseparated mobile", r"(?<![\w.,/+-])(?:1[3-9]|8[9])\d{9}(?![\w.,/-])", 0.4),
             Pattern("digit run", r"(?<![\w.,/+-])0\d{9,11}(?![\w.,/-])", 0.3),

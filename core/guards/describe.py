@@ -25,7 +25,10 @@ ENTITY_NAMES: dict[str, tuple[str, str]] = {
     "IBAN_CODE": ("bank account number (IBAN)", "bank account numbers (IBAN)"),
     "IP_ADDRESS": ("IP address (a computer's network address)",
                    "IP addresses (computers' network addresses)"),
-    "LOCATION": ("place (city, country, region)", "places (cities, countries, regions)"),
+    "LOCATION": (
+        "place or street address (city, country, region, street)",
+        "places and street addresses (cities, countries, regions, streets)",
+    ),
     "STREET_ADDRESS": ("street address", "street addresses"),
     "ADDRESS": ("street address", "street addresses"),
     "DATE_TIME": ("date or time", "dates and times"),

@@ -16,9 +16,10 @@ class TrellisError(Exception):
     transient: bool = False
 
     def __init__(self, detail: str = "", *, provider: str | None = None) -> None:
-        super().__init__(detail or self.user_message)
+        # Set before user_message is read: several subclasses name the provider in it.
         self.detail = detail
         self.provider = provider
+        super().__init__(detail or self.user_message)
 
     @property
     def user_message(self) -> str:
@@ -36,8 +37,8 @@ class RateLimited(ProviderError):
     def __init__(
         self, detail: str = "", *, provider: str | None = None, retry_after: float | None = None
     ) -> None:
-        super().__init__(detail, provider=provider)
         self.retry_after = retry_after
+        super().__init__(detail, provider=provider)
 
     @property
     def user_message(self) -> str:

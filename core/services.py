@@ -11,6 +11,9 @@ from core.config import Settings, enforce_offline
 from core.costs import PriceBook
 from core.db import make_engine, migrate
 from core.engine import Engine
+from core.prompts import PromptRegistry
+from core.prompts.render import RenderStage
+from core.prompts.render import install as install_render
 from core.providers.registry import ProviderRegistry
 from core.rag.service import RagService
 from core.reliability import Reliability
@@ -28,6 +31,9 @@ class Services:
     reliability: Reliability
     rag: RagService
     access: AccessService
+    prompts: PromptRegistry
+    #: The engine's render stage (experiments set its `variant_selector`).
+    render: RenderStage
 
     @classmethod
     def build(
@@ -46,12 +52,15 @@ class Services:
         reliability.install(engine)
         rag = RagService(settings, db)  # Chroma and the embedder open on first use
         rag.install(engine)
+        prompts = PromptRegistry(db)
+        render = install_render(engine, prompts)
         if settings.guards_enabled:
             from core.guards import install_guards
 
             install_guards(engine, db, settings)
         access = AccessService(db, reliability.budgets)
-        return cls(settings, db, registry, prices, telemetry, engine, reliability, rag, access)
+        return cls(settings, db, registry, prices, telemetry, engine, reliability, rag, access,
+                   prompts=prompts, render=render)
 
     def close(self) -> None:
         self.rag.close()

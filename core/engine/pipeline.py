@@ -3,8 +3,14 @@
 Stages run in the order DESIGN.md gives, each a timed span of the call's
 trace:
 
-    validate -> limits -> input_guards -> render -> cache -> retrieve ->
+    render -> validate -> limits -> input_guards -> cache -> retrieve ->
     context_guards -> route -> provider -> output_guards -> cache_store -> record
+
+`render` comes first so that every later stage sees the messages that will
+be sent: validate checks the filled-in prompt's size, limits count its
+tokens, and the input guards redact PII in variable values, which are user
+data like any other. Without a registry prompt on the request it does
+nothing.
 
 `limits`, `input_guards`, `render`, `cache`, `retrieve`, `context_guards`
 (guards for text added after the input guards: retrieved documents),
@@ -52,10 +58,10 @@ HOOK_STAGES = (
     "cache_store",
 )
 STAGES = (
+    "render",
     "validate",
     "limits",
     "input_guards",
-    "render",
     "cache",
     "retrieve",
     "context_guards",
@@ -232,10 +238,10 @@ class Engine:
             )
 
     def _before_provider(self, ctx: CallContext) -> None:
+        self._hook_stage(ctx, "render")
         self._stage(ctx, "validate", self._validate)
         self._hook_stage(ctx, "limits")
         self._hook_stage(ctx, "input_guards")
-        self._hook_stage(ctx, "render")
         self._hook_stage(ctx, "cache")
         if ctx.result is not None:
             return

@@ -1,0 +1,129 @@
+"""The engine's `render` stage: serve a registry prompt to any caller.
+
+A request naming `prompt_name` (with `prompt_label`, default production, or
+`prompt_version`) and `variables` gets the version's messages filled in and
+its settings applied. A setting the caller passed explicitly wins; the
+stage's span says, per setting, whether the prompt or the caller won. The
+log row carries the prompt's name and the version actually served.
+
+Messages: the version's messages come first; the caller's own messages
+(a conversation that continues the prompt) follow. A caller's `system`
+replaces the prompt's system message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from core.engine.types import CallContext, CompletionRequest
+from core.prompts.registry import DEFAULT_LABEL, PromptRegistry
+from core.prompts.types import REQUEST_PARAMS, PromptVersion
+from core.providers.base import Message
+
+
+@dataclass(frozen=True, slots=True)
+class VariantChoice:
+    """What a variant selector (experiments, later) picks for one request."""
+
+    variant: str
+    label: str | None = None
+    version: int | None = None
+
+
+#: Seam for experiments: given the request, pick a variant (or None for no experiment).
+VariantSelector = Callable[[CompletionRequest], VariantChoice | None]
+
+
+class RenderStage:
+    def __init__(self, registry: PromptRegistry) -> None:
+        self.registry = registry
+        self.variant_selector: VariantSelector | None = None
+
+    def __call__(self, ctx: CallContext) -> dict[str, Any] | None:
+        req = ctx.request
+        if not req.prompt_name:
+            return None
+        label: str | None = None
+        version_no = req.prompt_version
+        changes: dict[str, Any] = {}
+        if version_no is None and self.variant_selector is not None:
+            choice = self.variant_selector(req)
+            if choice is not None:
+                label, version_no = choice.label, choice.version
+                changes["variant"] = choice.variant
+        if version_no is not None:
+            version = self.registry.get(req.prompt_name, version=version_no)
+        else:
+            label = label or req.prompt_label or DEFAULT_LABEL
+            version = self.registry.get(req.prompt_name, label=label)
+        rendered = version.render(req.variables)
+        if req.system:
+            rendered = [m for m in rendered if m.role != "system"]
+            rendered.insert(0, Message("system", req.system))
+        # _new_context put the caller's system first; it is already accounted for above.
+        caller = [m for m in ctx.messages if not (req.system and m.role == "system"
+                                                  and m.content == req.system)]
+        ctx.messages = rendered + caller
+        won = apply_config(version, req, changes)
+        if "model" in changes:
+            ctx.model_id = changes["model"]
+        changes.update(prompt_name=version.prompt, prompt_version=version.version,
+                       prompt_label=label)
+        ctx.request = dataclasses.replace(req, **changes)
+        detail: dict[str, Any] = {"prompt": version.prompt, "version": version.version}
+        if label:
+            detail["label"] = label
+        if won:
+            detail["settings"] = won
+        if req.system:
+            detail["system"] = "caller"
+        return detail
+
+
+def apply_config(
+    version: PromptVersion, req: CompletionRequest, changes: dict[str, Any]
+) -> dict[str, str]:
+    """Fill `changes` with the version's settings the caller left unset; say who won each."""
+    cfg = version.config
+    won: dict[str, str] = {}
+    for key in REQUEST_PARAMS:
+        value = getattr(cfg, key)
+        if value is None:
+            continue
+        if getattr(req, key) is not None:
+            won[key] = "caller"
+        else:
+            changes[key] = list(value) if isinstance(value, list) else value
+            won[key] = "prompt"
+    options = dict(req.options)
+    for key, option, value in (
+        ("guard_policy", "guard_policy", cfg.guard_policy),
+        ("response_schema", "json_schema", cfg.response_schema),
+        ("rag_collection", "rag", _rag(cfg.rag_collection, cfg.rag_top_k)),
+    ):
+        if value is None:
+            continue
+        if option in options:
+            won[key] = "caller"
+        else:
+            options[option] = value
+            won[key] = "prompt"
+    if options != req.options:
+        changes["options"] = options
+    return won
+
+
+def _rag(collection: str | None, top_k: int | None) -> dict[str, Any] | None:
+    if not collection:
+        return None
+    return {"collection": collection, **({"top_k": top_k} if top_k else {})}
+
+
+def install(engine: Any, registry: PromptRegistry) -> RenderStage:
+    stage = RenderStage(registry)
+    # Not optional: a prompt that cannot be rendered must fail the call, not skip the prompt.
+    engine.add_hook("render", stage, optional=False)
+    return stage

@@ -1,8 +1,12 @@
-"""Command line: `python -m core.cli {prepare,chat,demo,check-alerts,users,keys,eval run}`."""
+"""Command line: `python -m core.cli COMMAND`.
+
+Commands: prepare, chat, demo, check-alerts, users, keys, eval run, prompts.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from core.config import Settings, enforce_offline
@@ -192,6 +196,28 @@ def _keys(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         db.dispose()
 
+def _prompts(settings: Settings, action: str, directory: str, user: str) -> int:
+    """Export every prompt to DIR as YAML, or import DIR's YAML files."""
+    from core.prompts import PromptError, connect
+    from core.prompts.io import export_dir, import_dir
+
+    settings.ensure_data_dir()
+    registry = connect(settings.resolved_database_url)
+    try:
+        if action == "export":
+            for path in export_dir(registry, directory):
+                print(f"wrote {path}")
+            return 0
+        report = import_dir(registry, directory, by=user)
+        for line in report.lines():
+            print(line)
+        return 1 if report.conflicts else 0
+    except PromptError as err:
+        print(err.user_message, file=sys.stderr)
+        return 1
+    finally:
+        registry._db.dispose()  # noqa: SLF001
+
 
 def _eval_run(settings: Settings, args: argparse.Namespace) -> int:
     """Run a suite file; exit 0 when it passes, 100 when assertions fail, 1 on errors."""
@@ -318,6 +344,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--repeat", type=int, help="run each cell this many times")
     run.add_argument("--concurrency", type=int, help="cells at once (default: the suite's, 8)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    prompts = sub.add_parser("prompts", help="export or import prompts as YAML files")
+    prompts.add_argument("action", choices=["export", "import"])
+    prompts.add_argument("directory")
+    prompts.add_argument("--user", default=os.environ.get("USER") or "cli",
+                         help="who the import is recorded as (label moves)")
     args = parser.parse_args(argv)
     settings = Settings()
     if args.command == "prepare":
@@ -328,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
         return _demo(settings, args.calls, args.remove, args.span_fraction)
     if args.command == "eval":
         return _eval_run(settings, args)
+    if args.command == "prompts":
+        return _prompts(settings, args.action, args.directory, args.user)
     if args.command == "check-alerts":
         return _check_alerts(settings, notify=not args.no_notify)
     if args.command == "users":

@@ -600,12 +600,16 @@ def _plain(error: dict[str, Any]) -> str:
     kind = error.get("type", "")
     ctx = error.get("ctx") or {}
     if kind in ("less_than_equal", "less_than"):
-        return f"it must be at most {ctx.get('le', ctx.get('lt'))}"
+        return f"it must be at most {_num(ctx.get('le', ctx.get('lt')))}"
     if kind in ("greater_than_equal", "greater_than"):
-        return f"it must be at least {ctx.get('ge', ctx.get('gt'))}"
+        return f"it must be at least {_num(ctx.get('ge', ctx.get('gt')))}"
     if kind == "extra_forbidden":
         return "prompts do not have this setting"
     return "check its value"
+
+
+def _num(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _version(slug: str, row: Any) -> PromptVersion:

@@ -415,7 +415,7 @@ def render_text(
         raise MissingVariable(err.name, where) from None
     except PromptError as err:
         if where and isinstance(err, RenderLimit | TemplateRejected):
-            raise type(err)(f"{err.detail} ({where})") from None
+            raise type(err)(f"{err.detail.rstrip('.')} ({where}).") from None
         raise
     except SecurityError:
         raise PromptError(

@@ -26,6 +26,7 @@ navigation = st.navigation(
                 PAGES / "chat.py", title="Chat playground", icon=":material/chat:", default=True
             ),
             st.Page(PAGES / "documents.py", title="Documents", icon=":material/description:"),
+            st.Page(PAGES / "prompts.py", title="Prompts", icon=":material/edit_note:"),
             st.Page(PAGES / "evals.py", title="Evals", icon=":material/checklist:"),
         ],
         "Configure": [

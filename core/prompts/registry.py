@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from core.db import write_transaction
 from core.prompts.models import PromptLabelMoveRow, PromptLabelRow, PromptRow, PromptVersionRow
-from core.prompts.templates import PromptError, find_variables
+from core.prompts.templates import PromptError, compile_template, find_variables
 from core.prompts.types import (
     ROLES,
     LabelInfo,
@@ -279,6 +279,27 @@ class PromptRegistry:
         if number is None:
             return SaveResult(self.version(slug, existing), created=False)
         return SaveResult(self.version(slug, number), created=True)
+
+    def draft(
+        self,
+        name: str,
+        *,
+        system: str | None = None,
+        user: str | None = None,
+        messages: Sequence[PromptMessage | dict[str, str] | tuple[str, str]] | None = None,
+        variables: Iterable[Variable | dict[str, Any]] = (),
+        config: PromptConfig | dict[str, Any] | None = None,
+    ) -> PromptVersion:
+        """An unsaved version (number 0) to try before saving; checked like a saved one."""
+        msgs = _messages(system, user, messages)
+        cfg = _config(config)
+        for m in msgs:
+            compile_template(m.content)
+        found = find_variables(*(m.content for m in msgs))
+        given = {v.name: v for v in (_variable(v) for v in variables)}
+        vars_ = tuple(given.get(n) or Variable(n) for n in found)
+        return PromptVersion(slugify(name) or "draft", 0, msgs, vars_, cfg, "", None, utcnow(),
+                             content_hash(msgs, vars_, cfg))
 
     def version(self, name: str, number: int) -> PromptVersion:
         slug = slugify(name)

@@ -116,6 +116,20 @@ def apply_config(
     return won
 
 
+def request_for(
+    version: PromptVersion, variables: dict[str, Any] | None, **fields: Any
+) -> CompletionRequest:
+    """A request carrying `version` already rendered: how an unsaved draft is tried.
+
+    Saved versions go by name instead (`prompt_name=...`), so the render stage
+    resolves them and the log row names the version.
+    """
+    base = CompletionRequest(messages=version.render(variables), **fields)
+    changes: dict[str, Any] = {}
+    apply_config(version, base, changes)
+    return dataclasses.replace(base, **changes)
+
+
 def _rag(collection: str | None, top_k: int | None) -> dict[str, Any] | None:
     if not collection:
         return None

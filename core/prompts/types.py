@@ -81,7 +81,7 @@ class PromptVersion:
 
     @property
     def label(self) -> str:
-        return f"{self.prompt} v{self.version}"
+        return f"{self.prompt} v{self.version}" if self.version else f"the draft of {self.prompt}"
 
     @property
     def variable_names(self) -> list[str]:

@@ -1,0 +1,179 @@
+"""Prompt registry widgets: the editor's pieces, the try-it runner, and the
+chat playground's prompt picker and "save as prompt"."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Any
+
+import streamlit as st
+
+from app import handles
+from app.widgets import format_cost, format_ms
+from core.engine import CompletionRequest
+from core.prompts import PromptError, PromptVersion, find_variables
+from core.prompts.render import request_for
+from core.providers.errors import TrellisError
+from core.services import Services
+
+
+def current_user() -> str:
+    """Who the app acts as. The access issue replaces this with the signed-in user."""
+    try:
+        return getpass.getuser() or "local user"
+    except (KeyError, OSError):
+        return "local user"
+
+
+def detect_variables(*texts: str) -> tuple[list[str], str | None]:
+    """Variables used by the texts, and a plain sentence when a text cannot be read."""
+    try:
+        return find_variables(*(t for t in texts if t)), None
+    except PromptError as err:
+        return [], err.user_message
+
+
+def variable_inputs(names: list[str], defaults: dict[str, str], key: str) -> dict[str, str]:
+    """One example-value box per variable; returns the values typed."""
+    values: dict[str, str] = {}
+    if not names:
+        st.caption("No variables yet: write {{ name }} in a message to add one.")
+        return values
+    cols = st.columns(min(len(names), 3))
+    for i, name in enumerate(names):
+        wkey = f"{key}.{name}"
+        if wkey not in st.session_state:
+            st.session_state[wkey] = defaults.get(name, "")
+        with cols[i % len(cols)]:
+            values[name] = st.text_input(f"{name}", key=wkey,
+                                         help=f"An example value for {{{{ {name} }}}}")
+    return values
+
+
+def figures(answer: dict[str, Any]) -> str:
+    return " · ".join([
+        answer["model"],
+        f"{answer['input_tokens']} → {answer['output_tokens']} tokens",
+        format_cost(answer["cost_usd"]),
+        f"latency {format_ms(answer['latency_ms'])}",
+    ])
+
+
+def run_streamed(svc: Services, request: CompletionRequest) -> dict[str, Any]:
+    """Stream one request into the page; returns what to keep of the answer."""
+    stream = svc.engine.stream(request)
+    try:
+        text = st.write_stream(stream)
+    except TrellisError as err:
+        st.error(err.user_message, icon=":material/error:")
+        return {"error": err.user_message}
+    finally:
+        handles.after_call()
+    resp = stream.response
+    if resp is None:
+        return {"error": "The answer stopped before it finished."}
+    answer = {
+        "text": text if isinstance(text, str) else resp.text,
+        "model": resp.model,
+        "input_tokens": resp.usage.input_tokens,
+        "output_tokens": resp.usage.output_tokens,
+        "cost_usd": resp.cost_usd,
+        "latency_ms": resp.latency_ms,
+    }
+    st.caption(figures(answer))
+    return answer
+
+
+def try_draft(svc: Services, draft: PromptVersion, values: dict[str, str],
+              model: str | None = None) -> dict[str, Any]:
+    """Run an unsaved draft through the engine on the example values."""
+    try:
+        request = request_for(draft, values, source="prompt-editor", tags=["prompt-draft"],
+                              **({"model": model} if model else {}))
+    except PromptError as err:
+        st.error(err.user_message, icon=":material/error:")
+        return {"error": err.user_message}
+    if request.model is None:
+        request.model = svc.settings.default_model
+    return run_streamed(svc, request)
+
+
+def try_saved(svc: Services, name: str, values: dict[str, str], *, label: str = "production",
+              model: str | None = None) -> dict[str, Any]:
+    """Run the version `label` points at, through the engine's render stage."""
+    return run_streamed(svc, CompletionRequest(
+        messages=[], prompt_name=name, prompt_label=label, variables=values, model=model,
+        source="prompt-editor",
+    ))
+
+
+def show_answer(answer: dict[str, Any]) -> None:
+    if answer.get("error"):
+        st.error(answer["error"], icon=":material/error:")
+        return
+    st.markdown(answer["text"] or "_(empty answer)_")
+    st.caption(figures(answer))
+
+
+# -- the chat playground ----------------------------------------------------
+PICK = "chat.prompt"
+
+
+def chat_prompt_picker(svc: Services) -> dict[str, Any] | None:
+    """Sidebar: pick a registry prompt and label and fill its variables.
+
+    Returns the request fields to use (prompt_name, prompt_label, variables),
+    or None when no prompt is picked.
+    """
+    names = [p.name for p in svc.prompts.list() if p.latest_version]
+    with st.expander("Prompt from the registry", expanded=bool(st.session_state.get(PICK))):
+        if not names:
+            st.caption("No saved prompts yet; create one on the Prompts page.")
+            return None
+        name = st.selectbox("Prompt", ["(none)", *names], key=PICK)
+        if not name or name == "(none)":
+            return None
+        prompt = svc.prompts.prompt(name)
+        labels = [lab.name for lab in prompt.labels if lab.version is not None]
+        label = st.selectbox("Label", labels, key=f"{PICK}.label")
+        try:
+            version = svc.prompts.get(name, label=label)
+        except PromptError as err:
+            st.warning(err.user_message)
+            return None
+        st.caption(f"Version {version.version}: {version.note or 'no note'}")
+        values = variable_inputs(version.variable_names, version.examples(),
+                                 f"{PICK}.{name}.var")
+    return {"prompt_name": name, "prompt_label": label, "variables": values}
+
+
+def save_as_prompt(svc: Services, system: str) -> None:
+    """Turn the playground's system prompt into a new prompt, or a new version of one."""
+    with st.popover("Save as prompt", icon=":material/bookmark_add:", width="stretch"):
+        if not (system or "").strip():
+            st.caption("Write a system prompt first.")
+            return
+        names = [p.name for p in svc.prompts.list()]
+        target = st.selectbox("Save into", ["A new prompt", *names], key="chat.save.target")
+        new_name = ""
+        if target == "A new prompt":
+            new_name = st.text_input("Name", key="chat.save.name", placeholder="support-reply")
+        user = st.text_area("User message", value="{{ question }}", key="chat.save.user",
+                            help="The message the variables go into; {{ question }} is the "
+                                 "playground's question.")
+        note = st.text_input("What is this version? (a short note)", key="chat.save.note")
+        if st.button("Save prompt", key="chat.save.go"):
+            by = current_user()
+            try:
+                name = target
+                if target == "A new prompt":
+                    name = svc.prompts.create(new_name, by=by).name
+                saved = svc.prompts.save_version(name, by=by, system=system, user=user,
+                                                 note=note or "saved from the chat playground")
+            except PromptError as err:
+                st.error(err.user_message)
+                return
+            if saved.created:
+                st.success(f"Saved as {name} version {saved.version.version}.")
+            else:
+                st.info(f"{name} version {saved.version.version} already has this text.")

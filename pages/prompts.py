@@ -1,0 +1,423 @@
+"""Prompts: find, edit, try, save, compare and deploy versioned prompts."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app import handles
+from app import prompt_widgets as pw
+from core.prompts import (
+    LATEST,
+    Prompt,
+    PromptError,
+    PromptVersion,
+    config_label,
+)
+
+svc = handles.services()
+reg = svc.prompts
+me = pw.current_user()
+OPEN = "prompts.open"
+FLASH = "prompts.flash"
+CONFIRM = "prompts.confirm"
+
+st.title("Prompts")
+st.caption("Every save is a new version. The version labelled **production** is the one "
+           "apps and the API get; moving the label deploys or rolls back.")
+
+for kind, text in st.session_state.pop(FLASH, []):
+    getattr(st, kind)(text)
+
+
+def _flash(kind: str, text: str) -> None:
+    st.session_state.setdefault(FLASH, []).append((kind, text))
+
+
+def _when(ts) -> str:  # noqa: ANN001 - datetime or None
+    return ts.strftime("%Y-%m-%d %H:%M UTC") if ts else ""
+
+
+# -- list -------------------------------------------------------------------
+with (
+    st.popover("New prompt", icon=":material/add:"),
+    st.form("prompts.new", clear_on_submit=True, border=False),
+):
+    new_name = st.text_input("Name", placeholder="support-reply",
+                             help="Lowercase letters, digits and dashes; other characters "
+                                  "become dashes.")
+    new_desc = st.text_input("What is it for?", placeholder="Replies to support emails")
+    new_tags = st.text_input("Tags (separate with commas)", placeholder="support, email")
+    if st.form_submit_button("Create prompt"):
+        try:
+            created = reg.create(new_name, by=me, description=new_desc,
+                                 tags=[t for t in new_tags.split(",") if t.strip()])
+        except PromptError as err:
+            st.error(err.user_message)
+        else:
+            note = "" if created.name == new_name.strip() else (
+                f" (names use lowercase letters, digits and dashes, so '{new_name}' "
+                f"is saved as '{created.name}')")
+            _flash("success", f"Created prompt '{created.name}'{note}. Write its messages "
+                              "below and save the first version.")
+            st.session_state[OPEN] = created.name
+            st.rerun()
+
+left, right = st.columns([2, 1])
+search = left.text_input("Search prompts", key="prompts.search", placeholder="name or purpose")
+tags = reg.tags()
+tag = right.selectbox("Tag", ["All tags", *tags], key="prompts.tag")
+prompts = reg.list(search, tag=None if tag == "All tags" else tag)
+
+if not prompts:
+    st.info("No prompts yet. Create one with **New prompt** above." if not search and
+            tag == "All tags" else "No prompt matches the search.")
+else:
+    st.dataframe(
+        pd.DataFrame([{
+            "Prompt": p.name,
+            "Tags": ", ".join(p.tags),
+            "Production": f"v{p.production_version}" if p.production_version else "none yet",
+            "Latest": f"v{p.latest_version}" if p.latest_version else "no versions",
+            "Last change": _when(p.updated_at),
+            "Purpose": p.description or "",
+        } for p in prompts]),
+        hide_index=True, width="stretch",
+    )
+
+names = [p.name for p in prompts]
+opened = st.session_state.get(OPEN)
+if opened and opened not in names and reg.exists(opened):
+    names.insert(0, opened)
+if not names:
+    st.stop()
+name = st.selectbox("Open prompt", names, key=OPEN)
+prompt: Prompt = reg.prompt(name)
+versions = reg.versions(name)
+by_number = {v.version: v for v in versions}
+
+st.subheader(prompt.name)
+label_text = ", ".join(f"{lab.name} → v{lab.version}" for lab in prompt.labels
+                       if lab.version is not None) or "no labels set yet"
+st.caption(f"{prompt.description or 'No description'} · tags: {', '.join(prompt.tags) or 'none'}"
+           f" · {label_text}")
+
+# -- history and label moves --------------------------------------------------
+def _ask_confirm(label: str, version: int, what: str) -> None:
+    st.session_state[CONFIRM] = {"prompt": name, "label": label, "version": version,
+                                 "what": what}
+
+
+def _confirm_box() -> None:
+    pending = st.session_state.get(CONFIRM)
+    if not pending or pending["prompt"] != name:
+        return
+    lab = prompt.label(pending["label"])
+    current = lab.version if lab else None
+    verb = "Roll back" if pending["what"] == "rollback" else "Move"
+    protected = " It is a protected label." if lab and lab.protected else ""
+    st.warning(f"{verb} '{pending['label']}' from v{current} to v{pending['version']}? "
+               f"Apps using '{pending['label']}' get v{pending['version']} within a second."
+               f"{protected}")
+    reason = st.text_input("Why? (kept in the history)", key="prompts.confirm.reason")
+    y, n = st.columns(2)
+    if y.button(f"Yes, {verb.lower()} to v{pending['version']}", key="prompts.confirm.yes",
+                type="primary"):
+        try:
+            reg.move_label(name, pending["label"], pending["version"], by=me,
+                           reason=reason or ("roll back" if verb == "Roll back" else None))
+        except PromptError as err:
+            st.error(err.user_message)
+        else:
+            _flash("success", f"'{pending['label']}' now points at v{pending['version']}.")
+            st.session_state.pop(CONFIRM, None)
+            st.session_state.pop("prompts.confirm.reason", None)
+            st.rerun()
+    if n.button("Cancel", key="prompts.confirm.no"):
+        st.session_state.pop(CONFIRM, None)
+        st.rerun()
+
+
+_confirm_box()
+edit_tab, history_tab, compare_tab, labels_tab = st.tabs(
+    ["Edit and try", "History", "Compare versions", "Labels"])
+
+
+# -- editor -------------------------------------------------------------------
+def _load(version: PromptVersion | None, ed: str) -> None:
+    cfg = version.config if version else None
+    st.session_state[f"{ed}.system"] = version.system if version else ""
+    st.session_state[f"{ed}.user"] = version.user if version else ""
+    st.session_state[f"{ed}.model"] = (cfg.model if cfg and cfg.model else "(app default)")
+    # An empty box means "model default"; value=None on the widget keeps it empty.
+    for key in ("temperature", "max_tokens"):
+        value = getattr(cfg, key) if cfg else None
+        if value is None:
+            st.session_state.pop(f"{ed}.{key}", None)
+        else:
+            st.session_state[f"{ed}.{key}"] = value
+    st.session_state[f"{ed}.stop"] = "\n".join(cfg.stop or []) if cfg else ""
+    for key in [k for k in st.session_state if str(k).startswith(f"{ed}.var.")]:
+        del st.session_state[key]
+    st.session_state[f"{ed}.examples"] = version.examples() if version else {}
+
+
+with edit_tab:
+    ed = f"prompts.ed.{name}"
+    just_saved = st.session_state.pop(f"{ed}.saved", None)
+    if just_saved:
+        # The editor now shows the saved version (its fields already hold that text).
+        st.session_state[f"{ed}.base"] = st.session_state[f"{ed}.loaded"] = just_saved
+        st.session_state.pop(f"{ed}.note", None)
+    numbers = [v.version for v in versions]
+    base_no = None
+    if numbers:
+        base_no = st.selectbox(
+            "Start from version", numbers, key=f"{ed}.base",
+            format_func=lambda n: f"v{n} · {by_number[n].note or 'no note'}"
+            + (" (production)" if n == prompt.production_version else ""),
+        )
+    if st.session_state.get(f"{ed}.loaded") != base_no:
+        _load(by_number.get(base_no) if base_no else None, ed)
+        st.session_state[f"{ed}.loaded"] = base_no
+    base = by_number.get(base_no) if base_no else None
+    few_shot = base is not None and len(base.messages) > 2
+    if few_shot:
+        st.info("This version has example exchanges; they are kept as they are. Edit the "
+                "system and user messages here.")
+
+    system = st.text_area("System message", key=f"{ed}.system", height=120,
+                          placeholder="You are a friendly support agent for {{ company }}.")
+    user = st.text_area("User message", key=f"{ed}.user", height=100,
+                        placeholder="Customer question: {{ question }}")
+    found, problem = pw.detect_variables(system, user)
+    if problem:
+        st.warning(problem)
+    st.markdown("**Variables** (found in the messages; type an example value for each)")
+    values = pw.variable_inputs(found, st.session_state.get(f"{ed}.examples", {}), f"{ed}.var")
+
+    models = handles.available_models()
+    current_model = st.session_state.get(f"{ed}.model")
+    model_options = ["(app default)", *models]
+    if current_model and current_model not in model_options:
+        model_options.append(current_model)
+    with st.expander("Model and settings", expanded=False):
+        c1, c2, c3 = st.columns(3)
+        model = c1.selectbox("Model", model_options, key=f"{ed}.model",
+                             help=f"(app default) is {svc.settings.default_model}")
+        temperature = c2.number_input("Temperature", 0.0, 2.0, value=None, step=0.1,
+                                      key=f"{ed}.temperature", placeholder="model default")
+        max_tokens = c3.number_input("Max tokens", 1, svc.settings.max_output_tokens,
+                                     value=None, step=16,
+                                     key=f"{ed}.max_tokens", placeholder="model default")
+        stop = st.text_area("Stop sequences (one per line)", key=f"{ed}.stop", height=68)
+
+    config = dict(base.config.set_fields()) if base else {}
+    config.update(model=None if model == "(app default)" else model,
+                  temperature=temperature, max_tokens=int(max_tokens) if max_tokens else None,
+                  stop=[s for s in stop.splitlines() if s.strip()] or None)
+    variables = [{"name": n, "example": values.get(n, "")} for n in found]
+
+    def _draft() -> PromptVersion:
+        if few_shot:
+            assert base is not None
+            msgs = list(base.messages)
+            sys_i = next((i for i, m in enumerate(msgs) if m.role == "system"), None)
+            user_i = max(i for i, m in enumerate(msgs) if m.role == "user")
+            msgs[user_i] = type(msgs[user_i])("user", user)
+            if sys_i is not None:
+                msgs[sys_i] = type(msgs[sys_i])("system", system)
+            return reg.draft(name, messages=msgs, variables=variables, config=config)
+        return reg.draft(name, system=system, user=user, variables=variables, config=config)
+
+    st.divider()
+    st.markdown("**Try before saving**")
+    t1, t2 = st.columns([2, 1])
+    second = t2.selectbox("Also try the draft on", ["(no second model)", *models],
+                          key=f"{ed}.second")
+    tried = f"prompts.try.{name}"
+    if t1.button("Try the draft", icon=":material/play_arrow:", key=f"{ed}.try", type="primary"):
+        try:
+            draft = _draft()
+        except PromptError as err:
+            st.error(err.user_message)
+        else:
+            runs: list[tuple[str, str]] = [("Draft (not saved)", "draft")]
+            if prompt.production_version:
+                runs.append((f"Production (v{prompt.production_version})", "production"))
+            if second != "(no second model)":
+                runs.append((f"Draft on {second}", "second"))
+            results = []
+            for col, (title, kind) in zip(st.columns(len(runs)), runs, strict=True):
+                with col:
+                    st.markdown(f"**{title}**")
+                    if kind == "draft":
+                        answer = pw.try_draft(svc, draft, values)
+                    elif kind == "second":
+                        answer = pw.try_draft(svc, draft, values, model=second)
+                    else:
+                        answer = pw.try_saved(svc, name, values)
+                results.append((title, answer))
+            st.session_state[tried] = results
+    elif st.session_state.get(tried):
+        results = st.session_state[tried]
+        for col, (title, answer) in zip(st.columns(len(results)), results, strict=True):
+            with col:
+                st.markdown(f"**{title}**")
+                pw.show_answer(answer)
+
+    st.divider()
+    st.markdown("**Save**")
+    s1, s2 = st.columns([3, 1], vertical_alignment="bottom")
+    note = s1.text_input("What changed? (a short note for the history)", key=f"{ed}.note",
+                         placeholder="Friendlier greeting")
+    if s2.button("Save new version", icon=":material/save:", key=f"{ed}.save"):
+        if not note.strip():
+            st.warning("Write a short note saying what changed, then save.")
+        else:
+            try:
+                if few_shot:
+                    d = _draft()
+                    saved = reg.save_version(name, by=me, messages=list(d.messages),
+                                             variables=variables, config=config, note=note)
+                else:
+                    saved = reg.save_version(name, by=me, system=system, user=user,
+                                             variables=variables, config=config, note=note)
+            except PromptError as err:
+                st.error(err.user_message)
+            else:
+                n = saved.version.version
+                if saved.created:
+                    extra = " It is production now (first version)." if n == 1 else (
+                        " Production is still "
+                        f"v{prompt.production_version}; make v{n} production in History.")
+                    _flash("success", f"Saved version {n}.{extra}")
+                    # Applied before the widgets are drawn on the rerun.
+                    st.session_state[f"{ed}.saved"] = n
+                else:
+                    _flash("info", f"Nothing changed since version {n}, so no new version "
+                                   "was saved.")
+                st.rerun()
+
+
+with history_tab:
+    if not versions:
+        st.info("No versions yet: write the messages in **Edit and try** and save.")
+    else:
+        at_version: dict[int, list[str]] = {}
+        for lab in prompt.labels:
+            if lab.version is not None:
+                at_version.setdefault(lab.version, []).append(lab.name)
+        st.dataframe(pd.DataFrame([{
+            "Version": f"v{v.version}",
+            "Labels": ", ".join(at_version.get(v.version, [])),
+            "Note": v.note or "",
+            "Author": v.author,
+            "Saved": _when(v.created_at),
+        } for v in versions]), hide_index=True, width="stretch")
+        prod = prompt.production_version
+        h1, h2 = st.columns(2)
+        pick = h1.selectbox("Version", [v.version for v in versions], key="prompts.hist.pick",
+                            format_func=lambda n: f"v{n}")
+        h2.write("")
+        if pick != prod and h2.button(f"Make v{pick} production", key="prompts.make_prod",
+                                      icon=":material/rocket_launch:"):
+            _ask_confirm("production", pick, "make")
+            st.rerun()
+        earlier = [m.from_version for m in reg.history(name, label="production")
+                   if m.to_version == prod and m.from_version is not None]
+        if earlier and st.button(f"Roll back production to v{earlier[0]}",
+                                 key="prompts.rollback", icon=":material/undo:"):
+            _ask_confirm("production", earlier[0], "rollback")
+            st.rerun()
+        moves = reg.history(name)
+        st.markdown("**Label moves**")
+        if moves:
+            st.dataframe(pd.DataFrame([{
+                "When": _when(m.moved_at),
+                "Label": m.label,
+                "From": f"v{m.from_version}" if m.from_version else "nothing",
+                "To": f"v{m.to_version}",
+                "Who": m.moved_by,
+                "Why": m.reason or "",
+            } for m in moves]), hide_index=True, width="stretch")
+        else:
+            st.caption("No label has moved yet.")
+
+
+# -- diff -----------------------------------------------------------------------
+def _show(value) -> str:  # noqa: ANN001
+    if value is None:
+        return "not set"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "not set"
+    return str(value)
+
+
+with compare_tab:
+    if len(versions) < 2:
+        st.info("Save at least two versions to compare them.")
+    else:
+        numbers = [v.version for v in versions]
+        c1, c2 = st.columns(2)
+        a = c1.selectbox("From", numbers, index=1, key="prompts.diff.a",
+                         format_func=lambda n: f"v{n}")
+        b = c2.selectbox("To", numbers, index=0, key="prompts.diff.b",
+                         format_func=lambda n: f"v{n}")
+        diff = reg.diff(name, a, b)
+        if diff.same:
+            st.info(f"v{a} and v{b} are the same.")
+        for role, lines in diff.messages:
+            st.markdown(f"**{role.capitalize()} message**")
+            st.code("\n".join(lines[2:]), language="diff")
+        if diff.config:
+            st.markdown("**Settings**")
+            st.dataframe(pd.DataFrame([{"Setting": config_label(k), f"v{a}": _show(x),
+                                        f"v{b}": _show(y)} for k, x, y in diff.config]),
+                         hide_index=True)
+        if diff.variables_added or diff.variables_removed:
+            st.markdown("**Variables**: "
+                        + "; ".join(filter(None, [
+                            "added " + ", ".join(diff.variables_added)
+                            if diff.variables_added else "",
+                            "removed " + ", ".join(diff.variables_removed)
+                            if diff.variables_removed else ""])))
+
+
+# -- labels -----------------------------------------------------------------------
+with labels_tab:
+    st.dataframe(pd.DataFrame([{
+        "Label": lab.name,
+        "Points at": f"v{lab.version}" if lab.version else "nothing yet",
+        "Protected": "yes" if lab.protected else "",
+        "Last moved by": lab.updated_by or ("moves by itself" if lab.name == LATEST else ""),
+    } for lab in prompt.labels]), hide_index=True, width="stretch")
+    movable = [lab.name for lab in prompt.labels if lab.name != LATEST]
+    if versions:
+        m1, m2, m3 = st.columns(3, vertical_alignment="bottom")
+        which = m1.selectbox("Label", movable, key="prompts.lab.which")
+        to = m2.selectbox("Point it at", [v.version for v in versions], key="prompts.lab.to",
+                          format_func=lambda n: f"v{n}")
+        if m3.button("Move label", key="prompts.lab.move"):
+            _ask_confirm(which, to, "make")
+            st.rerun()
+    with st.form("prompts.lab.add", clear_on_submit=True):
+        a1, a2 = st.columns([2, 1], vertical_alignment="bottom")
+        new_label = a1.text_input("New label", placeholder="canary")
+        protect = a2.checkbox("Protected (asks for confirmation)")
+        if st.form_submit_button("Add label"):
+            try:
+                made = reg.add_label(name, new_label, by=me, protected=protect)
+            except PromptError as err:
+                st.error(err.user_message)
+            else:
+                _flash("success", f"Added label '{made.name}'.")
+                st.rerun()
+    with st.expander("Archive"):
+        st.caption("An archived prompt is hidden from the list and no longer served; its "
+                   "versions and history stay and it can be restored.")
+        if st.button("Archive this prompt", key="prompts.archive"):
+            reg.archive(name, by=me)
+            _flash("success", f"Archived '{name}'.")
+            st.session_state.pop(OPEN, None)
+            st.rerun()

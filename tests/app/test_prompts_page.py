@@ -1,0 +1,119 @@
+"""The Prompts page through AppTest, on the real engine and the wire server:
+create, try, save, diff, make production, roll back."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.config import Settings
+from core.services import Services
+from tests.conftest import ROOT
+
+PAGE = str(ROOT / "pages" / "prompts.py")
+ED = "prompts.ed.greet"
+
+
+@pytest.fixture
+def svc(wire, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.setenv("OPENAI_BASE_URL", wire.base_url + "/v1")
+    wire.reply = "Hello Ada, welcome to ACME."
+    services = Services.build(Settings())
+    yield services
+    services.close()
+
+
+def _ok(at: AppTest) -> AppTest:
+    assert not at.exception, at.exception
+    return at
+
+
+def _button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def _texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    parts += [e.value for e in at.success] + [e.value for e in at.info]
+    parts += [e.value for e in at.warning] + [e.value for e in at.error]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_empty_page_explains_itself(svc):
+    at = _ok(AppTest.from_file(PAGE, default_timeout=60).run())
+    assert "No prompts yet" in _texts(at)
+
+
+def test_editor_flow_create_try_save_diff_label_and_roll_back(svc, wire):
+    at = _ok(AppTest.from_file(PAGE, default_timeout=60).run())
+    next(t for t in at.text_input if t.label == "Name").set_value("Greet Customers")
+    _ok(_button(at, "Create prompt").click().run())
+    assert "saved as 'greet-customers'" in _texts(at)
+    assert svc.prompts.exists("greet-customers")
+
+    ed = "prompts.ed.greet-customers"
+    at.text_area(key=f"{ed}.system").set_value("You greet customers of {{ company }}.")
+    at.text_area(key=f"{ed}.user").set_value("Say hello to {{ name }}.")
+    _ok(at.run())
+    at.text_input(key=f"{ed}.var.company").set_value("ACME")
+    at.text_input(key=f"{ed}.var.name").set_value("Ada")
+    at.selectbox(key=f"{ed}.model").set_value("openai/gpt-4o-mini")
+    _ok(at.button(key=f"{ed}.try").click().run())
+    assert "9 → 5 tokens" in _texts(at) and "latency" in _texts(at)
+    _ok(at.run())  # the answer stays on the page after the stream, in full
+    assert "Hello Ada, welcome to ACME." in _texts(at)
+    sent = wire.completion_requests()[-1].body["messages"]
+    assert sent == [{"role": "system", "content": "You greet customers of ACME."},
+                    {"role": "user", "content": "Say hello to Ada."}]
+
+    # Saving asks for a note; then version 1 is saved and becomes production.
+    _ok(at.button(key=f"{ed}.save").click().run())
+    assert "Write a short note" in _texts(at)
+    at.text_input(key=f"{ed}.note").set_value("First greeting")
+    _ok(at.button(key=f"{ed}.save").click().run())
+    assert "Saved version 1. It is production now" in _texts(at)
+    assert svc.prompts.prompt("greet-customers").production_version == 1
+
+    # Edit, try side by side with production, save version 2.
+    at.text_area(key=f"{ed}.user").set_value("Say a warm hello to {{ name }}.")
+    _ok(at.button(key=f"{ed}.try").click().run())
+    assert "Draft (not saved)" in _texts(at) and "Production (v1)" in _texts(at)
+    at.text_input(key=f"{ed}.note").set_value("Warmer")
+    _ok(at.button(key=f"{ed}.save").click().run())
+    assert "Saved version 2. Production is still v1" in _texts(at)
+    assert [v.version for v in svc.prompts.versions("greet-customers")] == [2, 1]
+
+    # The diff between the two versions.
+    codes = "\n".join(c.value for c in at.code)
+    assert "-Say hello to {{ name }}." in codes and "+Say a warm hello to {{ name }}." in codes
+
+    # Make v2 production, with confirmation.
+    at.selectbox(key="prompts.hist.pick").set_value(2)
+    _ok(at.run())
+    _ok(at.button(key="prompts.make_prod").click().run())
+    assert "Move 'production' from v1 to v2?" in _texts(at)
+    at.text_input(key="prompts.confirm.reason").set_value("warmer wins")
+    _ok(at.button(key="prompts.confirm.yes").click().run())
+    assert "'production' now points at v2." in _texts(at)
+    assert svc.prompts.prompt("greet-customers").production_version == 2
+
+    # Roll back to v1.
+    _ok(at.button(key="prompts.rollback").click().run())
+    assert "Roll back 'production' from v2 to v1?" in _texts(at)
+    _ok(at.button(key="prompts.confirm.yes").click().run())
+    assert svc.prompts.prompt("greet-customers").production_version == 1
+    moves = svc.prompts.history("greet-customers", label="production")
+    assert [(m.from_version, m.to_version) for m in moves] == [(2, 1), (1, 2), (None, 1)]
+    assert moves[1].reason == "warmer wins"
+
+
+def test_a_broken_template_is_a_plain_warning_and_cannot_be_saved(svc):
+    svc.prompts.create("greet", by="ada")
+    at = _ok(AppTest.from_file(PAGE, default_timeout=60).run())
+    at.text_area(key=f"{ED}.user").set_value("Hi {{ name.__class__ }}")
+    _ok(at.run())
+    assert "reads the hidden attribute '__class__'" in _texts(at)
+    at.text_input(key=f"{ED}.note").set_value("try")
+    _ok(at.button(key=f"{ED}.save").click().run())
+    assert svc.prompts.versions("greet") == []

@@ -232,7 +232,7 @@ with edit_tab:
 
     st.divider()
     st.markdown("**Try before saving**")
-    t1, t2 = st.columns([2, 1])
+    t1, t2 = st.columns([2, 1], vertical_alignment="bottom")
     second = t2.selectbox("Also try the draft on", ["(no second model)", *models],
                           key=f"{ed}.second")
     tried = f"prompts.try.{name}"
@@ -317,7 +317,9 @@ with history_tab:
         } for v in versions]), hide_index=True, width="stretch")
         prod = prompt.production_version
         h1, h2 = st.columns(2)
-        pick = h1.selectbox("Version", [v.version for v in versions], key="prompts.hist.pick",
+        # Keyed by the count so a newly saved version comes up first.
+        pick = h1.selectbox("Version", [v.version for v in versions],
+                            key=f"prompts.hist.pick.{name}.{len(versions)}",
                             format_func=lambda n: f"v{n}")
         h2.write("")
         if pick != prod and h2.button(f"Make v{pick} production", key="prompts.make_prod",
@@ -369,7 +371,9 @@ with compare_tab:
             st.info(f"v{a} and v{b} are the same.")
         for role, lines in diff.messages:
             st.markdown(f"**{role.capitalize()} message**")
-            st.code("\n".join(lines[2:]), language="diff")
+            # Drop the file and hunk headers: only the changed lines mean anything here.
+            st.code("\n".join(x for x in lines[2:] if not x.startswith("@@")),
+                    language="diff")
         if diff.config:
             st.markdown("**Settings**")
             st.dataframe(pd.DataFrame([{"Setting": config_label(k), f"v{a}": _show(x),

@@ -89,8 +89,6 @@ def test_editor_flow_create_try_save_diff_label_and_roll_back(svc, wire):
     assert "-Say hello to {{ name }}." in codes and "+Say a warm hello to {{ name }}." in codes
 
     # Make v2 production, with confirmation.
-    at.selectbox(key="prompts.hist.pick").set_value(2)
-    _ok(at.run())
     _ok(at.button(key="prompts.make_prod").click().run())
     assert "Move 'production' from v1 to v2?" in _texts(at)
     at.text_input(key="prompts.confirm.reason").set_value("warmer wins")

@@ -6,7 +6,7 @@ import uuid
 
 import streamlit as st
 
-from app import auth, eval_widgets, guard_widgets, handles, rag_widgets
+from app import auth, eval_widgets, guard_widgets, handles, prompt_widgets, rag_widgets
 from app.widgets import format_cost, format_ms
 from core.engine import CompletionRequest, CompletionResponse
 from core.providers import Message
@@ -55,6 +55,9 @@ with st.sidebar:
     system = st.text_area(
         "System prompt", key="chat.system", placeholder="You are a helpful assistant."
     )
+    # Registry prompt (app/prompt_widgets.py): a picked prompt's messages go first.
+    prompt_fields = prompt_widgets.chat_prompt_picker(svc) or {}
+    prompt_widgets.save_as_prompt(svc, system)
     guard_policy = guard_widgets.policy_selector(svc)
     rag_options = rag_widgets.sidebar_options()
     if st.button("Clear chat", icon=":material/delete:", key="chat.clear", width="stretch"):
@@ -185,6 +188,7 @@ def _ask(model: str, slot: int) -> dict:
         source="playground",
         session_id=st.session_state[SESSION],
         options=_options(guard_policy, rag_options),
+        **prompt_fields,
     )
     stream = svc.engine.stream(request)
     text = ""

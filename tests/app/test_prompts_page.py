@@ -115,3 +115,36 @@ def test_a_broken_template_is_a_plain_warning_and_cannot_be_saved(svc):
     at.text_input(key=f"{ED}.note").set_value("try")
     _ok(at.button(key=f"{ED}.save").click().run())
     assert svc.prompts.versions("greet") == []
+
+
+CHAT = str(ROOT / "pages" / "chat.py")
+
+
+def test_chat_playground_uses_a_registry_prompt_and_saves_its_system_prompt(svc, wire):
+    svc.prompts.create("greet", by="ada")
+    svc.prompts.save_version("greet", by="ada", system="You greet for {{ company }}.",
+                             user="Greet the customer.",
+                             variables=[{"name": "company", "example": "ACME"}])
+    at = _ok(AppTest.from_file(CHAT, default_timeout=60).run())
+    at.selectbox(key="chat.model_a").set_value("openai/gpt-4o-mini")
+    at.selectbox(key="chat.prompt").set_value("greet")
+    _ok(at.run())
+    assert at.text_input(key="chat.prompt.greet.var.company").value == "ACME"
+    at.text_input(key="chat.prompt.greet.var.company").set_value("Globex")
+    at.chat_input[0].set_value("Hi there")
+    _ok(at.run())
+    sent = wire.completion_requests()[-1].body["messages"]
+    assert sent == [{"role": "system", "content": "You greet for Globex."},
+                    {"role": "user", "content": "Greet the customer."},
+                    {"role": "user", "content": "Hi there"}]
+    [row] = svc.telemetry.recent_calls(10)
+    assert (row.prompt_name, row.prompt_version) == ("greet", 1)
+
+    # "Save as prompt" turns the playground's system prompt into a new prompt.
+    at.selectbox(key="chat.prompt").set_value("(none)")
+    at.text_area(key="chat.system").set_value("You answer in French.")
+    _ok(at.run())
+    at.text_input(key="chat.save.name").set_value("French answers")
+    _ok(at.button(key="chat.save.go").click().run())
+    assert "Saved as french-answers version 1." in _texts(at)
+    assert svc.prompts.version("french-answers", 1).system == "You answer in French."

@@ -67,7 +67,8 @@ left, right = st.columns([2, 1])
 search = left.text_input("Search prompts", key="prompts.search", placeholder="name or purpose")
 tags = reg.tags()
 tag = right.selectbox("Tag", ["All tags", *tags], key="prompts.tag")
-prompts = reg.list(search, tag=None if tag == "All tags" else tag)
+show_archived = st.checkbox("Show archived prompts", key="prompts.archived")
+prompts = reg.list(search, tag=None if tag == "All tags" else tag, include_archived=show_archived)
 
 if not prompts:
     st.info("No prompts yet. Create one with **New prompt** above." if not search and
@@ -81,6 +82,7 @@ else:
             "Latest": f"v{p.latest_version}" if p.latest_version else "no versions",
             "Last change": _when(p.updated_at),
             "Purpose": p.description or "",
+            **({"Archived": "yes" if p.archived else ""} if show_archived else {}),
         } for p in prompts]),
         hide_index=True, width="stretch",
     )
@@ -97,6 +99,12 @@ versions = reg.versions(name)
 by_number = {v.version: v for v in versions}
 
 st.subheader(prompt.name)
+if prompt.archived:
+    st.warning("This prompt is archived: it is hidden from the list and apps cannot use it.")
+    if st.button("Restore it", key="prompts.restore", icon=":material/unarchive:"):
+        reg.restore(name, by=me)
+        _flash("success", f"Restored '{name}'; apps can use it again.")
+        st.rerun()
 label_text = ", ".join(f"{lab.name} → v{lab.version}" for lab in prompt.labels
                        if lab.version is not None) or "no labels set yet"
 st.caption(f"{prompt.description or 'No description'} · tags: {', '.join(prompt.tags) or 'none'}"
@@ -405,6 +413,13 @@ with labels_tab:
         if m3.button("Move label", key="prompts.lab.move"):
             _ask_confirm(which, to, "make")
             st.rerun()
+    p1, p2 = st.columns([2, 1], vertical_alignment="bottom")
+    guarded = p1.selectbox("Label to protect or unprotect", movable, key="prompts.lab.guard")
+    is_protected = bool(prompt.label(guarded) and prompt.label(guarded).protected)
+    if p2.button("Unprotect" if is_protected else "Protect", key="prompts.lab.protect"):
+        reg.set_protected(name, guarded, not is_protected, by=me)
+        _flash("success", f"'{guarded}' is {'no longer ' if is_protected else ''}protected.")
+        st.rerun()
     with st.form("prompts.lab.add", clear_on_submit=True):
         a1, a2 = st.columns([2, 1], vertical_alignment="bottom")
         new_label = a1.text_input("New label", placeholder="canary")
@@ -417,11 +432,10 @@ with labels_tab:
             else:
                 _flash("success", f"Added label '{made.name}'.")
                 st.rerun()
-    with st.expander("Archive"):
+    with st.expander("Archive", expanded=False):
         st.caption("An archived prompt is hidden from the list and no longer served; its "
                    "versions and history stay and it can be restored.")
-        if st.button("Archive this prompt", key="prompts.archive"):
+        if not prompt.archived and st.button("Archive this prompt", key="prompts.archive"):
             reg.archive(name, by=me)
             _flash("success", f"Archived '{name}'.")
-            st.session_state.pop(OPEN, None)
             st.rerun()

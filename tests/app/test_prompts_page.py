@@ -148,3 +148,25 @@ def test_chat_playground_uses_a_registry_prompt_and_saves_its_system_prompt(svc,
     _ok(at.button(key="chat.save.go").click().run())
     assert "Saved as french-answers version 1." in _texts(at)
     assert svc.prompts.version("french-answers", 1).system == "You answer in French."
+
+
+def test_labels_tab_adds_protects_and_archive_restores(svc):
+    svc.prompts.create("greet", by="ada")
+    svc.prompts.save_version("greet", by="ada", user="one")
+    svc.prompts.save_version("greet", by="ada", user="two")
+    at = _ok(AppTest.from_file(PAGE, default_timeout=60).run())
+    next(t for t in at.text_input if t.label == "New label").set_value("canary")
+    _ok(_button(at, "Add label").click().run())
+    assert "Added label 'canary'." in _texts(at)
+    at.selectbox(key="prompts.lab.which").set_value("canary")
+    at.selectbox(key="prompts.lab.to").set_value(2)
+    _ok(at.button(key="prompts.lab.move").click().run())
+    _ok(at.button(key="prompts.confirm.yes").click().run())
+    assert svc.prompts.prompt("greet").label("canary").version == 2
+    at.selectbox(key="prompts.lab.guard").set_value("staging")
+    _ok(at.button(key="prompts.lab.protect").click().run())
+    assert svc.prompts.prompt("greet").label("staging").protected
+    _ok(at.button(key="prompts.archive").click().run())
+    assert svc.prompts.prompt("greet").archived and "is archived" in _texts(at)
+    _ok(at.button(key="prompts.restore").click().run())
+    assert not svc.prompts.prompt("greet").archived

@@ -173,3 +173,21 @@ def test_a_label_move_in_one_replica_is_served_by_another_within_two_seconds(wir
         assert served == 2
     finally:
         other.close()
+
+
+@pytest.mark.slow
+def test_variable_values_pass_the_input_guards_before_leaving(guards_on, wire, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.setenv("OPENAI_BASE_URL", wire.base_url + "/v1")
+    svc = Services.build()
+    try:
+        svc.prompts.create("reply", by="ada")
+        svc.prompts.save_version("reply", by="ada", user="Write to {{ email }} about {{ topic }}.")
+        svc.engine.chat(CompletionRequest(
+            messages=[], prompt_name="reply", model="openai/gpt-4o-mini",
+            variables={"email": "ada.lovelace@example.com", "topic": "the refund"}))
+        sent = wire.completion_requests()[-1].body["messages"][-1]["content"]
+        assert "ada.lovelace@example.com" not in sent and "<EMAIL_ADDRESS_" in sent
+        assert "the refund" in sent
+    finally:
+        svc.close()

@@ -33,8 +33,9 @@ def detect_variables(*texts: str) -> tuple[list[str], str | None]:
         return [], err.user_message
 
 
-def variable_inputs(names: list[str], defaults: dict[str, str], key: str) -> dict[str, str]:
-    """One example-value box per variable; returns the values typed."""
+def variable_inputs(names: list[str], defaults: dict[str, str], key: str,
+                    label: str = "{name}") -> dict[str, str]:
+    """One box per variable (an example value by default); returns the values typed."""
     values: dict[str, str] = {}
     if not names:
         st.caption("No variables yet: write {{ name }} in a message to add one.")
@@ -45,8 +46,8 @@ def variable_inputs(names: list[str], defaults: dict[str, str], key: str) -> dic
         if wkey not in st.session_state:
             st.session_state[wkey] = defaults.get(name, "")
         with cols[i % len(cols)]:
-            values[name] = st.text_input(f"{name}", key=wkey,
-                                         help=f"An example value for {{{{ {name} }}}}")
+            values[name] = st.text_input(label.format(name=name), key=wkey,
+                                         help=f"For {{{{ {name} }}}} in the messages")
     return values
 
 

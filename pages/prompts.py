@@ -146,6 +146,17 @@ def _confirm_box() -> None:
         st.rerun()
 
 
+with st.expander("Purpose and tags"), st.form(f"prompts.details.{name}", border=False):
+    desc = st.text_input("What is it for?", value=prompt.description or "",
+                         key=f"prompts.details.{name}.desc")
+    tag_text = st.text_input("Tags (separate with commas)", value=", ".join(prompt.tags),
+                             key=f"prompts.details.{name}.tags")
+    if st.form_submit_button("Save purpose and tags"):
+        reg.update_details(name, by=me, description=desc,
+                           tags=[t for t in tag_text.split(",") if t.strip()])
+        _flash("success", "Saved the purpose and tags.")
+        st.rerun()
+
 _confirm_box()
 edit_tab, history_tab, compare_tab, labels_tab = st.tabs(
     ["Edit and try", "History", "Compare versions", "Labels"])
@@ -165,9 +176,12 @@ def _load(version: PromptVersion | None, ed: str) -> None:
         else:
             st.session_state[f"{ed}.{key}"] = value
     st.session_state[f"{ed}.stop"] = "\n".join(cfg.stop or []) if cfg else ""
-    for key in [k for k in st.session_state if str(k).startswith(f"{ed}.var.")]:
+    for key in [k for k in st.session_state
+                if str(k).startswith((f"{ed}.var.", f"{ed}.desc."))]:
         del st.session_state[key]
     st.session_state[f"{ed}.examples"] = version.examples() if version else {}
+    st.session_state[f"{ed}.descriptions"] = (
+        {v.name: v.description for v in version.variables} if version else {})
 
 
 with edit_tab:
@@ -203,6 +217,12 @@ with edit_tab:
         st.warning(problem)
     st.markdown("**Variables** (found in the messages; type an example value for each)")
     values = pw.variable_inputs(found, st.session_state.get(f"{ed}.examples", {}), f"{ed}.var")
+    descriptions: dict[str, str] = {}
+    if found:
+        with st.expander("Describe the variables (optional)"):
+            descriptions = pw.variable_inputs(
+                found, st.session_state.get(f"{ed}.descriptions", {}), f"{ed}.desc",
+                label="What is {name}?")
 
     models = handles.available_models()
     current_model = st.session_state.get(f"{ed}.model")
@@ -224,7 +244,8 @@ with edit_tab:
     config.update(model=None if model == "(app default)" else model,
                   temperature=temperature, max_tokens=int(max_tokens) if max_tokens else None,
                   stop=[s for s in stop.splitlines() if s.strip()] or None)
-    variables = [{"name": n, "example": values.get(n, "")} for n in found]
+    variables = [{"name": n, "example": values.get(n, ""),
+                  "description": descriptions.get(n, "")} for n in found]
 
     def _draft() -> PromptVersion:
         if few_shot:

@@ -170,3 +170,24 @@ def test_labels_tab_adds_protects_and_archive_restores(svc):
     assert svc.prompts.prompt("greet").archived and "is archived" in _texts(at)
     _ok(at.button(key="prompts.restore").click().run())
     assert not svc.prompts.prompt("greet").archived
+
+
+def test_purpose_tags_and_variable_descriptions_are_saved(svc):
+    svc.prompts.create("greet", by="ada")
+    at = _ok(AppTest.from_file(PAGE, default_timeout=60).run())
+    at.text_input(key="prompts.details.greet.tags").set_value("support, Email")
+    _ok(_button(at, "Save purpose and tags").click().run())
+    assert svc.prompts.prompt("greet").tags == ("support", "email")
+    at.text_area(key=f"{ED}.user").set_value("Hi {{ name }}")
+    _ok(at.run())
+    at.text_input(key=f"{ED}.var.name").set_value("Ada")
+    at.text_input(key=f"{ED}.desc.name").set_value("The customer's first name")
+    at.text_input(key=f"{ED}.note").set_value("first")
+    _ok(at.button(key=f"{ED}.save").click().run())
+    [var] = svc.prompts.version("greet", 1).variables
+    assert (var.name, var.example, var.description) == ("name", "Ada",
+                                                        "The customer's first name")
+    # The tag filter finds it.
+    at.selectbox(key="prompts.tag").set_value("email")
+    _ok(at.run())
+    assert at.selectbox(key="prompts.open").options == ["greet"]

@@ -9,9 +9,10 @@ from typing import Any
 import streamlit as st
 
 from app import handles
+from app.state import keep
 from app.widgets import format_cost, format_ms
 from core.engine import CompletionRequest
-from core.prompts import PromptError, PromptVersion, find_variables
+from core.prompts import DEFAULT_LABEL, PromptError, PromptVersion, find_variables
 from core.prompts.render import request_for
 from core.providers.errors import TrellisError
 from core.services import Services
@@ -42,9 +43,7 @@ def variable_inputs(names: list[str], defaults: dict[str, str], key: str,
         return values
     cols = st.columns(min(len(names), 3))
     for i, name in enumerate(names):
-        wkey = f"{key}.{name}"
-        if wkey not in st.session_state:
-            st.session_state[wkey] = defaults.get(name, "")
+        wkey = keep(f"{key}.{name}", defaults.get(name, ""))
         with cols[i % len(cols)]:
             values[name] = st.text_input(label.format(name=name), key=wkey,
                                          help=f"For {{{{ {name} }}}} in the messages")
@@ -131,12 +130,14 @@ def chat_prompt_picker(svc: Services) -> dict[str, Any] | None:
         if not names:
             st.caption("No saved prompts yet; create one on the Prompts page.")
             return None
-        name = st.selectbox("Prompt", ["(none)", *names], key=PICK)
+        options = ["(none)", *names]
+        name = st.selectbox("Prompt", options, key=keep(PICK, "(none)", options=options))
         if not name or name == "(none)":
             return None
         prompt = svc.prompts.prompt(name)
         labels = [lab.name for lab in prompt.labels if lab.version is not None]
-        label = st.selectbox("Label", labels, key=f"{PICK}.label")
+        label = st.selectbox("Label", labels,
+                             key=keep(f"{PICK}.label", DEFAULT_LABEL, options=labels))
         try:
             version = svc.prompts.get(name, label=label)
         except PromptError as err:

@@ -7,6 +7,7 @@ import streamlit as st
 
 from app import handles
 from app import prompt_widgets as pw
+from app.state import forget, keep
 from core.prompts import (
     LATEST,
     Prompt,
@@ -64,10 +65,13 @@ with (
             st.rerun()
 
 left, right = st.columns([2, 1])
-search = left.text_input("Search prompts", key="prompts.search", placeholder="name or purpose")
+search = left.text_input("Search prompts", key=keep("prompts.search", ""),
+                         placeholder="name or purpose")
 tags = reg.tags()
-tag = right.selectbox("Tag", ["All tags", *tags], key="prompts.tag")
-show_archived = st.checkbox("Show archived prompts", key="prompts.archived")
+tag_options = ["All tags", *tags]
+tag = right.selectbox("Tag", tag_options,
+                      key=keep("prompts.tag", "All tags", options=tag_options))
+show_archived = st.checkbox("Show archived prompts", key=keep("prompts.archived", False))
 prompts = reg.list(search, tag=None if tag == "All tags" else tag, include_archived=show_archived)
 
 if not prompts:
@@ -93,7 +97,7 @@ if opened and opened not in names and reg.exists(opened):
     names.insert(0, opened)
 if not names:
     st.stop()
-name = st.selectbox("Open prompt", names, key=OPEN)
+name = st.selectbox("Open prompt", names, key=keep(OPEN, names[0], options=names))
 prompt: Prompt = reg.prompt(name)
 versions = reg.versions(name)
 by_number = {v.version: v for v in versions}
@@ -168,17 +172,12 @@ def _load(version: PromptVersion | None, ed: str) -> None:
     st.session_state[f"{ed}.system"] = version.system if version else ""
     st.session_state[f"{ed}.user"] = version.user if version else ""
     st.session_state[f"{ed}.model"] = (cfg.model if cfg and cfg.model else "(app default)")
-    # An empty box means "model default"; value=None on the widget keeps it empty.
+    # An empty box means "model default" (the widgets take value=None).
     for key in ("temperature", "max_tokens"):
-        value = getattr(cfg, key) if cfg else None
-        if value is None:
-            st.session_state.pop(f"{ed}.{key}", None)
-        else:
-            st.session_state[f"{ed}.{key}"] = value
+        st.session_state[f"{ed}.{key}"] = getattr(cfg, key) if cfg else None
     st.session_state[f"{ed}.stop"] = "\n".join(cfg.stop or []) if cfg else ""
-    for key in [k for k in st.session_state
-                if str(k).startswith((f"{ed}.var.", f"{ed}.desc."))]:
-        del st.session_state[key]
+    # Fresh keys for the variable boxes, so they start from this version's examples.
+    st.session_state[f"{ed}.gen"] = st.session_state.get(f"{ed}.gen", 0) + 1
     st.session_state[f"{ed}.examples"] = version.examples() if version else {}
     st.session_state[f"{ed}.descriptions"] = (
         {v.name: v.description for v in version.variables} if version else {})
@@ -190,16 +189,16 @@ with edit_tab:
     if just_saved:
         # The editor now shows the saved version (its fields already hold that text).
         st.session_state[f"{ed}.base"] = st.session_state[f"{ed}.loaded"] = just_saved
-        st.session_state.pop(f"{ed}.note", None)
+        forget(f"{ed}.note")
     numbers = [v.version for v in versions]
     base_no = None
     if numbers:
         base_no = st.selectbox(
-            "Start from version", numbers, key=f"{ed}.base",
+            "Start from version", numbers, key=keep(f"{ed}.base", numbers[0], options=numbers),
             format_func=lambda n: f"v{n} · {by_number[n].note or 'no note'}"
             + (" (production)" if n == prompt.production_version else ""),
         )
-    if st.session_state.get(f"{ed}.loaded") != base_no:
+    if f"{ed}.loaded" not in st.session_state or st.session_state[f"{ed}.loaded"] != base_no:
         _load(by_number.get(base_no) if base_no else None, ed)
         st.session_state[f"{ed}.loaded"] = base_no
     base = by_number.get(base_no) if base_no else None
@@ -208,20 +207,22 @@ with edit_tab:
         st.info("This version has example exchanges; they are kept as they are. Edit the "
                 "system and user messages here.")
 
-    system = st.text_area("System message", key=f"{ed}.system", height=120,
+    system = st.text_area("System message", key=keep(f"{ed}.system", ""), height=120,
                           placeholder="You are a friendly support agent for {{ company }}.")
-    user = st.text_area("User message", key=f"{ed}.user", height=100,
+    user = st.text_area("User message", key=keep(f"{ed}.user", ""), height=100,
                         placeholder="Customer question: {{ question }}")
     found, problem = pw.detect_variables(system, user)
     if problem:
         st.warning(problem)
     st.markdown("**Variables** (found in the messages; type an example value for each)")
-    values = pw.variable_inputs(found, st.session_state.get(f"{ed}.examples", {}), f"{ed}.var")
+    gen = st.session_state[f"{ed}.gen"]
+    values = pw.variable_inputs(found, st.session_state.get(f"{ed}.examples", {}),
+                                f"{ed}.var{gen}")
     descriptions: dict[str, str] = {}
     if found:
         with st.expander("Describe the variables (optional)"):
             descriptions = pw.variable_inputs(
-                found, st.session_state.get(f"{ed}.descriptions", {}), f"{ed}.desc",
+                found, st.session_state.get(f"{ed}.descriptions", {}), f"{ed}.desc{gen}",
                 label="What is {name}?")
 
     models = handles.available_models()
@@ -231,14 +232,17 @@ with edit_tab:
         model_options.append(current_model)
     with st.expander("Model and settings", expanded=False):
         c1, c2, c3 = st.columns(3)
-        model = c1.selectbox("Model", model_options, key=f"{ed}.model",
+        model = c1.selectbox("Model", model_options,
+                             key=keep(f"{ed}.model", "(app default)", options=model_options),
                              help=f"(app default) is {svc.settings.default_model}")
         temperature = c2.number_input("Temperature", 0.0, 2.0, value=None, step=0.1,
-                                      key=f"{ed}.temperature", placeholder="model default")
+                                      key=keep(f"{ed}.temperature"),
+                                      placeholder="model default")
         max_tokens = c3.number_input("Max tokens", 1, svc.settings.max_output_tokens,
                                      value=None, step=16,
-                                     key=f"{ed}.max_tokens", placeholder="model default")
-        stop = st.text_area("Stop sequences (one per line)", key=f"{ed}.stop", height=68)
+                                     key=keep(f"{ed}.max_tokens"), placeholder="model default")
+        stop = st.text_area("Stop sequences (one per line)", key=keep(f"{ed}.stop", ""),
+                            height=68)
 
     config = dict(base.config.set_fields()) if base else {}
     config.update(model=None if model == "(app default)" else model,
@@ -262,8 +266,9 @@ with edit_tab:
     st.divider()
     st.markdown("**Try before saving**")
     t1, t2 = st.columns([2, 1], vertical_alignment="bottom")
-    second = t2.selectbox("Also try the draft on", ["(no second model)", *models],
-                          key=f"{ed}.second")
+    second_options = ["(no second model)", *models]
+    second = t2.selectbox("Also try the draft on", second_options,
+                          key=keep(f"{ed}.second", second_options[0], options=second_options))
     tried = f"prompts.try.{name}"
     if t1.button("Try the draft", icon=":material/play_arrow:", key=f"{ed}.try", type="primary"):
         try:
@@ -298,7 +303,8 @@ with edit_tab:
     st.divider()
     st.markdown("**Save**")
     s1, s2 = st.columns([3, 1], vertical_alignment="bottom")
-    note = s1.text_input("What changed? (a short note for the history)", key=f"{ed}.note",
+    note = s1.text_input("What changed? (a short note for the history)",
+                         key=keep(f"{ed}.note", ""),
                          placeholder="Friendlier greeting")
     if s2.button("Save new version", icon=":material/save:", key=f"{ed}.save"):
         if not note.strip():

@@ -56,8 +56,8 @@ def test_editor_flow_create_try_save_diff_label_and_roll_back(svc, wire):
     at.text_area(key=f"{ed}.system").set_value("You greet customers of {{ company }}.")
     at.text_area(key=f"{ed}.user").set_value("Say hello to {{ name }}.")
     _ok(at.run())
-    at.text_input(key=f"{ed}.var.company").set_value("ACME")
-    at.text_input(key=f"{ed}.var.name").set_value("Ada")
+    at.text_input(key=f"{ed}.var1.company").set_value("ACME")
+    at.text_input(key=f"{ed}.var1.name").set_value("Ada")
     at.selectbox(key=f"{ed}.model").set_value("openai/gpt-4o-mini")
     _ok(at.button(key=f"{ed}.try").click().run())
     assert "9 → 5 tokens" in _texts(at) and "latency" in _texts(at)
@@ -180,8 +180,8 @@ def test_purpose_tags_and_variable_descriptions_are_saved(svc):
     assert svc.prompts.prompt("greet").tags == ("support", "email")
     at.text_area(key=f"{ED}.user").set_value("Hi {{ name }}")
     _ok(at.run())
-    at.text_input(key=f"{ED}.var.name").set_value("Ada")
-    at.text_input(key=f"{ED}.desc.name").set_value("The customer's first name")
+    at.text_input(key=f"{ED}.var1.name").set_value("Ada")
+    at.text_input(key=f"{ED}.desc1.name").set_value("The customer's first name")
     at.text_input(key=f"{ED}.note").set_value("first")
     _ok(at.button(key=f"{ED}.save").click().run())
     [var] = svc.prompts.version("greet", 1).variables
@@ -191,3 +191,18 @@ def test_purpose_tags_and_variable_descriptions_are_saved(svc):
     at.selectbox(key="prompts.tag").set_value("email")
     _ok(at.run())
     assert at.selectbox(key="prompts.open").options == ["greet"]
+
+
+def test_a_half_typed_draft_survives_a_visit_to_another_page(svc, app_path):
+    svc.prompts.create("greet", by="ada")
+    at = _ok(AppTest.from_file(app_path, default_timeout=60).run())
+    _ok(at.switch_page("../pages/prompts.py").run())
+    at.text_area(key=f"{ED}.user").set_value("Hello {{ name }}, half typed")
+    _ok(at.run())
+    at.text_input(key=f"{ED}.var1.name").set_value("Ada")
+    _ok(at.run())
+    _ok(at.switch_page("../pages/operations.py").run())
+    _ok(at.run())  # a second run on the other page drops the prompts page's widgets
+    _ok(at.switch_page("../pages/prompts.py").run())
+    assert at.text_area(key=f"{ED}.user").value == "Hello {{ name }}, half typed"
+    assert at.text_input(key=f"{ED}.var1.name").value == "Ada"

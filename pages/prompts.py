@@ -429,7 +429,8 @@ with labels_tab:
         "Label": lab.name,
         "Points at": f"v{lab.version}" if lab.version else "nothing yet",
         "Protected": "yes" if lab.protected else "",
-        "Last moved by": lab.updated_by or ("moves by itself" if lab.name == LATEST else ""),
+        "Last moved by": "moves by itself" if lab.name == LATEST else (
+            lab.updated_by if lab.version is not None else ""),
     } for lab in prompt.labels]), hide_index=True, width="stretch")
     movable = [lab.name for lab in prompt.labels if lab.name != LATEST]
     if versions:

@@ -196,16 +196,19 @@ def _keys(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         db.dispose()
 
-def _prompts(settings: Settings, action: str, directory: str, user: str) -> int:
+def _prompts(settings: Settings, action: str, directory: str, user: str,
+             name: str | None = None, version: int | None = None) -> int:
     """Export every prompt to DIR as YAML, or import DIR's YAML files."""
     from core.prompts import PromptError, connect
-    from core.prompts.io import export_dir, import_dir
+    from core.prompts.io import export_dir, import_dir, write_prompt
 
     settings.ensure_data_dir()
     registry = connect(settings.resolved_database_url)
     try:
         if action == "export":
-            for path in export_dir(registry, directory):
+            written = ([write_prompt(registry, directory, name, version)] if name
+                       else export_dir(registry, directory))
+            for path in written:
                 print(f"wrote {path}")
             return 0
         report = import_dir(registry, directory, by=user)
@@ -349,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     prompts.add_argument("directory")
     prompts.add_argument("--user", default=os.environ.get("USER") or "cli",
                          help="who the import is recorded as (label moves)")
+    prompts.add_argument("--name", help="export only this prompt")
+    prompts.add_argument("--version", type=int, help="with --name: export only this version")
     args = parser.parse_args(argv)
     settings = Settings()
     if args.command == "prepare":
@@ -360,7 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "eval":
         return _eval_run(settings, args)
     if args.command == "prompts":
-        return _prompts(settings, args.action, args.directory, args.user)
+        return _prompts(settings, args.action, args.directory, args.user, args.name,
+                        args.version)
     if args.command == "check-alerts":
         return _check_alerts(settings, notify=not args.no_notify)
     if args.command == "users":

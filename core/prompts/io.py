@@ -126,16 +126,20 @@ def dump_yaml(data: dict[str, Any]) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
 
 
-def export_dir(reg: PromptRegistry, directory: Path | str) -> list[Path]:
-    """Write `<name>.yaml` for every prompt (archived ones too) into `directory`."""
+def write_prompt(reg: PromptRegistry, directory: Path | str, name: str,
+                 version: int | None = None) -> Path:
+    """Write `<name>.yaml` (all versions, or only `version`) into `directory`."""
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for prompt in reg.list(include_archived=True):
-        path = folder / f"{prompt.name}.yaml"
-        path.write_text(dump_yaml(export_prompt(reg, prompt.name)), encoding="utf-8")
-        written.append(path)
-    return written
+    data = export_prompt(reg, name, version)
+    path = folder / f"{data['name']}.yaml"
+    path.write_text(dump_yaml(data), encoding="utf-8")
+    return path
+
+
+def export_dir(reg: PromptRegistry, directory: Path | str) -> list[Path]:
+    """Write `<name>.yaml` for every prompt (archived ones too) into `directory`."""
+    return [write_prompt(reg, directory, p.name) for p in reg.list(include_archived=True)]
 
 
 def load_file(path: Path) -> _PromptFile:

@@ -184,6 +184,11 @@ def test_cli_export_and_import(tmp_path, capsys):
     assert cli.main(["prompts", "import", str(tmp_path / "dir")]) == 0
     out = capsys.readouterr().out
     assert "2 version(s) already here and unchanged" in out
+    assert cli.main(["prompts", "export", str(tmp_path / "one"), "--name", "greet",
+                     "--version", "1"]) == 0
+    one = yaml.safe_load((tmp_path / "one" / "greet.yaml").read_text())
+    assert [v["version"] for v in one["versions"]] == [1]
+    assert one["labels"]["beta"]["version"] == 1 and one["labels"]["production"]["version"] is None
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "x.yaml").write_text("name: [unclosed")
     assert cli.main(["prompts", "import", str(tmp_path / "bad")]) == 1

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     Text,
     UniqueConstraint,
@@ -80,6 +81,7 @@ class PromptLabelRow(SQLModel, table=True):
 
 class PromptLabelMoveRow(SQLModel, table=True):
     __tablename__ = "prompt_label_move"
+    __table_args__ = (Index("ix_prompt_label_move_prompt", "prompt_id", "moved_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     prompt_id: int = Field(

@@ -8,6 +8,7 @@ import core.evals.models  # noqa: F401
 
 # Every module that declares tables, so the parity check covers the whole schema.
 import core.guards.models  # noqa: F401
+import core.prompts.models  # noqa: F401
 import core.rag.models  # noqa: F401
 import core.reliability.models  # noqa: F401
 import core.telemetry.alert_models  # noqa: F401

@@ -270,6 +270,25 @@ with edit_tab:
     second = t2.selectbox("Also try the draft on", second_options,
                           key=keep(f"{ed}.second", second_options[0], options=second_options))
     tried = f"prompts.try.{name}"
+    pinned_key = f"prompts.pin.{name}"
+    pinned: PromptVersion | None = st.session_state.get(pinned_key)
+    p1, p2 = st.columns([3, 1], vertical_alignment="center")
+    if pinned is None:
+        p1.caption("To compare two unsaved drafts, pin this one, edit, and try again: "
+                   "both run side by side.")
+        if p2.button("Pin this draft", icon=":material/push_pin:", key=f"{ed}.pin"):
+            try:
+                st.session_state[pinned_key] = _draft()
+            except PromptError as err:
+                st.error(err.user_message)
+            else:
+                st.rerun()
+    else:
+        p1.caption("A pinned draft runs next to this one: "
+                   f"“{pinned.user[:80]}{'…' if len(pinned.user) > 80 else ''}”")
+        if p2.button("Unpin", icon=":material/close:", key=f"{ed}.unpin"):
+            st.session_state.pop(pinned_key, None)
+            st.rerun()
     if t1.button("Try the draft", icon=":material/play_arrow:", key=f"{ed}.try", type="primary"):
         try:
             draft = _draft()
@@ -277,6 +296,8 @@ with edit_tab:
             st.error(err.user_message)
         else:
             runs: list[tuple[str, str]] = [("Draft (not saved)", "draft")]
+            if pinned is not None:
+                runs.append(("Pinned draft", "pinned"))
             if prompt.production_version:
                 runs.append((f"Production (v{prompt.production_version})", "production"))
             if second != "(no second model)":
@@ -287,6 +308,9 @@ with edit_tab:
                     st.markdown(f"**{title}**")
                     if kind == "draft":
                         answer = pw.try_draft(svc, draft, values)
+                    elif kind == "pinned":
+                        assert pinned is not None
+                        answer = pw.try_draft(svc, pinned, values)
                     elif kind == "second":
                         answer = pw.try_draft(svc, draft, values, model=second)
                     else:

@@ -206,3 +206,19 @@ def test_a_half_typed_draft_survives_a_visit_to_another_page(svc, app_path):
     _ok(at.switch_page("../pages/prompts.py").run())
     assert at.text_area(key=f"{ED}.user").value == "Hello {{ name }}, half typed"
     assert at.text_input(key=f"{ED}.var1.name").value == "Ada"
+
+
+def test_two_unsaved_drafts_run_side_by_side(svc, wire):
+    svc.prompts.create("greet", by="ada")
+    at = _ok(AppTest.from_file(PAGE, default_timeout=60).run())
+    at.text_area(key=f"{ED}.user").set_value("Draft A for {{ name }}")
+    at.selectbox(key=f"{ED}.model").set_value("openai/gpt-4o-mini")
+    _ok(at.run())
+    at.text_input(key=f"{ED}.var1.name").set_value("Ada")
+    _ok(at.button(key=f"{ED}.pin").click().run())
+    at.text_area(key=f"{ED}.user").set_value("Draft B for {{ name }}")
+    _ok(at.button(key=f"{ED}.try").click().run())
+    assert "Pinned draft" in _texts(at) and "Draft (not saved)" in _texts(at)
+    sent = sorted(r.body["messages"][-1]["content"] for r in wire.completion_requests())
+    assert sent == ["Draft A for Ada", "Draft B for Ada"]
+    assert svc.prompts.versions("greet") == []  # trying saves nothing

@@ -64,7 +64,7 @@ __all__ = [
     "slugify",
 ]
 
-_default: PromptRegistry | None = None
+_default: tuple[str, PromptRegistry] | None = None
 _default_lock = threading.Lock()
 
 
@@ -74,9 +74,9 @@ def connect(url: str | None = None) -> PromptRegistry:
     from core.db import make_engine, migrate
 
     if url is None:
-        settings = Settings()
-        settings.ensure_data_dir()
-        url = settings.resolved_database_url
+        url = Settings().resolved_database_url
+    if url.startswith("sqlite:///"):
+        Settings().ensure_data_dir()
     db = make_engine(url)
     migrate(db)
     return PromptRegistry(db)
@@ -85,10 +85,15 @@ def connect(url: str | None = None) -> PromptRegistry:
 def get(name: str, *, label: str | None = None, version: int | None = None) -> PromptVersion:
     """The version `label` (default production) or `version` of prompt `name`."""
     global _default
+    from core.config import Settings
+
+    url = Settings().resolved_database_url
     with _default_lock:
-        if _default is None:
-            _default = connect()
-        registry = _default
+        if _default is None or _default[0] != url:
+            if _default is not None:
+                _default[1]._db.dispose()  # noqa: SLF001 - ours
+            _default = (url, connect(url))
+        registry = _default[1]
     return registry.get(name, label=label, version=version)
 
 

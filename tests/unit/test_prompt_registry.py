@@ -194,3 +194,17 @@ def test_cli_export_and_import(tmp_path, capsys):
     assert cli.main(["prompts", "import", str(tmp_path / "bad")]) == 1
     assert "x.yaml is not a readable YAML file." in capsys.readouterr().out
     reg._db.dispose()
+
+
+def test_the_library_gets_and_renders_without_streamlit():
+    from core import prompts
+
+    reg = prompts.connect()
+    reg.create("hello", by="dev")
+    reg.save_version("hello", by="dev", system="Be {{ tone }}.", user="Hi {{ name }}")
+    version = prompts.get("hello", label="production")
+    assert version.version == 1
+    assert [(m.role, m.content) for m in version.render({"tone": "brief", "name": "Ada"})] == [
+        ("system", "Be brief."), ("user", "Hi Ada")]
+    assert prompts.render("hello", {"tone": "kind", "name": "Bo"}, version=1)[1].content == "Hi Bo"
+    reg._db.dispose()

@@ -13,7 +13,7 @@ from app.state import keep
 from app.widgets import format_cost, format_ms
 from core.engine import CompletionRequest
 from core.prompts import DEFAULT_LABEL, PromptError, PromptVersion, find_variables
-from core.prompts.render import request_for
+from core.prompts.stage import request_for
 from core.providers.errors import TrellisError
 from core.services import Services
 

@@ -12,8 +12,8 @@ from core.costs import PriceBook
 from core.db import make_engine, migrate
 from core.engine import Engine
 from core.prompts import PromptRegistry
-from core.prompts.render import RenderStage
-from core.prompts.render import install as install_render
+from core.prompts.stage import RenderStage
+from core.prompts.stage import install as install_render
 from core.providers.registry import ProviderRegistry
 from core.rag.service import RagService
 from core.reliability import Reliability

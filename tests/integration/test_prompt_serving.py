@@ -157,7 +157,7 @@ def test_a_missing_variable_fails_the_call_plainly_and_is_logged(wired, wire):
 def test_a_label_move_in_one_replica_is_served_by_another_within_two_seconds(wired, wire):
     _support(wired)
     wired.prompts.save_version("support", by="bo", system="V2 for {{ company }}.",
-                               user="{{ question }}")
+                               user="{{ question }}", config={"model": "openai/gpt-4o-mini"})
     other = Services.build(wired.settings)  # a second replica on the same database
     try:
         vars_ = {"company": "ACME", "name": "Ada", "question": "Q"}

@@ -3,12 +3,11 @@ chat playground's prompt picker and "save as prompt"."""
 
 from __future__ import annotations
 
-import getpass
 from typing import Any
 
 import streamlit as st
 
-from app import handles
+from app import auth, handles
 from app.state import keep
 from app.widgets import format_cost, format_ms
 from core.engine import CompletionRequest
@@ -19,11 +18,9 @@ from core.services import Services
 
 
 def current_user() -> str:
-    """Who the app acts as. The access issue replaces this with the signed-in user."""
-    try:
-        return getpass.getuser() or "local user"
-    except (KeyError, OSError):
-        return "local user"
+    """Who the session acts as (the signed-in user; the local admin without sign-in)."""
+    who = auth.actor()
+    return who.name if who else "local user"
 
 
 def detect_variables(*texts: str) -> tuple[list[str], str | None]:
@@ -165,6 +162,7 @@ def save_as_prompt(svc: Services, system: str) -> None:
                                  "playground's question.")
         note = st.text_input("What is this version? (a short note)", key="chat.save.note")
         if st.button("Save prompt", key="chat.save.go"):
+            auth.require("prompts.write")
             by = current_user()
             try:
                 name = target

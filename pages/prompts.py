@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import handles
+from app import auth, handles
 from app import prompt_widgets as pw
 from app.state import forget, keep
 from core.prompts import (
@@ -16,9 +16,11 @@ from core.prompts import (
     config_label,
 )
 
+who = auth.page("dashboards.view")
 svc = handles.services()
 reg = svc.prompts
-me = pw.current_user()
+me = who.name
+can_write = who.can("prompts.write")
 OPEN = "prompts.open"
 FLASH = "prompts.flash"
 CONFIRM = "prompts.confirm"
@@ -26,6 +28,10 @@ CONFIRM = "prompts.confirm"
 st.title("Prompts")
 st.caption("Every save is a new version. The version labelled **production** is the one "
            "apps and the API get; moving the label deploys or rolls back.")
+
+if not can_write:
+    st.info("Your role can look at prompts but not change them; ask an admin for the "
+            "editor role.")
 
 for kind, text in st.session_state.pop(FLASH, []):
     getattr(st, kind)(text)
@@ -50,6 +56,7 @@ with (
     new_desc = st.text_input("What is it for?", placeholder="Replies to support emails")
     new_tags = st.text_input("Tags (separate with commas)", placeholder="support, email")
     if st.form_submit_button("Create prompt"):
+        auth.require("prompts.write")
         try:
             created = reg.create(new_name, by=me, description=new_desc,
                                  tags=[t for t in new_tags.split(",") if t.strip()])
@@ -62,6 +69,7 @@ with (
             _flash("success", f"Created prompt '{created.name}'{note}. Write its messages "
                               "below and save the first version.")
             st.session_state[OPEN] = created.name
+            auth.record("prompt.create", created.name)
             st.rerun()
 
 left, right = st.columns([2, 1])
@@ -106,7 +114,9 @@ st.subheader(prompt.name)
 if prompt.archived:
     st.warning("This prompt is archived: it is hidden from the list and apps cannot use it.")
     if st.button("Restore it", key="prompts.restore", icon=":material/unarchive:"):
+        auth.require("prompts.write")
         reg.restore(name, by=me)
+        auth.record("prompt.restore", name)
         _flash("success", f"Restored '{name}'; apps can use it again.")
         st.rerun()
 label_text = ", ".join(f"{lab.name} → v{lab.version}" for lab in prompt.labels
@@ -135,12 +145,15 @@ def _confirm_box() -> None:
     y, n = st.columns(2)
     if y.button(f"Yes, {verb.lower()} to v{pending['version']}", key="prompts.confirm.yes",
                 type="primary"):
+        auth.require("labels.protected" if lab and lab.protected else "prompts.write")
         try:
             reg.move_label(name, pending["label"], pending["version"], by=me,
                            reason=reason or ("roll back" if verb == "Roll back" else None))
         except PromptError as err:
             st.error(err.user_message)
         else:
+            auth.record("prompt.label_move", f"{name}:{pending['label']}",
+                        before=current, after=pending["version"])
             _flash("success", f"'{pending['label']}' now points at v{pending['version']}.")
             st.session_state.pop(CONFIRM, None)
             st.session_state.pop("prompts.confirm.reason", None)
@@ -156,6 +169,7 @@ with st.expander("Purpose and tags"), st.form(f"prompts.details.{name}", border=
     tag_text = st.text_input("Tags (separate with commas)", value=", ".join(prompt.tags),
                              key=f"prompts.details.{name}.tags")
     if st.form_submit_button("Save purpose and tags"):
+        auth.require("prompts.write")
         reg.update_details(name, by=me, description=desc,
                            tags=[t for t in tag_text.split(",") if t.strip()])
         _flash("success", "Saved the purpose and tags.")
@@ -334,6 +348,7 @@ with edit_tab:
         if not note.strip():
             st.warning("Write a short note saying what changed, then save.")
         else:
+            auth.require("prompts.write")
             try:
                 if few_shot:
                     d = _draft()
@@ -347,6 +362,7 @@ with edit_tab:
             else:
                 n = saved.version.version
                 if saved.created:
+                    auth.record("prompt.save", name, after={"version": n, "note": note})
                     extra = " It is production now (first version)." if n == 1 else (
                         " Production is still "
                         f"v{prompt.production_version}; make v{n} production in History.")
@@ -469,6 +485,7 @@ with labels_tab:
     guarded = p1.selectbox("Label to protect or unprotect", movable, key="prompts.lab.guard")
     is_protected = bool(prompt.label(guarded) and prompt.label(guarded).protected)
     if p2.button("Unprotect" if is_protected else "Protect", key="prompts.lab.protect"):
+        auth.require("labels.protected")
         reg.set_protected(name, guarded, not is_protected, by=me)
         _flash("success", f"'{guarded}' is {'no longer ' if is_protected else ''}protected.")
         st.rerun()
@@ -477,6 +494,7 @@ with labels_tab:
         new_label = a1.text_input("New label", placeholder="canary")
         protect = a2.checkbox("Protected (asks for confirmation)")
         if st.form_submit_button("Add label"):
+            auth.require("prompts.write")
             try:
                 made = reg.add_label(name, new_label, by=me, protected=protect)
             except PromptError as err:
@@ -488,6 +506,8 @@ with labels_tab:
         st.caption("An archived prompt is hidden from the list and no longer served; its "
                    "versions and history stay and it can be restored.")
         if not prompt.archived and st.button("Archive this prompt", key="prompts.archive"):
+            auth.require("prompts.write")
             reg.archive(name, by=me)
+            auth.record("prompt.archive", name)
             _flash("success", f"Archived '{name}'.")
             st.rerun()

@@ -1,14 +1,14 @@
 """Prompt registry: prompts, immutable versions, labels and label moves.
 
-Revision ID: 0009_prompts
-Revises: 0008_dashboard_group_indexes
+Revision ID: 0010_prompts
+Revises: 0009_gateway
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009_prompts"
-down_revision = "0008_dashboard_group_indexes"
+revision = "0010_prompts"
+down_revision = "0009_gateway"
 branch_labels = None
 depends_on = None
 

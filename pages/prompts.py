@@ -401,8 +401,11 @@ with history_tab:
                                       icon=":material/rocket_launch:"):
             _ask_confirm("production", pick, "make")
             st.rerun()
+        # Offer a roll back only to an older version production held before (going
+        # forward again is "Make vN production").
         earlier = [m.from_version for m in reg.history(name, label="production")
-                   if m.to_version == prod and m.from_version is not None]
+                   if m.to_version == prod and m.from_version is not None
+                   and prod is not None and m.from_version < prod]
         if earlier and st.button(f"Roll back production to v{earlier[0]}",
                                  key="prompts.rollback", icon=":material/undo:"):
             _ask_confirm("production", earlier[0], "rollback")

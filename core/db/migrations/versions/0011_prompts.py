@@ -1,14 +1,14 @@
 """Prompt registry: prompts, immutable versions, labels and label moves.
 
-Revision ID: 0010_prompts
-Revises: 0009_gateway
+Revision ID: 0011_prompts
+Revises: 0010_evals
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_prompts"
-down_revision = "0009_gateway"
+revision = "0011_prompts"
+down_revision = "0010_evals"
 branch_labels = None
 depends_on = None
 

@@ -202,20 +202,15 @@ def test_a_killed_runner_resumes_with_no_cell_lost_and_none_twice(svc, wire, tmp
 
 def test_prompts_axis_sends_each_reference_to_the_render_stage(svc, wire):
     """Prompt refs × models: each cell's request names its prompt, label or version and the
-    case's variables; a stand-in render hook (the registry's stage) turns them into messages."""
+    case's variables; the registry's render stage turns them into messages."""
     from core.evals import PromptRef
-    from core.providers.base import Message as Msg
 
-    versions = {"production": 2, None: None}
+    svc.prompts.create("support", by="ada")
+    for n in (1, 2):
+        svc.prompts.save_version("support", by="ada", system=f"support v{n}",
+                                 user="Tell me about {{ topic }}")
+    svc.prompts.move_label("support", "production", 2, by="ada")
 
-    def render(ctx):
-        req = ctx.request
-        if req.prompt_name:
-            version = req.prompt_version or versions[req.prompt_label]
-            ctx.messages = [Msg("system", f"{req.prompt_name} v{version}"),
-                            Msg("user", f"Tell me about {req.variables['topic']}")]
-
-    svc.engine.add_hook("render", render, optional=False)
     def reply(body):
         # OpenAI sends the system prompt as a message, Anthropic in its own field.
         system = [body["system"]] if isinstance(body.get("system"), str) else []
@@ -233,10 +228,12 @@ def test_prompts_axis_sends_each_reference_to_the_render_stage(svc, wire):
     rows = _rows(svc, run_id)
     assert len(rows) == 2 * 2 * 2 and all(r.passed for r in rows)
     by_prompt = {(r.prompt, r.case_key, r.model): r.output for r in rows}
+    # The prompt's messages, then the case's own message (a conversation continuing it).
     assert by_prompt[("support@production", "leave", "openai/gpt-4o-mini")] == \
-        "support v2 | Tell me about leave"
+        "support v2 | Tell me about leave | (rendered by the prompt)"
     assert "support v1" in by_prompt[("support:1", "travel", "anthropic/claude-haiku-4-5")]
     calls = svc.telemetry.recent_calls(20)
-    assert {(c.prompt_name, c.prompt_version) for c in calls} == {("support", None),
+    # The log row names the version served, also when the cell asked by label.
+    assert {(c.prompt_name, c.prompt_version) for c in calls} == {("support", 2),
                                                                  ("support", 1)}
     assert EvalStore(svc.db).columns(run_id)[0] == ("support@production", "openai/gpt-4o-mini")

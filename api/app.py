@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import logging
 import threading
@@ -242,16 +241,11 @@ def create_app(services: Services | None = None) -> FastAPI:
             tags=tags or None,
             prompt_name=prompt,
             prompt_version=ext.get("prompt_version"),
+            prompt_label=ext.get("prompt_label"),
             variables=ext.get("variables"),
             options=options,
             trace_id=call_id,
         )
-        label = ext.get("prompt_label")
-        if label:
-            if "prompt_label" in {f.name for f in dataclasses.fields(CompletionRequest)}:
-                setattr(req, "prompt_label", label)  # noqa: B010 - field added by the registry
-            else:
-                req.options["prompt_label"] = label
         return req, ignored
 
     # -- routes ------------------------------------------------------------

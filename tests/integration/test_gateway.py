@@ -184,11 +184,35 @@ def test_client_disconnect_mid_stream_cancels_the_call(svc, gw, key, wire):
     assert row.output_text and "word199" not in row.output_text
 
 
-def test_registry_prompt_is_404_until_the_registry_is_installed(gw, key):
+def test_registry_prompt_served_and_rendered_through_metadata(svc, gw, key, wire):
+    svc.prompts.create("greeting", by="tests")
+    svc.prompts.save_version(
+        "greeting", by="tests", system="Answer in one line.",
+        user="Say hello to {{ name }}.", note="first",
+    )
+    auth = {"authorization": f"Bearer {key}"}
     r = httpx.get(gw.base_url + "/v1/prompts/greeting", params={"label": "production"},
-                  headers={"authorization": f"Bearer {key}"})
-    assert r.status_code == 404
-    assert "prompt registry" in r.json()["error"]["message"]
+                  headers=auth)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["version"] == 1 and body["author"] == "tests"
+    assert body["messages"][1] == {"role": "user", "content": "Say hello to {{ name }}."}
+    assert [v["name"] for v in body["variables"]] == ["name"]
+
+    raw = client(gw, key).chat.completions.with_raw_response.create(
+        model="openai/gpt-4o-mini", messages=[],
+        metadata={"prompt": "greeting", "prompt_label": "production",
+                  "variables": '{"name": "Ada"}'},
+    )
+    assert raw.http_response.status_code == 200
+    sent = wire.completion_requests()[-1].body["messages"]
+    assert sent[-1]["content"] == "Say hello to Ada."
+    row = wait_for_row(svc, raw.headers["x-trellis-call-id"])
+    assert row.prompt_name == "greeting" and row.prompt_version == 1
+
+    missing = httpx.get(gw.base_url + "/v1/prompts/nope", headers=auth)
+    assert missing.status_code == 404
+    assert "no prompt named 'nope'" in missing.json()["error"]["message"]
 
 
 def test_feedback_on_a_call(svc, gw, key):

@@ -1,8 +1,10 @@
-"""Command line: `python -m core.cli {prepare,chat,demo,check-alerts,users,keys,eval run}`."""
+"""Command line: `python -m core.cli {prepare,chat,demo,check-alerts,users,keys,eval run,
+ingest-worker}`."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 from core.config import Settings, enforce_offline
@@ -256,6 +258,25 @@ def _eval_run(settings: Settings, args: argparse.Namespace) -> int:
         services.close()
 
 
+def _ingest_worker(settings: Settings, once: bool) -> int:
+    """Run queued document ingestion jobs in this process (set
+    TRELLIS_RAG_INGEST_WORKER=external for the app so it leaves them to this)."""
+    from core.services import Services
+
+    svc = Services.build(settings)
+    try:
+        if once:
+            ran = svc.jobs.run_pending(once=False)
+            print(f"ran {ran} ingestion job(s)")
+            return 0
+        print("ingestion worker running; Ctrl+C stops it")
+        with contextlib.suppress(KeyboardInterrupt):
+            svc.jobs.run_forever()
+        return 0
+    finally:
+        svc.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     enforce_offline()
     parser = argparse.ArgumentParser(prog="trellis")
@@ -318,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--repeat", type=int, help="run each cell this many times")
     run.add_argument("--concurrency", type=int, help="cells at once (default: the suite's, 8)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    worker = sub.add_parser("ingest-worker", help="run queued document ingestion jobs")
+    worker.add_argument("--once", action="store_true", help="run what is queued, then exit")
     args = parser.parse_args(argv)
     settings = Settings()
     if args.command == "prepare":
@@ -334,6 +357,8 @@ def main(argv: list[str] | None = None) -> int:
         return _users(settings, args)
     if args.command == "keys":
         return _keys(settings, args)
+    if args.command == "ingest-worker":
+        return _ingest_worker(settings, args.once)
     return 2
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy import Engine as DBEngine
@@ -12,9 +13,12 @@ from core.costs import PriceBook
 from core.db import make_engine, migrate
 from core.engine import Engine
 from core.providers.registry import ProviderRegistry
+from core.rag.jobs import IngestJobs
 from core.rag.service import RagService
 from core.reliability import Reliability
 from core.telemetry.store import TelemetryStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -28,6 +32,7 @@ class Services:
     reliability: Reliability
     rag: RagService
     access: AccessService
+    jobs: IngestJobs
 
     @classmethod
     def build(
@@ -46,13 +51,20 @@ class Services:
         reliability.install(engine)
         rag = RagService(settings, db)  # Chroma and the embedder open on first use
         rag.install(engine)
+        jobs = IngestJobs(rag)
+        try:  # documents and jobs a dead process left half-done: failed, chunks removed
+            jobs.recover()
+        except Exception:  # noqa: BLE001 - startup goes on; the worker sweeps again later
+            log.exception("could not recover interrupted ingestion at start")
         if settings.guards_enabled:
             from core.guards import install_guards
 
             install_guards(engine, db, settings)
         access = AccessService(db, reliability.budgets)
-        return cls(settings, db, registry, prices, telemetry, engine, reliability, rag, access)
+        return cls(settings, db, registry, prices, telemetry, engine, reliability, rag, access,
+                   jobs)
 
     def close(self) -> None:
+        self.jobs.stop()
         self.rag.close()
         self.db.dispose()

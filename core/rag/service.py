@@ -231,13 +231,16 @@ class RagService:
             if progress:
                 progress(i, frac, msg)
 
-        files = list(files)
+        if not hasattr(files, "__len__"):
+            files = list(files)
+        count = len(files)  # type: ignore[arg-type]
+        names: list[str] = []
         try:
             coll = self.collection(collection)
         except RagError as err:
             return [IngestResult(clean_file_name(n), FAILED, str(err)) for n, _ in files]
         assert coll.id is not None
-        results: list[IngestResult | None] = [None] * len(files)
+        results: list[IngestResult | None] = [None] * count
         embedder = self.embedder(coll)
         clean_tags = _clean_tags(tags)
         user = _clean_meta(user, 200)
@@ -254,6 +257,7 @@ class RagService:
         try:
             for i, (raw_name, data) in enumerate(files):
                 name = clean_file_name(raw_name)
+                names.append(name)
                 if cancelled is not None and cancelled(i):
                     results[i] = IngestResult(name, CANCELLED,
                                               f"Indexing of {name} was cancelled.")
@@ -309,6 +313,7 @@ class RagService:
                         self._fail(coll, p, exc)
                     buffer = [x for x in buffer if x[0] is not p]
                 p.loaded = True
+                p.data = b""  # kept on disk already; the chunks in flight are all we need
                 p.notes = limits.notes
                 if p.error is None and not p.cancelled:
                     if p.produced == 0:
@@ -326,7 +331,8 @@ class RagService:
         for p in started:
             results[p.index] = p.result
             report(p.index, 1.0, p.result.status if p.result else FAILED)
-        return [r or IngestResult(clean_file_name(files[i][0]), FAILED, "Not indexed.")
+        return [r or IngestResult(names[i] if i < len(names) else "file", FAILED,
+                                  "Not indexed.")
                 for i, r in enumerate(results)]
 
     @staticmethod

@@ -119,7 +119,7 @@ class Settings(BaseSettings):
     # Limits on what one file may expand to (docs/rag.md, "Limits"): past one
     # the file is refused with a sentence naming the setting that raises it.
     rag_max_text_chars: int = 25_000_000
-    rag_max_unpacked_mb: float = 100.0
+    rag_max_unpacked_mb: float = 50.0
     rag_max_html_elements: int = 1_000_000
     rag_max_csv_cells: int = 10_000_000
     rag_max_heading_chars: int = 200

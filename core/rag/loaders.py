@@ -71,7 +71,7 @@ class Limits:
 
     max_bytes: int | None = None
     max_chars: int = 25_000_000
-    max_unpacked: int = 100 * MB
+    max_unpacked: int = 50 * MB
     max_html_elements: int = 1_000_000
     max_csv_cells: int = 10_000_000
     max_heading_chars: int = 200
@@ -119,7 +119,7 @@ def clean_file_name(raw: str, *, limit: int = 255) -> str:
     name = re.split(r"[/\\]", raw)[-1]
     name = unicodedata.normalize("NFC", name)
     name = "".join(ch for ch in name if unicodedata.category(ch) not in {"Cc", "Cf", "Cs"})
-    name = " ".join(name.split()).strip(". ")
+    name = " ".join(name.split()).rstrip(". ")
     suffix = PurePath(name).suffix if name else ""
     if len(suffix) > 16:
         suffix = ""
@@ -362,7 +362,10 @@ def _open_docx(name: str, data: bytes, limits: Limits) -> zipfile.ZipFile:
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
         raise DocumentError(f"{name} could not be read as a Word file: it looks damaged.") \
             from exc
-    if len(infos) > 10_000 or sum(i.file_size for i in infos) > limits.max_unpacked:
+    if len(infos) > 10_000:
+        raise DocumentError(f"{name} holds more than 10,000 parts; it does not look like a "
+                            "real Word file.")
+    if sum(i.file_size for i in infos) > limits.max_unpacked:
         raise over
     if "word/document.xml" not in {i.filename for i in infos}:
         raise DocumentError(f"{name} could not be read as a Word file: it looks damaged.")

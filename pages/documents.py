@@ -177,8 +177,9 @@ def _uploads() -> None:
         return
     st.markdown("**Uploads**")
     if active:
-        st.caption(f"Indexing {len(active)} of {len(rows)} listed file(s). You can leave this "
-                   "page or close the browser: indexing carries on.")
+        files_word = "file is" if len(active) == 1 else "files are"
+        st.caption(f"{len(active)} {files_word} being indexed. You can leave this page or close "
+                   "the browser: indexing carries on.")
     for j in rows:
         _job_row(j)
     finished = [j for j in rows if j.status in (READY, SKIPPED, CANCELLED)]

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from core.rag.loaders import clean_file_name
 from core.rag.models import (
@@ -267,27 +268,28 @@ class IngestJobs:
         def on_document(i: int, doc_id: int) -> None:
             self.registry.update_job(ids[i], document_id=doc_id)
 
-        files = _Files(self, jobs)
-        try:
-            results = self.rag.ingest(coll.name, files, user=jobs[0].created_by,
-                                      tags=jobs[0].tag_list, replace=jobs[0].replace,
-                                      progress=progress, cancelled=cancelled,
-                                      on_document=on_document)
-        except Exception:  # noqa: BLE001 - the jobs fail plainly; documents were cleaned up
-            log.exception("ingestion jobs %s failed", ids)
-            for job in jobs:
-                self.registry.update_job(int(job.id), status=FAILED, progress=1.0,  # type: ignore[arg-type]
-                                         finished_at=utcnow(),
-                                         message=f"{job.file_name} could not be indexed because "
-                                                 "of an unexpected error; retry it.")
-            return
-        for job, res in zip(jobs, results, strict=True):
-            self.registry.update_job(int(job.id), status=res.status, progress=1.0,  # type: ignore[arg-type]
+        def on_done(i: int, res: Any) -> None:
+            job = jobs[i]
+            self.registry.update_job(ids[i], status=res.status, progress=1.0,
                                      message=res.message, finished_at=utcnow(),
                                      document_id=res.document_id)
             if res.status != FAILED or res.document_id is not None:
                 # A failed document keeps its original for "retry"; the staged copy can go.
                 self._unstage(job.staged)
+
+        files = _Files(self, jobs)
+        try:
+            self.rag.ingest(coll.name, files, user=jobs[0].created_by, tags=jobs[0].tag_list,
+                            replace=jobs[0].replace, progress=progress, cancelled=cancelled,
+                            on_document=on_document, on_done=on_done)
+        except Exception:  # noqa: BLE001 - the jobs fail plainly; documents were cleaned up
+            log.exception("ingestion jobs %s failed", ids)
+            for job, jid in zip(jobs, ids, strict=True):
+                if self.job(jid).status == RUNNING:
+                    self.registry.update_job(jid, status=FAILED, progress=1.0,
+                                             finished_at=utcnow(),
+                                             message=f"{job.file_name} could not be indexed "
+                                                     "because of an unexpected error; retry it.")
 
     def recover(self) -> int:
         """Fail running jobs whose worker is gone, then recover their documents."""

@@ -211,7 +211,9 @@ class RagService:
                user: str | None = None, tags: list[str] | None = None, replace: bool = False,
                progress: Callable[[int, float, str], None] | None = None,
                cancelled: Callable[[int], bool] | None = None,
-               on_document: Callable[[int, int], None] | None = None) -> list[IngestResult]:
+               on_document: Callable[[int, int], None] | None = None,
+               on_done: Callable[[int, IngestResult], None] | None = None,
+               ) -> list[IngestResult]:
         """Ingest each file on its own terms: one bad file never stops the others.
 
         Each document is all or nothing: its registry row says "ready" only
@@ -223,13 +225,28 @@ class RagService:
         already in the collection is skipped unless `replace`, which also
         replaces a ready document with the same file name once the new one is
         in. `cancelled(i)` is asked between batches; `on_document(i, id)` is
-        told each new registry row. If anything escapes (a progress callback
+        told each new registry row, and `on_done(i, result)` each file's outcome
+        as soon as it is known (a small file need not wait for a big one
+        sharing its batches). If anything escapes (a progress callback
         raising, an interrupt), every unfinished document is marked failed and
         its chunks removed before the exception goes on.
         """
         def report(i: int, frac: float, msg: str) -> None:
             if progress:
                 progress(i, frac, msg)
+
+        told: set[int] = set()
+
+        def tell(i: int, result: IngestResult | None) -> None:
+            if result is not None and i not in told:
+                told.add(i)
+                report(i, 1.0, result.status)
+                if on_done is not None:
+                    on_done(i, result)
+
+        def tell_finished() -> None:
+            for q in started:
+                tell(q.index, q.result)
 
         if not hasattr(files, "__len__"):
             files = list(files)
@@ -261,6 +278,7 @@ class RagService:
                 if cancelled is not None and cancelled(i):
                     results[i] = IngestResult(name, CANCELLED,
                                               f"Indexing of {name} was cancelled.")
+                    tell(i, results[i])
                     continue
                 digest = hashlib.sha256(data).hexdigest()
                 twin = twins.get(digest)
@@ -276,7 +294,7 @@ class RagService:
                     same = by_hash.get(digest)
                     results[i] = IngestResult(name, SKIPPED, skip, same.id if same else None,
                                               same.chunk_count if same else 0)
-                    report(i, 1.0, SKIPPED)
+                    tell(i, results[i])
                     continue
                 old = {int(by_hash[digest].id)} if digest in by_hash else set()  # type: ignore[arg-type]
                 p = _Pending(i, name, digest, bytes(data),
@@ -306,6 +324,7 @@ class RagService:
                         p.produced += 1
                         if len(buffer) >= self.batch_size:
                             buffer = self._flush(coll, embedder, buffer, report, cancelled)
+                            tell_finished()
                         if p.error or p.cancelled:
                             break
                 except Exception as exc:  # noqa: BLE001 - every failure is a per-file message
@@ -321,8 +340,10 @@ class RagService:
                             f"{name} has no text that could be extracted."))
                     elif p.written == p.produced:
                         self._complete([p])
+                tell_finished()
             if buffer:
                 self._flush(coll, embedder, buffer, report, cancelled)
+            tell_finished()
         except BaseException as exc:
             for p in started:
                 if p.result is None:
@@ -330,7 +351,6 @@ class RagService:
             raise
         for p in started:
             results[p.index] = p.result
-            report(p.index, 1.0, p.result.status if p.result else FAILED)
         return [r or IngestResult(names[i] if i < len(names) else "file", FAILED,
                                   "Not indexed.")
                 for i, r in enumerate(results)]

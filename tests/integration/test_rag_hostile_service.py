@@ -14,7 +14,8 @@ import pytest
 
 from tests.hostile import BY_ID, CASES, check_outcome, run_cases
 
-pytestmark = pytest.mark.slow
+# The light cases share one subprocess (one model load): minutes on a small machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 LIGHT = [c.id for c in CASES if c.service and not c.heavy]
 HEAVY = [c.id for c in CASES if c.service and c.heavy]
 

@@ -33,6 +33,7 @@ def test_light_case(case_id: str, light_results: dict) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 @pytest.mark.parametrize("case_id", HEAVY)
 def test_heavy_case(case_id: str, tmp_path) -> None:
     check_outcome(BY_ID[case_id], run_cases("loader", [case_id], tmp_path), level="loader")

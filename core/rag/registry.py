@@ -225,7 +225,7 @@ class DocumentRegistry:
                 res = s.exec(update(RagJob)  # type: ignore[call-overload]
                              .where(RagJob.id == job.id, RagJob.status == QUEUED)
                              .values(status=RUNNING, worker=worker, started_at=now,
-                                     heartbeat_at=now, message="Starting"))
+                                     heartbeat_at=now, message="Waiting for the file before it"))
                 if res.rowcount == 1:
                     claimed.append(job.id)
         with Session(self.engine) as s:

@@ -212,3 +212,25 @@ def test_hostile_file_names_and_tags_on_each_database(dialect, request, settings
             assert d.status == READY and _chunks(rag, "docs", d.id) == d.chunk_count
     finally:
         svc.close()
+
+
+def test_an_external_worker_process_runs_queued_jobs(monkeypatch, settings) -> None:
+    monkeypatch.setenv("TRELLIS_RAG_INGEST_WORKER", "external")
+    from core.config import Settings
+    from core.services import Services
+
+    svc = Services.build(Settings())
+    try:
+        svc.rag.create_collection("docs")
+        (job,) = svc.jobs.submit("docs", [("notes.txt", _text(4))])
+        assert svc.jobs._thread is None  # the app only queues
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        out = subprocess.run([sys.executable, "-m", "core.cli", "ingest-worker", "--once"],
+                             env=env, capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert "ran 1 ingestion job" in out.stdout
+        final = svc.jobs.job(int(job.id))
+        assert final.status == READY, final.message
+        assert svc.rag.documents("docs")[0].status == READY
+    finally:
+        svc.close()

@@ -1,14 +1,14 @@
 """Background ingestion: the job table, and who owns an `ingesting` document.
 
-Revision ID: 0009_documents
-Revises: 0008_dashboard_group_indexes
+Revision ID: 0011_documents
+Revises: 0010_evals
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009_documents"
-down_revision = "0008_dashboard_group_indexes"
+revision = "0011_documents"
+down_revision = "0010_evals"
 branch_labels = None
 depends_on = None
 

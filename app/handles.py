@@ -17,7 +17,12 @@ from core.telemetry.store import SpendSummary, day_start
 
 @st.cache_resource(show_spinner="Starting Trellis…")
 def services() -> Services:
-    return Services.build(Settings())
+    svc = Services.build(Settings())
+    if svc.settings.rag_ingest_worker == "thread":
+        # Queued document uploads run here, outside any page script: a refresh,
+        # a second tab or a closed browser neither stops nor repeats them.
+        svc.jobs.start()
+    return svc
 
 
 @st.cache_data(ttl=15, show_spinner=False)

@@ -68,3 +68,29 @@ def source_label(s: dict[str, Any]) -> str:
     if s.get("heading"):
         where.append(s["heading"])
     return f"[{s['n']}] {' · '.join(where)} · score {s['score']:.3f}"
+
+
+def relevance(scores: dict[str, float], best_keyword: float | None = None) -> tuple[str, str]:
+    """("High"/"Medium"/"Low", a sentence saying why) for one search hit.
+
+    People read "close in meaning (62% similar)" and "contains your search
+    words"; a fused rank score such as "rrf 0.033" means nothing to them.
+    """
+    similarity = scores.get("vector")
+    keyword = scores.get("bm25")
+    reasons = []
+    if similarity is not None:
+        pct = max(0, min(100, round(similarity * 100)))
+        level = "High" if similarity >= 0.5 else "Medium" if similarity >= 0.3 else "Low"
+        closeness = {"High": "close in meaning", "Medium": "related in meaning",
+                     "Low": "loosely related in meaning"}[level]
+        reasons.append(f"{closeness} ({pct}% similar)")
+    else:
+        share = (keyword or 0.0) / best_keyword if best_keyword else 0.0
+        level = "High" if share >= 0.7 else "Medium" if share >= 0.4 else "Low"
+    if keyword is not None and keyword > 0:
+        reasons.append("contains your search words")
+    elif similarity is not None and "bm25_rank" not in scores and "rrf" in scores:
+        reasons.append("does not contain your exact words")
+    text = " and ".join(reasons) if reasons else "matched your search"
+    return level, f"{level} relevance: {text}."

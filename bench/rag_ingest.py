@@ -1,6 +1,14 @@
 """Ingestion throughput: files -> chunks -> embeddings -> Chroma, against bare encode.
 
     PYTHONPATH=. python bench/rag_ingest.py [--chunks 2000] [--segments 4]
+    PYTHONPATH=. python bench/rag_ingest.py --large [--text-mb 20] [--csv-rows 200000]
+
+`--large` instead times one 20 MB text file and one 200,000-row CSV, each in
+a fresh subprocess (so peak memory is that file's alone): ingestion through
+core, then bare `encode` of exactly the chunk texts core produced (chunked
+untimed beforehand, as a caller of the bare model would have them). It
+prints seconds, chunks/s and peak memory (ru_maxrss) for both, and their
+ratios.
 
 The sample corpus (data/samples/) is replicated (each copy made unique, so
 deduplication does not skip it) until it yields at least --chunks chunks.
@@ -34,11 +42,135 @@ def corpus(copies: int) -> list[tuple[str, bytes]]:
     return files
 
 
+def large_text(total: int) -> bytes:
+    """English-like paragraphs (varied sentences, so chunking and embedding are realistic)."""
+    import random
+
+    rnd = random.Random(11)
+    words = ["staff", "claim", "expense", "within", "days", "approval", "manager", "travel",
+             "hotel", "policy", "budget", "report", "office", "team", "finance", "receipt",
+             "contract", "notice", "leave", "annual", "weeks", "parental", "refund", "invoice"]
+    out, size = [], 0
+    while size < total:
+        para = " ".join(
+            " ".join(rnd.choice(words) for _ in range(rnd.randint(8, 20))).capitalize() + "."
+            for _ in range(rnd.randint(2, 6))
+        ) + "\n\n"
+        out.append(para)
+        size += len(para)
+    return "".join(out).encode()[:total]
+
+
+def large_csv(rows: int) -> bytes:
+    lines = ["order_id,customer,city,amount,status,note"]
+    cities = ["Berlin", "Lisbon", "Madrid", "Paris", "Rome", "Vienna", "Oslo", "Dublin"]
+    for i in range(rows):
+        amount = f"{(i * 37) % 5000}.{i % 100:02d}"
+        lines.append(f"{100000 + i},customer {i % 9973},{cities[i % 8]},{amount},"
+                     f"{'paid' if i % 3 else 'open'},delivered in {i % 14 + 1} days")
+    return "\n".join(lines).encode()
+
+
+def _peak_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _child(role: str, path: str) -> int:
+    """One side of the large-file comparison, in its own process; prints one JSON line."""
+    import json
+
+    os.environ["TRELLIS_DATA_DIR"] = tempfile.mkdtemp(prefix="trellis-bench-")
+    from core.config import Settings
+    from core.rag.embeddings import load_embedder
+
+    data = Path(path).read_bytes()
+    name = Path(path).name
+    model = load_embedder()
+    model.encode(["warm up"], normalize_embeddings=True)
+    if role == "core":
+        from core.services import Services
+
+        svc = Services.build(Settings())
+        svc.rag.create_collection("large")
+        base = _peak_mb()
+        t0 = time.perf_counter()
+        (res,) = svc.rag.ingest("large", [(name, data)])
+        seconds = time.perf_counter() - t0
+        if res.status != "ready":
+            raise SystemExit(f"ingestion failed: {res.message}")
+        chunks = res.chunks
+        svc.close()
+    else:
+        from core.rag.chunking import iter_chunks
+        from core.rag.embeddings import LocalEmbedder
+        from core.rag.loaders import Limits, iter_document
+
+        s = Settings()
+        emb = LocalEmbedder()
+        texts = [c.text for c in iter_chunks(
+            iter_document(name, data, Limits.from_settings(s)), model.tokenizer,
+            strategy=s.rag_chunking, size=min(s.rag_chunk_tokens, emb.max_tokens),
+            overlap=s.rag_chunk_overlap, min_tokens=s.rag_min_chunk_tokens,
+            max_chars=s.rag_max_chunk_chars)]
+        del data
+        base = _peak_mb()
+        t0 = time.perf_counter()
+        model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
+                     show_progress_bar=False)
+        seconds = time.perf_counter() - t0
+        chunks = len(texts)
+    print(json.dumps({"seconds": seconds, "chunks": chunks, "peak_mb": _peak_mb(),
+                      "base_mb": base}))
+    return 0
+
+
+def large(text_mb: float, csv_rows: int) -> int:
+    import json
+    import subprocess
+
+    work = Path(tempfile.mkdtemp(prefix="trellis-bench-large-"))
+    files = [(work / "large.txt", lambda: large_text(int(text_mb * 1024 * 1024))),
+             (work / "orders.csv", lambda: large_csv(csv_rows))]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for path, make in files:
+        path.write_bytes(make())
+        print(f"\n{path.name}: {path.stat().st_size / 1024 / 1024:.1f} MB", flush=True)
+        out = {}
+        for role in ("core", "bare"):
+            proc = subprocess.run([sys.executable, __file__, "--_child", role, str(path)],
+                                  env=env, capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(proc.stderr[-3000:])
+                return 1
+            out[role] = json.loads(proc.stdout.strip().splitlines()[-1])
+            r = out[role]
+            print(f"  {role:4}: {r['chunks']:,} chunks in {r['seconds']:.1f} s "
+                  f"({r['chunks'] / r['seconds']:.1f} chunks/s), peak {r['peak_mb']:.0f} MB "
+                  f"(model loaded: {r['base_mb']:.0f} MB)", flush=True)
+        c, b = out["core"], out["bare"]
+        ratio = (c["chunks"] / c["seconds"]) / (b["chunks"] / b["seconds"])
+        print(f"  throughput ratio core/bare {ratio:.3f}; peak memory core {c['peak_mb']:.0f} MB "
+              f"vs bare {b['peak_mb']:.0f} MB (ratio {c['peak_mb'] / b['peak_mb']:.2f}; "
+              f"target: core under 1,536 MB: {'met' if c['peak_mb'] < 1536 else 'NOT met'})")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--chunks", type=int, default=2000)
     parser.add_argument("--segments", type=int, default=4)
+    parser.add_argument("--large", action="store_true",
+                        help="time a large text file and a large CSV instead")
+    parser.add_argument("--text-mb", type=float, default=20.0)
+    parser.add_argument("--csv-rows", type=int, default=200_000)
+    parser.add_argument("--_child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args._child:
+        return _child(*args._child)
+    if args.large:
+        return large(args.text_mb, args.csv_rows)
 
     os.environ["TRELLIS_DATA_DIR"] = tempfile.mkdtemp(prefix="trellis-bench-")
     from core.config import Settings

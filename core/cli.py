@@ -1,11 +1,12 @@
 """Command line: `python -m core.cli COMMAND`.
 
-Commands: prepare, chat, demo, check-alerts, users, keys, eval run, prompts.
+Commands: prepare, chat, demo, check-alerts, users, keys, eval run, prompts, ingest-worker.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -285,6 +286,25 @@ def _eval_run(settings: Settings, args: argparse.Namespace) -> int:
         services.close()
 
 
+def _ingest_worker(settings: Settings, once: bool) -> int:
+    """Run queued document ingestion jobs in this process (set
+    TRELLIS_RAG_INGEST_WORKER=external for the app so it leaves them to this)."""
+    from core.services import Services
+
+    svc = Services.build(settings)
+    try:
+        if once:
+            ran = svc.jobs.run_pending(once=False)
+            print(f"ran {ran} ingestion job(s)")
+            return 0
+        print("ingestion worker running; Ctrl+C stops it")
+        with contextlib.suppress(KeyboardInterrupt):
+            svc.jobs.run_forever()
+        return 0
+    finally:
+        svc.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     enforce_offline()
     parser = argparse.ArgumentParser(prog="trellis")
@@ -354,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
                          help="who the import is recorded as (label moves)")
     prompts.add_argument("--name", help="export only this prompt")
     prompts.add_argument("--version", type=int, help="with --name: export only this version")
+    worker = sub.add_parser("ingest-worker", help="run queued document ingestion jobs")
+    worker.add_argument("--once", action="store_true", help="run what is queued, then exit")
     args = parser.parse_args(argv)
     settings = Settings()
     if args.command == "prepare":
@@ -373,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
         return _users(settings, args)
     if args.command == "keys":
         return _keys(settings, args)
+    if args.command == "ingest-worker":
+        return _ingest_worker(settings, args.once)
     return 2
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy import Engine as DBEngine
@@ -15,9 +16,12 @@ from core.prompts import PromptRegistry
 from core.prompts.stage import RenderStage
 from core.prompts.stage import install as install_render
 from core.providers.registry import ProviderRegistry
+from core.rag.jobs import IngestJobs
 from core.rag.service import RagService
 from core.reliability import Reliability
 from core.telemetry.store import TelemetryStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -34,6 +38,7 @@ class Services:
     prompts: PromptRegistry
     #: The engine's render stage (experiments set its `variant_selector`).
     render: RenderStage
+    jobs: IngestJobs
 
     @classmethod
     def build(
@@ -54,14 +59,20 @@ class Services:
         rag.install(engine)
         prompts = PromptRegistry(db)
         render = install_render(engine, prompts)
+        jobs = IngestJobs(rag)
+        try:  # documents and jobs a dead process left half-done: failed, chunks removed
+            jobs.recover()
+        except Exception:  # noqa: BLE001 - startup goes on; the worker sweeps again later
+            log.exception("could not recover interrupted ingestion at start")
         if settings.guards_enabled:
             from core.guards import install_guards
 
             install_guards(engine, db, settings)
         access = AccessService(db, reliability.budgets)
         return cls(settings, db, registry, prices, telemetry, engine, reliability, rag, access,
-                   prompts=prompts, render=render)
+                   prompts=prompts, render=render, jobs=jobs)
 
     def close(self) -> None:
+        self.jobs.stop()
         self.rag.close()
         self.db.dispose()

@@ -116,6 +116,20 @@ class Settings(BaseSettings):
     rag_chunk_overlap: int = 30
     rag_min_chunk_tokens: int = 40
     rag_max_upload_mb: float = 20.0
+    # Limits on what one file may expand to (docs/rag.md, "Limits"): past one
+    # the file is refused with a sentence naming the setting that raises it.
+    rag_max_text_chars: int = 25_000_000
+    rag_max_unpacked_mb: float = 50.0
+    rag_max_html_elements: int = 1_000_000
+    rag_max_csv_cells: int = 10_000_000
+    rag_max_heading_chars: int = 200
+    rag_max_chunk_chars: int = 3000
+    #: An `ingesting` document (or a running job) whose owner has not touched it
+    #: for this long is taken as abandoned: marked failed, its chunks removed.
+    rag_stale_after_s: float = 300.0
+    #: "thread": the app process runs queued ingestion jobs in a worker thread;
+    #: "external": a separate `python -m core.cli ingest-worker` does.
+    rag_ingest_worker: str = "thread"
     rag_top_k: int = 5
     rag_context_tokens: int = 1500
 

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
 from core.db import session_scope
-from core.rag.models import FAILED, INGESTING, READY, RagCollection, RagDocument
+from core.rag.models import (
+    ACTIVE,
+    FAILED,
+    INGESTING,
+    QUEUED,
+    READY,
+    RUNNING,
+    RagCollection,
+    RagDocument,
+    RagJob,
+)
 from core.rag.retrieval import Served
 from core.telemetry.models import utcnow
 
@@ -81,6 +91,22 @@ class DocumentRegistry:
                     row.status, row.chunk_count, row.error = status, chunk_count, error
                     row.updated_at = utcnow()
 
+    def touch(self, doc_ids: list[int]) -> None:
+        """Mark documents as still being worked on (recovery leaves fresh ones alone)."""
+        if doc_ids:
+            with session_scope(self.engine) as s:
+                s.exec(update(RagDocument).where(col(RagDocument.id).in_(doc_ids))  # type: ignore[call-overload]
+                       .values(updated_at=utcnow()))
+
+    def stuck(self) -> list[RagDocument]:
+        """Documents whose status still says "ingesting"."""
+        with Session(self.engine) as s:
+            return list(s.exec(select(RagDocument).where(RagDocument.status == INGESTING)))
+
+    def collection_by_id(self, collection_id: int) -> RagCollection | None:
+        with Session(self.engine) as s:
+            return s.get(RagCollection, collection_id)
+
     def document(self, doc_id: int) -> RagDocument | None:
         with Session(self.engine) as s:
             return s.get(RagDocument, doc_id)
@@ -141,3 +167,101 @@ class DocumentRegistry:
             row = s.get(RagDocument, doc_id)
             if row is not None:
                 s.delete(row)
+
+    # -- ingestion jobs ---------------------------------------------------
+    def add_jobs(self, rows: list[RagJob]) -> list[RagJob]:
+        if not rows:
+            return []
+        with session_scope(self.engine) as s:
+            s.add_all(rows)
+            s.flush()
+            for row in rows:
+                s.refresh(row)
+            return rows
+
+    def job(self, job_id: int) -> RagJob | None:
+        with Session(self.engine) as s:
+            return s.get(RagJob, job_id)
+
+    def jobs(self, collection_id: int | None = None, *, include_dismissed: bool = False,
+             statuses: tuple[str, ...] | None = None, limit: int = 200) -> list[RagJob]:
+        with Session(self.engine) as s:
+            q = select(RagJob).order_by(col(RagJob.id).desc()).limit(limit)
+            if collection_id is not None:
+                q = q.where(RagJob.collection_id == collection_id)
+            if not include_dismissed:
+                q = q.where(col(RagJob.dismissed).is_(False))
+            if statuses:
+                q = q.where(col(RagJob.status).in_(statuses))
+            return list(s.exec(q))
+
+    def active_hashes(self, collection_id: int) -> dict[str, str]:
+        """Content hash -> file name of jobs queued or running in the collection."""
+        with Session(self.engine) as s:
+            q = select(RagJob.content_hash, RagJob.file_name).where(
+                RagJob.collection_id == collection_id, col(RagJob.status).in_(ACTIVE))
+            return {h: n for h, n in s.exec(q)}
+
+    def claim(self, worker: str, limit: int, max_bytes: int) -> list[RagJob]:
+        """Queued jobs of one collection and one set of options, oldest first, now
+        marked running by `worker`; a job another worker claimed first is left out."""
+        with Session(self.engine) as s:
+            queued = list(s.exec(select(RagJob).where(RagJob.status == QUEUED)
+                                 .order_by(col(RagJob.id)).limit(limit)))
+        if not queued:
+            return []
+        first = queued[0]
+        group, size = [], 0
+        for job in queued:
+            same = (job.collection_id, job.tags, job.replace, job.created_by) == (
+                first.collection_id, first.tags, first.replace, first.created_by)
+            if same and (not group or size + job.size_bytes <= max_bytes):
+                group.append(job)
+                size += job.size_bytes
+        claimed = []
+        now = utcnow()
+        with session_scope(self.engine) as s:
+            for job in group:
+                res = s.exec(update(RagJob)  # type: ignore[call-overload]
+                             .where(RagJob.id == job.id, RagJob.status == QUEUED)
+                             .values(status=RUNNING, worker=worker, started_at=now,
+                                     heartbeat_at=now, message="Waiting for the file before it"))
+                if res.rowcount == 1:
+                    claimed.append(job.id)
+        with Session(self.engine) as s:
+            return [s.get(RagJob, i) for i in claimed]  # type: ignore[misc]
+
+    def update_job(self, job_id: int, **values: object) -> None:
+        with session_scope(self.engine) as s:
+            s.exec(update(RagJob).where(RagJob.id == job_id)  # type: ignore[call-overload]
+                   .values(**values))
+
+    def update_jobs(self, job_ids: list[int], **values: object) -> None:
+        if job_ids:
+            with session_scope(self.engine) as s:
+                s.exec(update(RagJob).where(col(RagJob.id).in_(job_ids))  # type: ignore[call-overload]
+                       .values(**values))
+
+    def cancel_requested(self, job_ids: list[int]) -> set[int]:
+        if not job_ids:
+            return set()
+        with Session(self.engine) as s:
+            q = select(RagJob.id).where(col(RagJob.id).in_(job_ids),
+                                        col(RagJob.cancel_requested).is_(True))
+            return {int(i) for i in s.exec(q) if i is not None}
+
+    def running_jobs(self) -> list[RagJob]:
+        with Session(self.engine) as s:
+            return list(s.exec(select(RagJob).where(RagJob.status == RUNNING)))
+
+    def delete_job(self, job_id: int) -> None:
+        with session_scope(self.engine) as s:
+            row = s.get(RagJob, job_id)
+            if row is not None:
+                s.delete(row)
+
+    def staged_in_use(self, staged: str) -> bool:
+        with Session(self.engine) as s:
+            q = select(RagJob.id).where(RagJob.staged == staged,
+                                        col(RagJob.dismissed).is_(False)).limit(1)
+            return s.exec(q).first() is not None

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+import os
+import socket
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -18,13 +22,22 @@ from sqlalchemy import Engine as DBEngine
 
 from core.config import Settings
 from core.forms import name_problem
-from core.rag.chunking import STRATEGIES, Chunk, chunk_sections
+from core.rag.chunking import STRATEGIES, Chunk, iter_chunks
 from core.rag.embeddings import LocalEmbedder, OpenAIEmbedder, get_embedder
-from core.rag.loaders import DocumentError, load_document
-from core.rag.models import FAILED, INGESTING, READY, RagCollection, RagDocument
+from core.rag.loaders import DocumentError, Limits, Section, clean_file_name, iter_document
+from core.rag.models import (
+    CANCELLED,
+    FAILED,
+    INGESTING,
+    READY,
+    SKIPPED,
+    RagCollection,
+    RagDocument,
+)
 from core.rag.registry import DocumentRegistry
 from core.rag.retrieval import MODES, Hit, Retriever, build_context
 from core.rag.store import ChromaStore, StoreError
+from core.telemetry.models import utcnow
 
 __all__ = ["IngestResult", "RagError", "RagService", "RetrievalFailed"]
 
@@ -48,7 +61,7 @@ class RetrievalFailed(RuntimeError):
 @dataclass(slots=True)
 class IngestResult:
     file_name: str
-    status: str  # "ready" | "skipped" | "failed"
+    status: str  # "ready" | "skipped" | "failed" | "cancelled"
     message: str
     document_id: int | None = None
     chunks: int = 0
@@ -56,19 +69,47 @@ class IngestResult:
 
 @dataclass(slots=True)
 class _Pending:
-    """A file registered and chunked, waiting for its vectors."""
+    """A file being read, chunked and embedded (its chunks flow through in batches)."""
 
     index: int
-    row_id: int
     name: str
     digest: str
     data: bytes
-    chunks: list[Chunk]
     replaces: list[int]
-    base: dict[str, Any]
+    row_id: int = 0
+    base: dict[str, Any] = field(default_factory=dict)
+    produced: int = 0
     written: int = 0
+    loaded: bool = False
+    pos: float = 0.0
     error: str | None = None
-    result: IngestResult | None = field(default=None)
+    cancelled: bool = False
+    notes: list[str] = field(default_factory=list)
+    result: IngestResult | None = None
+
+
+def owner_id() -> str:
+    """Who is ingesting: "host:pid" (taken when needed, so a forked worker gets its own)."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}"
+
+
+def owner_alive(owner: str | None) -> bool:
+    """False when `owner` is a process on this host that no longer exists.
+
+    An owner on another host cannot be checked from here; staleness decides.
+    """
+    if not owner or ":" not in owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname()[:60]:
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError, OverflowError):
+        return True
+    return True
 
 
 class RagService:
@@ -166,102 +207,173 @@ class RagService:
         cid = self.collection(collection).id if collection else None
         return self.registry.documents(cid)
 
-    def ingest(self, collection: str, files: list[tuple[str, bytes]], *, user: str | None = None,
-               tags: list[str] | None = None, replace: bool = False,
-               progress: Callable[[int, float, str], None] | None = None) -> list[IngestResult]:
+    def ingest(self, collection: str, files: Iterable[tuple[str, bytes]], *,
+               user: str | None = None, tags: list[str] | None = None, replace: bool = False,
+               progress: Callable[[int, float, str], None] | None = None,
+               cancelled: Callable[[int], bool] | None = None,
+               on_document: Callable[[int, int], None] | None = None,
+               on_done: Callable[[int, IngestResult], None] | None = None,
+               ) -> list[IngestResult]:
         """Ingest each file on its own terms: one bad file never stops the others.
 
         Each document is all or nothing: its registry row says "ready" only
         once every chunk is in Chroma; on any failure its chunks are removed
-        and the row says "failed" with the reason. Same content already in the
-        collection is skipped unless `replace`, which also replaces a ready
-        document with the same file name once the new one is in. Chunks of
-        several files are embedded and written together, and registry rows
-        are written per batch, so many small files cost little more than one
-        big one.
+        and the row says "failed" with the reason. Chunks flow from the
+        parser to the embedder in batches as they are produced (batches span
+        files, so many small files cost little more than one big one), so a
+        large file is never held as a full list of chunks. Same content
+        already in the collection is skipped unless `replace`, which also
+        replaces a ready document with the same file name once the new one is
+        in. `cancelled(i)` is asked between batches; `on_document(i, id)` is
+        told each new registry row, and `on_done(i, result)` each file's outcome
+        as soon as it is known (a small file need not wait for a big one
+        sharing its batches). If anything escapes (a progress callback
+        raising, an interrupt), every unfinished document is marked failed and
+        its chunks removed before the exception goes on.
         """
         def report(i: int, frac: float, msg: str) -> None:
             if progress:
                 progress(i, frac, msg)
 
+        told: set[int] = set()
+
+        def tell(i: int, result: IngestResult | None) -> None:
+            if result is not None and i not in told:
+                told.add(i)
+                report(i, 1.0, result.status)
+                if on_done is not None:
+                    on_done(i, result)
+
+        def tell_finished() -> None:
+            for q in started:
+                tell(q.index, q.result)
+
+        if not hasattr(files, "__len__"):
+            files = list(files)
+        count = len(files)  # type: ignore[arg-type]
+        names: list[str] = []
         try:
             coll = self.collection(collection)
         except RagError as err:
-            return [IngestResult(PurePath(n).name, FAILED, str(err)) for n, _ in files]
+            return [IngestResult(clean_file_name(n), FAILED, str(err)) for n, _ in files]
         assert coll.id is not None
-        results: list[IngestResult | None] = [None] * len(files)
+        results: list[IngestResult | None] = [None] * count
         embedder = self.embedder(coll)
-        clean_tags = sorted({t.strip() for t in (tags or []) if t.strip()})
+        clean_tags = _clean_tags(tags)
+        user = _clean_meta(user, 200)
         ready = self.registry.ready_matching(coll.id, any_ready=True)
         by_hash = {d.content_hash: d for d in ready}
         by_name: dict[str, list[int]] = {}
         for d in ready:
             by_name.setdefault(d.file_name, []).append(int(d.id))  # type: ignore[arg-type]
-        seen: dict[str, str] = {}
-        pending: list[_Pending] = []
-        for i, (raw_name, data) in enumerate(files):
-            name = PurePath(raw_name).name or "unnamed"
-            digest = hashlib.sha256(data).hexdigest()
-            skip = None
-            if digest in seen:
-                skip = f"{name} has the same content as {seen[digest]} in this upload; skipped."
-            elif digest in by_hash and not replace:
-                skip = (f"{name} is already in '{coll.name}' (same content as "
-                        f"{by_hash[digest].file_name}); skipped. Tick 'replace' to index it again.")
-            seen.setdefault(digest, name)
-            if skip:
-                same = by_hash.get(digest)
-                results[i] = IngestResult(name, "skipped", skip, same.id if same else None,
-                                          same.chunk_count if same else 0)
-                report(i, 1.0, "skipped")
-                continue
-            old = {by_hash[digest].id} if digest in by_hash else set()
-            p = _Pending(i, 0, name, digest, data, [],
-                         sorted(old | set(by_name.get(name, []))) if replace else [], {})
-            p.error = self._chunk(coll, p, embedder)
-            pending.append(p)
-        rows = self.registry.add_documents([
-            RagDocument(collection_id=coll.id, file_name=p.name, content_hash=p.digest,
-                        size_bytes=len(p.data), status=FAILED if p.error else INGESTING,
-                        error=p.error, tags=",".join(clean_tags) or None,
-                        chunking=coll.chunking, created_by=user)
-            for p in pending
-        ])
-        for p, row in zip(pending, rows, strict=True):
-            p.row_id = int(row.id)  # type: ignore[arg-type]
-            p.base = {"document_id": p.row_id, "document": p.name,
-                      **{f"tag:{t}": True for t in clean_tags}}
-            if p.error:
-                p.result = IngestResult(p.name, FAILED, p.error, p.row_id)
-                report(p.index, 1.0, FAILED)
-            else:
-                report(p.index, 0.1, f"{len(p.chunks)} chunks to embed")
-        flat = [(p, c) for p in pending if p.error is None for c in p.chunks]
-        for start in range(0, len(flat), self.batch_size):
-            batch = [(p, c) for p, c in flat[start : start + self.batch_size] if p.error is None]
-            if batch:
-                self._write_batch(coll, embedder, batch, report)
-        for p in pending:
-            results[p.index] = p.result
-            report(p.index, 1.0, p.result.status if p.result else FAILED)
-        return [r or IngestResult(files[i][0], FAILED, "Not indexed.") for i, r in
-                enumerate(results)]
-
-    def _chunk(self, coll: RagCollection, p: _Pending, embedder: Any) -> str | None:
-        """Load and chunk one file into `p.chunks`; the plain error, if any."""
+        twins: dict[str, _Pending] = {}
+        started: list[_Pending] = []
+        buffer: list[tuple[_Pending, Chunk]] = []
+        s = self.settings
+        size = min(coll.chunk_tokens, embedder.max_tokens)
         try:
-            max_bytes = int(self.settings.rag_max_upload_mb * 1_000_000)
-            sections = load_document(p.name, p.data, max_bytes=max_bytes)
-            p.chunks = chunk_sections(
-                sections, embedder.tokenizer, strategy=coll.chunking,
-                size=min(coll.chunk_tokens, embedder.max_tokens), overlap=coll.chunk_overlap,
-                min_tokens=self.settings.rag_min_chunk_tokens,
-            )
-            if not p.chunks:
-                raise DocumentError(f"{p.name} has no text that could be extracted.")
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a per-file message
-            return _plain(p.name, exc)
-        return None
+            for i, (raw_name, data) in enumerate(files):
+                name = clean_file_name(raw_name)
+                names.append(name)
+                if cancelled is not None and cancelled(i):
+                    results[i] = IngestResult(name, CANCELLED,
+                                              f"Indexing of {name} was cancelled.")
+                    tell(i, results[i])
+                    continue
+                digest = hashlib.sha256(data).hexdigest()
+                twin = twins.get(digest)
+                skip = None
+                if twin is not None and twin.error is None and not twin.cancelled:
+                    skip = (f"{name} has the same content as {twin.name} in this upload; "
+                            "skipped.")
+                elif digest in by_hash and not replace:
+                    skip = (f"{name} is already in '{coll.name}' (same content as "
+                            f"{by_hash[digest].file_name}); skipped. Tick 'replace' to index "
+                            "it again.")
+                if skip:
+                    same = by_hash.get(digest)
+                    results[i] = IngestResult(name, SKIPPED, skip, same.id if same else None,
+                                              same.chunk_count if same else 0)
+                    tell(i, results[i])
+                    continue
+                old = {int(by_hash[digest].id)} if digest in by_hash else set()  # type: ignore[arg-type]
+                p = _Pending(i, name, digest, bytes(data),
+                             sorted(old | set(by_name.get(name, []))) if replace else [])
+                twins[digest] = p
+                row = self.registry.add_document(RagDocument(
+                    collection_id=coll.id, file_name=name, content_hash=digest,
+                    size_bytes=len(p.data), status=INGESTING, tags=",".join(clean_tags) or None,
+                    chunking=coll.chunking, created_by=user, owner=owner_id()))
+                p.row_id = int(row.id)  # type: ignore[arg-type]
+                p.base = {"document_id": p.row_id, "document": name,
+                          **{f"tag:{t}": True for t in clean_tags}}
+                started.append(p)
+                self._keep_file(digest, name, p.data)  # so a failed document can be retried
+                if on_document is not None:
+                    on_document(i, p.row_id)
+                report(i, 0.02, "reading")
+                limits = Limits.from_settings(s)
+                try:
+                    sections = self._tracked(p, iter_document(name, p.data, limits))
+                    for chunk in iter_chunks(sections, embedder.tokenizer,
+                                             strategy=coll.chunking, size=size,
+                                             overlap=coll.chunk_overlap,
+                                             min_tokens=s.rag_min_chunk_tokens,
+                                             max_chars=s.rag_max_chunk_chars):
+                        buffer.append((p, chunk))
+                        p.produced += 1
+                        if len(buffer) >= self.batch_size:
+                            buffer = self._flush(coll, embedder, buffer, report, cancelled)
+                            tell_finished()
+                        if p.error or p.cancelled:
+                            break
+                except Exception as exc:  # noqa: BLE001 - every failure is a per-file message
+                    if p.error is None and not p.cancelled:
+                        self._fail(coll, p, exc)
+                    buffer = [x for x in buffer if x[0] is not p]
+                p.loaded = True
+                p.data = b""  # kept on disk already; the chunks in flight are all we need
+                p.notes = limits.notes
+                if p.error is None and not p.cancelled:
+                    if p.produced == 0:
+                        self._fail(coll, p, DocumentError(
+                            f"{name} has no text that could be extracted."))
+                    elif p.written == p.produced:
+                        self._complete([p])
+                tell_finished()
+            if buffer:
+                self._flush(coll, embedder, buffer, report, cancelled)
+            tell_finished()
+        except BaseException as exc:
+            for p in started:
+                if p.result is None:
+                    self._abandon(coll, p, exc)
+            raise
+        for p in started:
+            results[p.index] = p.result
+        return [r or IngestResult(names[i] if i < len(names) else "file", FAILED,
+                                  "Not indexed.")
+                for i, r in enumerate(results)]
+
+    @staticmethod
+    def _tracked(p: _Pending, sections: Iterator[Section]) -> Iterator[Section]:
+        for section in sections:
+            p.pos = section.pos
+            yield section
+
+    def _flush(self, coll: RagCollection, embedder: Any, buffer: list[tuple[_Pending, Chunk]],
+               report: Callable[[int, float, str], None],
+               cancelled: Callable[[int], bool] | None) -> list[tuple[_Pending, Chunk]]:
+        """Embed and write the buffered chunks (after honouring cancellations)."""
+        docs = list({id(p): p for p, _ in buffer}.values())
+        if cancelled is not None:
+            for p in docs:
+                if p.error is None and not p.cancelled and cancelled(p.index):
+                    self._cancel(coll, p)
+        batch = [(p, c) for p, c in buffer if p.error is None and not p.cancelled]
+        if batch:
+            self._write_batch(coll, embedder, batch, report)
+        return []
 
     def _write_batch(self, coll: RagCollection, embedder: Any,
                      batch: list[tuple[_Pending, Chunk]],
@@ -284,11 +396,34 @@ class RagService:
             for p in docs:
                 self._fail(coll, p, exc)
             return
-        done = [p for p in docs if p.written == len(p.chunks)]
-        for p in docs:
-            report(p.index, 0.1 + 0.9 * p.written / len(p.chunks), "embedding")
+        done = [p for p in docs if p.loaded and p.written == p.produced]
         if done:
             self._complete(done)
+        going = [p for p in docs if p.result is None]
+        self.registry.touch([p.row_id for p in going])
+        for p in going:
+            share = p.written / max(p.produced, 1)
+            report(p.index, 0.05 + 0.9 * min(p.pos * share, 1.0),
+                   f"{p.written:,} chunks embedded")
+
+    def _cancel(self, coll: RagCollection, p: _Pending) -> None:
+        """Stop one document: its chunks and its row go (the user asked for it)."""
+        p.cancelled = True
+        self._remove_chunks(coll.name, p.row_id)
+        self.registry.delete_document(p.row_id)
+        p.result = IngestResult(p.name, CANCELLED, f"Indexing of {p.name} was cancelled.")
+
+    def _abandon(self, coll: RagCollection, p: _Pending, exc: BaseException) -> None:
+        """Something escaped mid-way: fail this unfinished document, never leave it ingesting."""
+        reason = (f"Indexing of {p.name} was interrupted; nothing of it is searchable. "
+                  "Retry it, or delete it.")
+        log.warning("ingestion of document %s interrupted by %s", p.row_id, type(exc).__name__)
+        try:
+            removed = self._remove_chunks(coll.name, p.row_id)
+            self.registry.finish(p.row_id, FAILED, 0 if removed else max(p.written, 1), reason)
+        except Exception:  # noqa: BLE001 - the original exception matters more; recovery retries
+            log.exception("could not mark interrupted document %s failed", p.row_id)
+        p.result = IngestResult(p.name, FAILED, reason, p.row_id)
 
     def ingest_file(self, collection: str, name: str, data: bytes, *, user: str | None = None,
                     tags: list[str] | None = None, replace: bool = False,
@@ -312,16 +447,41 @@ class RagService:
         p.result = IngestResult(p.name, FAILED, p.error, p.row_id)
 
     def _complete(self, done: list[_Pending]) -> None:
-        for p in done:
-            self._keep_file(p.digest, p.name, p.data)
-        self.registry.finish_many([(p.row_id, READY, len(p.chunks), None) for p in done])
+        self.registry.finish_many([(p.row_id, READY, p.produced, None) for p in done])
         for p in done:
             for old_id in p.replaces:
                 if old_id != p.row_id and self.registry.document(old_id) is not None:
                     self.delete_document(old_id)
             verb = "Replaced" if p.replaces else "Indexed"
-            p.result = IngestResult(p.name, READY, f"{verb} {p.name}: {len(p.chunks)} chunks.",
-                                    p.row_id, len(p.chunks))
+            notes = "".join(f" {n}" for n in p.notes)
+            p.result = IngestResult(p.name, READY, f"{verb} {p.name}: {p.produced:,} chunks."
+                                    + notes, p.row_id, p.produced)
+
+    def recover(self) -> int:
+        """Documents left "ingesting" by a process that is gone: failed, chunks removed.
+
+        Gone means a process on this host that no longer exists, or an owner
+        that has not touched the row for `rag_stale_after_s` (another host, a
+        hung process). Runs when services start and periodically in the
+        ingestion worker; returns how many documents it recovered.
+        """
+        stale_before = utcnow() - timedelta(seconds=self.settings.rag_stale_after_s)
+        recovered = 0
+        for doc in self.registry.stuck():
+            if owner_alive(doc.owner) and doc.updated_at > stale_before:
+                continue
+            assert doc.id is not None
+            coll = self.registry.collection_by_id(doc.collection_id)
+            removed = coll is None or self._remove_chunks(coll.name, doc.id)
+            reason = (f"Indexing of {doc.file_name} stopped part-way (the app stopped or "
+                      "restarted); nothing of it is searchable. Retry it, or delete it.")
+            if not removed:
+                reason += (" Delete this document once the store is back to clear partly "
+                           "written chunks.")
+            self.registry.finish(doc.id, FAILED, 0 if removed else 1, reason)
+            log.warning("recovered document %s left ingesting by %s", doc.id, doc.owner)
+            recovered += 1
+        return recovered
 
     def _remove_chunks(self, collection: str, doc_id: int) -> bool:
         try:
@@ -502,10 +662,30 @@ def _check_name(name: str) -> None:
         raise RagError(problem)
 
 
+def _clean_meta(value: str | None, limit: int) -> str | None:
+    """Metadata safe for any database: valid UTF-8, no control characters, bounded."""
+    if value is None:
+        return None
+    text = str(value).encode("utf-8", "replace").decode("utf-8")
+    text = "".join(ch for ch in text if unicodedata.category(ch) not in {"Cc", "Cf", "Cs"})
+    text = " ".join(text.split())
+    return text[:limit] or None
+
+
+def _clean_tags(tags: list[str] | None) -> list[str]:
+    """Distinct tags, each cleaned and at most 50 characters, 500 in all when joined."""
+    out: list[str] = []
+    for tag in sorted({_clean_meta(t.replace(",", " "), 50) or "" for t in (tags or [])}):
+        if tag and len(",".join([*out, tag])) <= 500:
+            out.append(tag)
+    return out
+
+
 def _plain(name: str, exc: BaseException) -> str:
     if isinstance(exc, DocumentError | RagError):
         return str(exc)
     if isinstance(exc, StoreError):
         return f"{name} was not indexed: {exc}"
     log.error("ingesting %s failed", name, exc_info=exc)
-    return f"{name} could not be indexed because of an unexpected error ({type(exc).__name__})."
+    return (f"{name} could not be indexed because of an unexpected error; the details are in "
+            "the server log.")

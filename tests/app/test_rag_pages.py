@@ -26,6 +26,19 @@ def _services():
     return Services.build(Settings())
 
 
+def _until_idle(at: AppTest, timeout: float = 240.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        at.run()
+        if not _services().jobs.jobs(active_only=True):
+            at.run()
+            return
+        time.sleep(0.5)
+    raise AssertionError("uploads still running")
+
+
 def test_documents_page_create_upload_list_search_delete() -> None:
     at = _app("documents.py").run()
     assert not at.exception
@@ -36,29 +49,39 @@ def test_documents_page_create_upload_list_search_delete() -> None:
     assert not at.exception
     assert at.selectbox(key="docs.collection").value == "handbook"
 
-    at.file_uploader(key="docs.files").set_value([
+    uploader = at.file_uploader(key="docs.files.0")
+    assert "MB" not in uploader.label  # the limit is stated once, by the uploader itself
+    uploader.set_value([
         ("employee-handbook.md", (SAMPLES / "employee-handbook.md").read_bytes(), "text/markdown"),
         ("empty.txt", b"", "text/plain"),
     ]).run()
     next(b for b in at.button if b.label == "Index files").click().run()
     assert not at.exception
+    # The files were handed to the background worker; the page polls the database.
+    _until_idle(at)
     assert any(s.value.startswith("Indexed employee-handbook.md") for s in at.success)
-    assert [e.value for e in at.error] == ["empty.txt is empty (0 bytes)."]
-    bars = [p for p in at.get("progress")]
-    assert len(bars) == 3  # overall + one per file
-    assert all(p.value == 100 for p in bars)
+    # Red in the upload list, and again beside the failed document in the Documents tab.
+    assert [e.value for e in at.error] == ["empty.txt is empty (0 bytes)."] * 2
+    assert not list(at.get("progress"))  # no bar left: green for the good file, red for the bad
+    assert {b.label for b in at.button} >= {"Retry", "Remove", "Clear finished"}
 
     at.run()
     table = at.dataframe[0].value
     assert set(table["file"]) == {"employee-handbook.md", "empty.txt"}
     assert dict(zip(table["file"], table["status"], strict=True)) == {
-        "employee-handbook.md": "ready", "empty.txt": "failed"}
+        "employee-handbook.md": "Ready", "empty.txt": "Failed"}
+
+    # The failed upload can be removed from the list.
+    next(b for b in at.button if b.label == "Remove").click().run()
+    assert not at.exception
+    assert len(at.error) == 1 and "Remove" not in {b.label for b in at.button}
 
     at.text_input(key="docs.query").input("How many days of annual leave?").run()
     assert not at.exception
     labels = [e.label for e in at.expander]
     hit = next(lbl for lbl in labels if lbl.startswith("[1] employee-handbook.md"))
-    assert "score" in hit and "Annual leave" in hit
+    assert hit.endswith("relevance") and "Annual leave" in hit and "rrf" not in hit
+    assert any("relevance:" in c.value and "similar" in c.value for c in at.caption)
     assert any("27 days of paid annual leave" in m.value for m in at.markdown)
 
     empty_id = next(d.id for d in _services().rag.documents("handbook")

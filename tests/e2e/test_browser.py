@@ -124,7 +124,7 @@ def test_documents_page_loads_the_sample_documents(app_server, browser):
         d, '[data-testid="stSelectboxVirtualDropdown"] [role="option"]'))
     samples = sorted(p.name for p in SAMPLES.iterdir() if p.is_file())
     assert sorted(re.sub(r" \(#\d+, \w+\)$", "", o) for o in options) == samples, options
-    assert all(o.endswith(", ready)") for o in options), options
+    assert all(o.endswith(", Ready)") for o in options), options
     picker.find_element(CSS, "input").send_keys(Keys.ESCAPE)
 
     # The Search tab finds a passage in them.
@@ -133,7 +133,7 @@ def test_documents_page_loads_the_sample_documents(app_server, browser):
         (e for e in d.find_elements(CSS, 'input[aria-label="Search this collection"]')
          if e.is_displayed()), None))
     box.send_keys("How many days of annual leave do we get?", Keys.ENTER)
-    # Each hit is an expander labelled "[n] document · section · score"
+    # Each hit is an expander labelled "[n] document · section · high relevance"
     # (after its chevron icon, which Streamlit renders as ligature text).
     first = wait_for(browser, "the first search hit", lambda d: next(
         (line for t in _texts(d, '[data-testid="stExpander"] summary')

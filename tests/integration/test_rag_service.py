@@ -178,7 +178,7 @@ def test_failure_half_way_leaves_no_chunks_and_no_success_row(services) -> None:
     assert store.adds >= 2
     assert result.status == FAILED
     assert result.message == ("employee-handbook.md could not be indexed because of an "
-                              "unexpected error (OSError).")
+                              "unexpected error; the details are in the server log.")
     assert store.get("atomic") == []
     (row,) = rag.documents("atomic")
     assert (row.status, row.chunk_count) == (FAILED, 0)

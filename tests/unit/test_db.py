@@ -4,9 +4,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
-import core.evals.models  # noqa: F401
-
 # Every module that declares tables, so the parity check covers the whole schema.
+import core.access.models  # noqa: F401
+import core.evals.models  # noqa: F401
 import core.guards.models  # noqa: F401
 import core.prompts.models  # noqa: F401
 import core.rag.models  # noqa: F401

@@ -134,4 +134,4 @@ def test_bad_files_get_one_plain_sentence(name: str, data: bytes, match: str) ->
 
 def test_oversized_file_is_refused_before_parsing() -> None:
     with pytest.raises(DocumentError, match=r"big\.txt is 2\.0 MB; the upload limit is 1\.0 MB"):
-        load_document("big.txt", b"a" * 2_000_000, max_bytes=1_000_000)
+        load_document("big.txt", b"a" * 2 * 1024 * 1024, max_bytes=1024 * 1024)

@@ -14,15 +14,14 @@ from core.config import Settings, enforce_offline
 
 
 def _prepare(settings: Settings) -> int:
-    """Create the data dir, migrate the database, assemble the bundled model."""
-    from core.providers.local import bundled_model_path
+    """Create the data dir, migrate the database, find and assemble the bundled models."""
+    from core.providers.local import bundled_model_path, smollm2_model_path
     from core.services import Services
 
     services = Services.build(settings)
     services.close()
-    if settings.local_model_path is None:
-        path = bundled_model_path(settings.resolved_models_dir)
-        print(f"local model ready: {path}")
+    for locate in (smollm2_model_path, bundled_model_path):
+        print(f"local model ready: {locate(settings.resolved_models_dir)}")
     print(f"database ready: {settings.resolved_database_url.split('@')[-1]}")
     return 0
 
@@ -309,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     enforce_offline()
     parser = argparse.ArgumentParser(prog="trellis")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("prepare", help="migrate the database and assemble the bundled model")
+    sub.add_parser("prepare", help="migrate the database and assemble the bundled models")
     chat = sub.add_parser("chat", help="send one message through the engine")
     chat.add_argument("text")
     chat.add_argument("--model", default=None)

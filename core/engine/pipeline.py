@@ -171,6 +171,7 @@ class Engine:
     def _stage(
         self, ctx: CallContext, name: str, fn: Callable[[CallContext], dict[str, Any] | None]
     ) -> None:
+        _report_stage(ctx, name)
         start = time.perf_counter()
         status = "ok"
         detail: dict[str, Any] | None = None
@@ -200,6 +201,7 @@ class Engine:
                 SpanRecord(name, (time.perf_counter() - ctx.t0) * 1000.0, 0.0, "skipped")
             )
             return
+        _report_stage(ctx, name)
         start = time.perf_counter()
         status = "ok"
         detail: dict[str, Any] = {}
@@ -493,6 +495,7 @@ class EngineStream:
 
     def _provider_stream(self, ctx: CallContext) -> Iterator[str]:
         engine = self._engine
+        _report_stage(ctx, "provider")
         start = time.perf_counter()
         status = "ok"
         streamed = None
@@ -567,6 +570,17 @@ class DirectExecutor:
     def stream(self, ctx: CallContext) -> StreamedCompletion:
         assert ctx.provider is not None
         return ctx.provider.stream(self._engine.chat_request(ctx))
+
+
+def _report_stage(ctx: CallContext, name: str) -> None:
+    """Tell the caller's `on_stage` (if any) that stage `name` starts; never fail the call."""
+    callback = ctx.request.on_stage
+    if callback is None:
+        return
+    try:
+        callback(name)
+    except Exception:  # noqa: BLE001 - a progress display must not cost the answer
+        log.warning("on_stage callback failed at %s", name, exc_info=True)
 
 
 def _params(req: CompletionRequest) -> dict[str, Any] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -40,6 +41,10 @@ class CompletionRequest:
     #: The call's id when the caller must know it before the call runs (the gateway
     #: sends it in a header); a fresh one otherwise.
     trace_id: str | None = None
+    #: Called with each stage's name as it starts (a stage with nothing to do is not
+    #: reported), so a caller can show where a long call is. It must be quick; an
+    #: error it raises is logged and ignored.
+    on_stage: Callable[[str], None] | None = None
 
 
 @dataclass(slots=True)

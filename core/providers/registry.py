@@ -2,7 +2,7 @@
 
 A model id is `provider/model`, for example `openai/gpt-4o-mini`,
 `anthropic/claude-haiku-4-5`, `compat/llama3.1:8b` (an OpenAI-compatible
-server) or `local/gemma-3-270m`.
+server), `local/smollm2-135m-instruct` or `local/gemma-3-270m` (the embedded models).
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""The embedded GGUF model, for real: the bundled Gemma 3 270M base model."""
+"""The embedded GGUF models, for real: SmolLM2-135M-Instruct (the default, chat
+template) and the Gemma 3 270M base model (completion style). Each file is read
+into memory once per test session (the provider shares loaded models)."""
 
 from __future__ import annotations
 
@@ -8,10 +10,18 @@ from core.engine import CompletionRequest
 from core.providers import Message
 from core.providers import errors as E
 from core.providers.base import ChatRequest
-from core.providers.local import LocalProvider, completion_prompt
+from core.providers.local import (
+    GEMMA_ID,
+    SMOLLM2_ID,
+    LocalProvider,
+    completion_prompt,
+    smollm2_model_path,
+)
 from tests.conftest import MODELS_DIR
 
 pytestmark = pytest.mark.slow
+
+BOTH = pytest.mark.parametrize("model", [SMOLLM2_ID, GEMMA_ID])
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +29,8 @@ def local():
     return LocalProvider(models_dir=MODELS_DIR, chat_format="auto")
 
 
-def _req(text="What is the capital of France?", **kw):
-    return ChatRequest(model="gemma-3-270m", messages=[Message("user", text)], **kw)
+def _req(model, text="What is the capital of France?", **kw):
+    return ChatRequest(model=model, messages=[Message("user", text)], **kw)
 
 
 def test_completion_prompt_is_plain_turns_ending_with_the_assistant_cue():
@@ -35,16 +45,32 @@ def test_completion_prompt_is_plain_turns_ending_with_the_assistant_cue():
     assert prompt == "Be brief.\n\nUSER: Hi\nASSISTANT: Hello\nUSER: Capital of France?\nASSISTANT:"
 
 
-def test_complete_answers_with_tokens_counted(local):
-    out = local.complete(_req(max_tokens=24, temperature=0))
+def test_both_bundled_models_are_listed_smollm2_first(local):
+    status = local.status()
+    assert status.available
+    assert status.models == (SMOLLM2_ID, GEMMA_ID)
+    assert local.model_id == SMOLLM2_ID
+    assert smollm2_model_path().name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def test_smollm2_uses_its_chat_template_and_gemma_does_not(local):
+    assert local.uses_template(SMOLLM2_ID) is True
+    assert local.uses_template(GEMMA_ID) is False
+
+
+@BOTH
+def test_complete_answers_with_tokens_counted(local, model):
+    out = local.complete(_req(model, max_tokens=24, temperature=0))
     assert out.text.strip()
     assert "USER:" not in out.text and "ASSISTANT:" not in out.text
+    assert "<|im_start|>" not in out.text and "<|im_end|>" not in out.text
     assert out.usage.input_tokens > 5
     assert 0 < out.usage.output_tokens <= 24
 
 
-def test_stream_matches_usage_and_stops_at_the_turn_marker(local):
-    streamed = local.stream(_req("Name a color.", max_tokens=16, temperature=0))
+@BOTH
+def test_stream_matches_usage_and_stops_at_the_turn_marker(local, model):
+    streamed = local.stream(_req(model, "Name a color.", max_tokens=16, temperature=0))
     deltas = list(streamed)
     assert deltas and streamed.text == "".join(deltas)
     assert not streamed.text.startswith(" ")
@@ -53,44 +79,67 @@ def test_stream_matches_usage_and_stops_at_the_turn_marker(local):
     assert streamed.finish_reason in ("stop", "length")
 
 
+def test_smollm2_follows_a_system_prompt(local):
+    """The reason it is the default: an instruction-tuned model does what the system
+    prompt says (the base model ignored a pirate system prompt)."""
+    out = local.complete(
+        ChatRequest(
+            model=SMOLLM2_ID,
+            messages=[
+                Message("system", "You are a pirate. Always answer like a pirate."),
+                Message("user", "How is the weather today?"),
+            ],
+            max_tokens=40,
+            temperature=0,
+        )
+    )
+    words = ("pirate", "sailin", "arr", "matey", "ahoy", "ship", "sea")
+    assert any(w in out.text.lower() for w in words), out.text
+
+
 def test_greedy_decoding_is_deterministic(local):
-    a = local.complete(_req("Count: one, two,", max_tokens=8, temperature=0)).text
-    b = local.complete(_req("Count: one, two,", max_tokens=8, temperature=0)).text
+    a = local.complete(_req(GEMMA_ID, "Count: one, two,", max_tokens=8, temperature=0)).text
+    b = local.complete(_req(GEMMA_ID, "Count: one, two,", max_tokens=8, temperature=0)).text
     assert a == b
 
 
 def test_wrong_model_name_is_a_bad_request(local):
-    with pytest.raises(E.BadRequest):
+    with pytest.raises(E.BadRequest) as info:
         local.complete(ChatRequest(model="llama-70b", messages=[Message("user", "hi")]))
+    assert SMOLLM2_ID in str(info.value) and GEMMA_ID in str(info.value)
 
 
-def test_too_long_prompt_is_context_too_long(local):
+def test_too_long_prompt_is_context_too_long():
     small = LocalProvider(models_dir=MODELS_DIR, n_ctx=64)
     with pytest.raises(E.ContextTooLong) as info:
-        small.complete(_req("word " * 400, max_tokens=8))
+        small.complete(_req(SMOLLM2_ID, "word " * 400, max_tokens=8))
     assert "longer than this model can read" in info.value.user_message
 
 
-def test_missing_model_file_is_unavailable_with_the_fix(tmp_path):
+def test_missing_model_file_is_listed_with_the_fix(tmp_path):
     status = LocalProvider(models_dir=tmp_path, model_path=tmp_path / "nope.gguf").status()
-    assert not status.available and "TRELLIS_LOCAL_MODEL_PATH" in status.reason
+    # The bundled models still work; the reason names the setting to fix.
+    assert status.available and "nope" not in status.models
+    assert "TRELLIS_LOCAL_MODEL_PATH" in status.reason
+    none = LocalProvider(models_dir=tmp_path, model_path=tmp_path / "nope.gguf", bundled=())
+    assert not none.status().available and "TRELLIS_LOCAL_MODEL_PATH" in none.status().reason
 
 
-def test_engine_streams_the_local_model_and_logs_it(services):
+def test_engine_streams_the_default_model_and_logs_it(services):
     stream = services.engine.stream(
         CompletionRequest(messages=[Message("user", "Say hi.")], max_tokens=12, temperature=0)
     )
     text = "".join(stream)
     assert text
     [row] = services.telemetry.recent_calls()
-    assert (row.provider, row.model, row.status) == ("local", "gemma-3-270m", "ok")
+    assert (row.provider, row.model, row.status) == ("local", SMOLLM2_ID, "ok")
     assert row.cost_usd == 0.0  # self-hosted: free unless a price override says otherwise
     assert row.ttft_ms and row.tokens_per_s and row.output_tokens > 0
 
 
-def test_chat_format_follows_the_file_and_the_setting():
+def test_chat_format_of_a_user_file_follows_the_file_and_the_setting():
     """auto uses a GGUF's own chat template only when the file carries one;
-    the bundled base model does not, so it stays completion-style. `template`
+    the Gemma base model does not, so it stays completion-style. `template`
     forces the chat path (for instruction-tuned files)."""
     from core.providers.local import bundled_model_path
 
@@ -98,9 +147,10 @@ def test_chat_format_follows_the_file_and_the_setting():
     req = ChatRequest(model=path.stem, messages=[Message("user", "Hi")], max_tokens=8)
     auto = LocalProvider(models_dir=MODELS_DIR, model_path=path, chat_format="auto")
     assert auto.model_id == path.stem
+    assert auto.status().models[0] == path.stem
     auto.complete(req)
-    assert auto._use_template is False
+    assert auto.uses_template(path.stem) is False
     forced = LocalProvider(models_dir=MODELS_DIR, model_path=path, chat_format="template")
     out = forced.complete(req)
-    assert forced._use_template is True
+    assert forced.uses_template(path.stem) is True
     assert out.finish_reason in ("stop", "length")

@@ -6,6 +6,7 @@ from typing import Any
 
 import streamlit as st
 
+from app.state import keep
 from core.guards import PolicyStore
 from core.guards.describe import (
     entity_name,
@@ -27,12 +28,12 @@ def policy_selector(svc: Services) -> str | None:
     # One indexed SELECT; not cached so an edit on the Guardrails page shows at once.
     names = PolicyStore(svc.db).names()
     default = svc.settings.guard_default_policy
-    index = names.index(default) if default in names else 0
+    if default not in names:
+        default = names[0] if names else None
     return st.selectbox(
         "Guardrail policy",
         names,
-        index=index,
-        key=POLICY_KEY,
+        key=keep(POLICY_KEY, default, options=names),
         help="What the guards do with PII, prompt injection and leaks; edit them on the "
         "Guardrails page.",
     )

@@ -7,6 +7,8 @@ briefly with `st.cache_data`; a page that writes clears just those readers.
 
 from __future__ import annotations
 
+import threading
+
 import streamlit as st
 
 from core.config import Settings
@@ -22,6 +24,10 @@ def services() -> Services:
         # Queued document uploads run here, outside any page script: a refresh,
         # a second tab or a closed browser neither stops nor repeats them.
         svc.jobs.start()
+    if svc.settings.warm_up:
+        # The PII analyzer, the default model and the embedder take seconds to load;
+        # load them now, off the page's thread, not on the first message.
+        threading.Thread(target=svc.warm_up, name="trellis-warm-up", daemon=True).start()
     return svc
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import streamlit as st
 
 from app import handles
+from app.state import keep
 
 MODES = {"hybrid": "Hybrid (vector + keyword)", "vector": "Vector (meaning)",
          "bm25": "Keyword (BM25)"}
@@ -26,7 +27,7 @@ def after_change() -> None:
 def sidebar_options() -> dict[str, Any] | None:
     """The chat page's "Use documents" controls; the `rag` request option, or None when off."""
     st.markdown("**Documents**")
-    on = st.toggle("Use documents", key="chat.rag.on",
+    on = st.toggle("Use documents", key=keep("chat.rag.on", False),
                    help="Answer from a document collection, with numbered citations.")
     if not on:
         return None
@@ -34,11 +35,14 @@ def sidebar_options() -> dict[str, Any] | None:
     if not names:
         st.caption("No collections yet: add documents on the Documents page.")
         return None
-    collection = st.selectbox("Collection", names, key="chat.rag.collection")
-    mode = st.selectbox("Retrieval", list(MODES), format_func=MODES.get, key="chat.rag.mode")
-    top_k = st.slider("Chunks to retrieve", 1, 10, handles.services().settings.rag_top_k,
-                      key="chat.rag.top_k")
-    rewrite = st.checkbox("Let the model rewrite the query first", key="chat.rag.rewrite")
+    collection = st.selectbox("Collection", names,
+                              key=keep("chat.rag.collection", names[0], options=names))
+    mode = st.selectbox("Retrieval", list(MODES), format_func=MODES.get,
+                        key=keep("chat.rag.mode", "hybrid", options=MODES))
+    top_k = st.slider("Chunks to retrieve", 1, 10,
+                      key=keep("chat.rag.top_k", handles.services().settings.rag_top_k))
+    rewrite = st.checkbox("Let the model rewrite the query first",
+                          key=keep("chat.rag.rewrite", False))
     return {"collection": collection, "mode": mode, "top_k": top_k, "rewrite": rewrite}
 
 

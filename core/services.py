@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine as DBEngine
 
@@ -19,6 +21,7 @@ from core.providers.registry import ProviderRegistry
 from core.rag.jobs import IngestJobs
 from core.rag.service import RagService
 from core.reliability import Reliability
+from core.telemetry.conversations import ConversationStore
 from core.telemetry.store import TelemetryStore
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,9 @@ class Services:
     #: The engine's render stage (experiments set its `variant_selector`).
     render: RenderStage
     jobs: IngestJobs
+    conversations: ConversationStore
+    #: The installed guards (None when TRELLIS_GUARDS_ENABLED is off).
+    guards: Any = None
 
     @classmethod
     def build(
@@ -64,13 +70,46 @@ class Services:
             jobs.recover()
         except Exception:  # noqa: BLE001 - startup goes on; the worker sweeps again later
             log.exception("could not recover interrupted ingestion at start")
+        conversations = ConversationStore(db)
+        guards = None
         if settings.guards_enabled:
             from core.guards import install_guards
 
-            install_guards(engine, db, settings)
+            guards = install_guards(engine, db, settings)
+            # Conversations are stored redacted, exactly as the call log is.
+            conversations.text_filter = guards.redact_text
         access = AccessService(db, reliability.budgets)
         return cls(settings, db, registry, prices, telemetry, engine, reliability, rag, access,
-                   prompts=prompts, render=render, jobs=jobs)
+                   prompts=prompts, render=render, jobs=jobs, conversations=conversations,
+                   guards=guards)
+
+    def warm_up(self, on_step: Callable[[str], None] | None = None) -> list[str]:
+        """Load the heavy models now (PII analyzer, the default local model, the
+        embedder), so a user's first message does not wait seconds for them.
+
+        Meant for a background thread at start-up; each part that fails is logged and
+        skipped (the call that needs it will say what is wrong). Returns what loaded.
+        """
+        steps: list[tuple[str, Callable[[], object]]] = []
+        if self.guards is not None:
+            steps.append(("pii", lambda: self.guards.scanner.analyzer.analyze(
+                text="Warm-up.", language="en")))
+        provider_name, _, model = self.settings.default_model.partition("/")
+        if provider_name == "local":
+            local = self.registry.get("local")
+            steps.append(("local_model", lambda: local.warm_up(model)))
+        steps.append(("embedder", lambda: self.rag.embedder().tokenizer))
+        done: list[str] = []
+        for name, load in steps:
+            if on_step is not None:
+                on_step(name)
+            try:
+                load()
+            except Exception:  # noqa: BLE001 - warming is an optimisation, never a failure
+                log.warning("warm-up of %s failed", name, exc_info=True)
+                continue
+            done.append(name)
+        return done
 
     def close(self) -> None:
         self.jobs.stop()

@@ -1,68 +1,172 @@
-"""Chat playground: try a model (or two side by side) and see what each answer cost."""
+"""Chat playground: try a model (or two side by side) and see what each answer cost.
+
+Conversations are kept per user in the database (redacted, as the call log is);
+the open one's id is in the URL (`?chat=`), so a refresh or a shared link finds it.
+Every setting in the sidebar is kept across page switches (app/state.py).
+"""
 
 from __future__ import annotations
 
-import uuid
+import logging
 
 import streamlit as st
 
 from app import auth, eval_widgets, guard_widgets, handles, prompt_widgets, rag_widgets
+from app.state import keep
 from app.widgets import format_cost, format_ms
 from core.engine import CompletionRequest, CompletionResponse
 from core.providers import Message
 from core.providers.errors import TrellisError
 
+log = logging.getLogger(__name__)
+
 HISTORY = "chat.history"
-SESSION = "chat.session_id"
+#: The id of the open conversation, None until its first message is saved.
+CONVERSATION = "chat.conversation"
+URL_PARAM = "chat"
+#: What the chat says while a call is in one of its stages (others keep the last line).
+STAGE_LABELS = {
+    "input_guards": "Checking for personal data…",
+    "cache": "Looking for a saved answer…",
+    "retrieve": "Searching documents…",
+    "context_guards": "Checking the documents for personal data…",
+    "route": "Choosing the model…",
+    "provider": "Thinking…",
+    "output_guards": "Checking the answer…",
+}
 
-auth.page("playground.use")
+actor = auth.page("playground.use")
+#: Whose conversations these are: the signed-in user; None for the one local user of an
+#: install without sign-in (TRELLIS_AUTH=none), as for feedback.
+USER_ID = None if actor.kind == "local" else actor.name
 svc = handles.services()
+conversations = svc.conversations
 st.session_state.setdefault(HISTORY, [])
-st.session_state.setdefault(SESSION, uuid.uuid4().hex)
+st.session_state.setdefault(CONVERSATION, None)
 
+
+def _start_new_chat() -> None:
+    st.session_state[HISTORY] = []
+    st.session_state[CONVERSATION] = None
+    st.query_params.pop(URL_PARAM, None)
+
+
+def _open_conversation(conversation_id: str) -> bool:
+    view = conversations.get(conversation_id, USER_ID)
+    if view is None:
+        return False
+    st.session_state[HISTORY] = view.turns
+    st.session_state[CONVERSATION] = view.id
+    st.query_params[URL_PARAM] = view.id
+    return True
+
+
+def _delete_conversation(conversation_id: str) -> None:
+    conversations.delete(conversation_id, USER_ID)
+    if st.session_state.get(CONVERSATION) == conversation_id:
+        _start_new_chat()
+    st.toast("Conversation deleted.")
+
+
+def _sync_with_url() -> None:
+    """Open the conversation the URL names (a refresh, a link); keep the URL on the open one."""
+    wanted = st.query_params.get(URL_PARAM)
+    current = st.session_state.get(CONVERSATION)
+    if wanted and wanted != current:
+        if not _open_conversation(wanted):
+            _start_new_chat()
+            st.info(
+                "That conversation is not here any more (it was deleted, or it belongs to "
+                "someone else), so this is a new chat.",
+                icon=":material/info:",
+            )
+    elif current and not wanted:
+        # Another page's URL has no ?chat=; put it back so a refresh still finds the chat.
+        st.query_params[URL_PARAM] = current
+
+
+_sync_with_url()
 st.title("Chat playground")
 
 models = handles.available_models()
 default_model = svc.settings.default_model
 
 
-def _model_picker(label: str, key: str, index: int = 0) -> str:
-    options = list(models)
+def _second_default(first: str) -> str:
+    """The right-hand model in compare mode: another local model, so the comparison is real."""
+    for pool in ([m for m in models if m.startswith("local/")], models):
+        for m in pool:
+            if m != first:
+                return m
+    return first
+
+
+def _model_picker(label: str, key: str, default: str) -> str:
     typed = st.session_state.get(f"{key}.typed", "").strip()
-    if not options:
+    if not models:
         return typed or default_model
-    if default_model in options and index == 0:
-        index = options.index(default_model)
-    choice = st.selectbox(label, options, index=min(index, max(len(options) - 1, 0)), key=key)
+    if default not in models:
+        default = models[0]
+    choice = st.selectbox(label, models, key=keep(key, default, options=models))
     return typed or choice or default_model
 
 
+def _conversation_list() -> None:
+    current = st.session_state.get(CONVERSATION)
+    st.button(
+        "New chat", icon=":material/add_comment:", key="chat.new", width="stretch",
+        on_click=_start_new_chat,
+        help="Start an empty conversation; this one stays in the list below.",
+    )
+    past = conversations.list(USER_ID, limit=30)
+    if not past:
+        return
+    st.markdown("**Conversations**")
+    for conv in past:
+        title = conv.title if len(conv.title) <= 34 else conv.title[:33].rstrip() + "…"
+        left, right = st.columns([6, 1], vertical_alignment="center", gap="small")
+        left.button(
+            title, key=f"chat.open.{conv.id}", width="stretch",
+            type="secondary" if conv.id == current else "tertiary",
+            help=f"{conv.title} · {conv.turns} messages",
+            on_click=_open_conversation, args=(conv.id,),
+        )
+        right.button(
+            "", icon=":material/delete:", key=f"chat.delete.{conv.id}", type="tertiary",
+            help="Delete this conversation", on_click=_delete_conversation, args=(conv.id,),
+        )
+
+
 with st.sidebar:
+    _conversation_list()
+    st.divider()
     st.markdown("**Model and parameters**")
-    compare = st.toggle("Compare two models", key="chat.compare")
-    model_a = _model_picker("Model" if not compare else "Left model", "chat.model_a")
-    model_b = _model_picker("Right model", "chat.model_b", index=1) if compare else None
+    compare = st.toggle("Compare two models", key=keep("chat.compare", False))
+    model_a = _model_picker(
+        "Model" if not compare else "Left model", "chat.model_a", default_model
+    )
+    model_b = (
+        _model_picker("Right model", "chat.model_b", _second_default(model_a)) if compare else None
+    )
     with st.expander("Other model id"):
         st.text_input(
             "Type a provider/model id to use instead (left model)",
-            key="chat.model_a.typed",
+            key=keep("chat.model_a.typed", ""),
             placeholder="openai/gpt-4.1",
         )
-    temperature = st.slider("Temperature", 0.0, 2.0, 0.7, 0.05, key="chat.temperature")
+    temperature = st.slider("Temperature", 0.0, 2.0, step=0.05, key=keep("chat.temperature", 0.7))
     max_tokens = st.number_input(
-        "Max tokens", 1, svc.settings.max_output_tokens, 256, key="chat.max_tokens"
+        "Max tokens", 1, svc.settings.max_output_tokens, step=1,
+        key=keep("chat.max_tokens", 256),
     )
     system = st.text_area(
-        "System prompt", key="chat.system", placeholder="You are a helpful assistant."
+        "System prompt", key=keep("chat.system", ""), placeholder="You are a helpful assistant."
     )
     # Registry prompt (app/prompt_widgets.py): a picked prompt's messages go first.
     prompt_fields = prompt_widgets.chat_prompt_picker(svc) or {}
     prompt_widgets.save_as_prompt(svc, system)
     guard_policy = guard_widgets.policy_selector(svc)
     rag_options = rag_widgets.sidebar_options()
-    if st.button("Clear chat", icon=":material/delete:", key="chat.clear", width="stretch"):
-        st.session_state[HISTORY] = []
-        st.rerun()
 
 if not models:
     st.warning(
@@ -97,6 +201,15 @@ def _on_feedback(call_id: int, key: str) -> None:
     st.toast("Thanks: feedback saved.")
 
 
+def _fallback_note(answer: dict) -> str | None:
+    """"Answered by X after Y failed." when a route's fallback served the answer."""
+    failed = [f for f in (answer.get("fallback_from") or "").split(",") if f]
+    if not failed:
+        return None
+    names = failed[0] if len(failed) == 1 else ", ".join(failed[:-1]) + " and " + failed[-1]
+    return f"Answered by {answer['model']} after {names} failed."
+
+
 def _render_answer(answer: dict) -> None:
     if answer.get("error"):
         st.error(answer["error"], icon=":material/error:")
@@ -104,6 +217,9 @@ def _render_answer(answer: dict) -> None:
         guard_widgets.render_report(answer)
         return
     st.markdown(answer["text"] or "_(empty answer)_")
+    note = _fallback_note(answer)
+    if note:
+        st.caption(f":material/alt_route: {note}")
     rag_widgets.render_sources(answer)
     st.caption(_figures(answer))
     guard_widgets.render_report(answer)
@@ -150,6 +266,7 @@ def _answer_dict(
         "status": resp.status,
         "cache_hit": resp.cache_hit,
         "call_id": resp.call_id,
+        "fallback_from": resp.fallback_from,
         **guard_widgets.report_fields(resp),
         **rag_widgets.answer_extras(resp),
     }
@@ -179,6 +296,15 @@ def _options(guard_policy: str | None, rag_options: dict | None) -> dict:
 
 
 def _ask(model: str, slot: int) -> dict:
+    progress = st.empty()
+    with progress:
+        status = st.status("Starting…", state="running")
+
+    def on_stage(stage: str) -> None:
+        label = STAGE_LABELS.get(stage)
+        if label:
+            status.update(label=label)
+
     request = CompletionRequest(
         messages=_conversation(slot),
         model=model,
@@ -186,22 +312,55 @@ def _ask(model: str, slot: int) -> dict:
         temperature=temperature,
         max_tokens=int(max_tokens),
         source="playground",
-        session_id=st.session_state[SESSION],
+        session_id=st.session_state[CONVERSATION],
         options=_options(guard_policy, rag_options),
         **prompt_fields,
+        on_stage=on_stage,
     )
     stream = svc.engine.stream(request)
+
+    def deltas():
+        first = True
+        for delta in stream:
+            if first:
+                progress.empty()  # the answer itself now shows progress
+                first = False
+            yield delta
+
     text = ""
     try:
-        text = st.write_stream(stream)
+        text = st.write_stream(deltas())
     except TrellisError as err:
+        progress.empty()
         st.error(err.user_message, icon=":material/error:")
         return _answer_dict(model, None, "", err)
     finally:
         handles.after_call()
+    progress.empty()
     answer = _answer_dict(model, stream.response, text if isinstance(text, str) else "", None)
     st.caption(_figures(answer))
     return answer
+
+
+def _save(turn: dict) -> None:
+    """Add a turn to the open conversation (creating it on the first message)."""
+    try:
+        conv = st.session_state[CONVERSATION]
+        if conv is None:
+            conv = conversations.create(USER_ID)
+            st.session_state[CONVERSATION] = conv
+            st.query_params[URL_PARAM] = conv
+        if turn["role"] == "user":
+            conversations.add_user_turn(conv, turn["content"])
+        else:
+            conversations.add_assistant_turn(conv, turn["answers"])
+    except Exception:  # noqa: BLE001 - the chat goes on; saving it is what failed
+        log.exception("could not save the conversation")
+        st.warning(
+            "This conversation could not be saved, so it will be gone after a refresh; "
+            "tell an admin if this keeps happening.",
+            icon=":material/warning:",
+        )
 
 
 for turn in st.session_state[HISTORY]:
@@ -220,6 +379,7 @@ prompt = st.chat_input(
 )
 if prompt:
     st.session_state[HISTORY].append({"role": "user", "content": prompt})
+    _save(st.session_state[HISTORY][-1])
     with st.chat_message("user"):
         st.markdown(prompt)
     with st.chat_message("assistant"):
@@ -233,5 +393,6 @@ if prompt:
         else:
             answers = [_ask(model_a, 0)]
     st.session_state[HISTORY].append({"role": "assistant", "answers": answers})
+    _save(st.session_state[HISTORY][-1])
     # Rerun so the new answer renders with its feedback controls like the rest.
     st.rerun()

@@ -38,6 +38,8 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     # Guards are on in the product; suites about other stages turn them off so
     # their assertions see plain text. The guard suites turn them back on.
     monkeypatch.setenv("TRELLIS_GUARDS_ENABLED", "false")
+    # The app's background model warm-up: tests load what they use when they use it.
+    monkeypatch.setenv("TRELLIS_WARM_UP", "false")
     monkeypatch.chdir(tmp_path)
     yield data
 

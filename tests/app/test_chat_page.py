@@ -42,7 +42,8 @@ def test_local_model_answers_with_its_figures(app_path):
     assert len(assistant) == 1
     figures = [c.value for c in assistant[0].caption]
     assert any(
-        "local/gemma-3-270m" in f and "tokens" in f and "$0" in f and "TTFT" in f and "latency" in f
+        "local/smollm2-135m-instruct" in f
+        and "tokens" in f and "$0" in f and "TTFT" in f and "latency" in f
         for f in figures
     ), figures
     rows, svc = _rows()
@@ -73,7 +74,14 @@ def test_failing_provider_shows_a_plain_sentence(app_path, wire, monkeypatch):
     svc.close()
 
 
-def test_compare_mode_answers_side_by_side_and_clear_empties(app_path, wire, monkeypatch):
+def test_compare_mode_defaults_to_two_local_models(app_path):
+    at = _open(app_path)
+    at.toggle(key="chat.compare").set_value(True).run()
+    assert at.selectbox(key="chat.model_a").value == "local/smollm2-135m-instruct"
+    assert at.selectbox(key="chat.model_b").value == "local/gemma-3-270m"
+
+
+def test_compare_mode_answers_side_by_side_and_new_chat_empties(app_path, wire, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
     monkeypatch.setenv("OPENAI_BASE_URL", wire.base_url + "/v1")
     wire.reply = "Bonjour from the wire."
@@ -90,5 +98,108 @@ def test_compare_mode_answers_side_by_side_and_clear_empties(app_path, wire, mon
     rows, svc = _rows()
     assert sorted(r.provider for r in rows) == ["local", "openai"]
     svc.close()
-    at.button(key="chat.clear").click().run()
+    at.button(key="chat.new").click().run()
     assert not [m for m in at.chat_message]
+    assert "chat" not in at.query_params
+
+
+def test_chat_settings_survive_a_page_switch(app_path):
+    """Bug 1: temperature, system prompt, max tokens, models, compare, guard policy and
+    the documents options came back as defaults after visiting another page."""
+    at = _open(app_path)
+    at.toggle(key="chat.compare").set_value(True).run()
+    at.selectbox(key="chat.model_a").set_value("local/gemma-3-270m")
+    at.selectbox(key="chat.model_b").set_value("local/smollm2-135m-instruct")
+    at.slider(key="chat.temperature").set_value(1.3)
+    at.number_input(key="chat.max_tokens").set_value(99)
+    at.text_area(key="chat.system").input("Talk like a pirate.")
+    at.toggle(key="chat.rag.on").set_value(True)
+    at.run()
+
+    at.switch_page("../pages/operations.py").run()
+    assert not at.exception, at.exception
+    at.run()  # a second run on the other page: Streamlit has dropped the chat widgets
+    at.switch_page("../pages/chat.py").run()
+    assert not at.exception, at.exception
+
+    assert at.toggle(key="chat.compare").value is True
+    assert at.selectbox(key="chat.model_a").value == "local/gemma-3-270m"
+    assert at.selectbox(key="chat.model_b").value == "local/smollm2-135m-instruct"
+    assert at.slider(key="chat.temperature").value == 1.3
+    assert at.number_input(key="chat.max_tokens").value == 99
+    assert at.text_area(key="chat.system").value == "Talk like a pirate."
+    assert at.toggle(key="chat.rag.on").value is True
+
+
+def test_guard_policy_choice_survives_a_page_switch(app_path, guards_on):
+    at = _open(app_path)
+    options = at.selectbox(key="chat.guard_policy").options
+    other = next(o for o in options if o != at.selectbox(key="chat.guard_policy").value)
+    at.selectbox(key="chat.guard_policy").set_value(other).run()
+    at.switch_page("../pages/documents.py").run()
+    at.run()
+    at.switch_page("../pages/chat.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="chat.guard_policy").value == other
+
+
+def test_a_refreshed_browser_finds_its_conversation(app_path):
+    """Bug 9: the chat was lost on a refresh. The conversation is saved as it goes and
+    its id is in the URL; a new session (a refresh) with that URL reopens it."""
+    at = _open(app_path)
+    at.chat_input[0].set_value("What is the capital of France?").run()
+    assert not at.exception, at.exception
+    conversation = at.query_params["chat"]
+    conversation = conversation[0] if isinstance(conversation, list) else conversation
+    answer = [m for m in at.chat_message if m.name == "assistant"][0].markdown[0].value
+
+    refreshed = AppTest.from_file(app_path, default_timeout=120)
+    refreshed.query_params["chat"] = conversation
+    refreshed.run()
+    assert not refreshed.exception, refreshed.exception
+    users = [m for m in refreshed.chat_message if m.name == "user"]
+    assistants = [m for m in refreshed.chat_message if m.name == "assistant"]
+    assert [u.markdown[0].value for u in users] == ["What is the capital of France?"]
+    assert assistants[0].markdown[0].value == answer
+    # It is listed in the sidebar, and can be deleted there.
+    assert refreshed.button(key=f"chat.open.{conversation}").label.startswith("What is the")
+    refreshed.button(key=f"chat.delete.{conversation}").click().run()
+    assert not [m for m in refreshed.chat_message]
+    assert "chat" not in refreshed.query_params
+
+    gone = AppTest.from_file(app_path, default_timeout=120)
+    gone.query_params["chat"] = conversation
+    gone.run()
+    assert not gone.exception
+    assert any("not here any more" in i.value for i in gone.info)
+
+
+def test_conversations_are_stored_redacted(app_path, guards_on):
+    at = _open(app_path)
+    at.chat_input[0].set_value("My name is John Smith, what is 2+2?").run()
+    assert not at.exception, at.exception
+    svc = Services.build(Settings())
+    [conv] = svc.conversations.list()
+    view = svc.conversations.get(conv.id)
+    assert "John Smith" not in view.turns[0]["content"]
+    assert "<PERSON_1>" in view.turns[0]["content"]
+    assert "John Smith" not in conv.title
+    svc.close()
+
+
+def test_fallback_answer_says_which_model_served_it(app_path, wire, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.setenv("OPENAI_BASE_URL", wire.base_url + "/v1")
+    wire.default = "500"
+    svc = Services.build(Settings())
+    svc.reliability.routes.save("main", ["openai/gpt-4o-mini", "local/gemma-3-270m"])
+    svc.close()
+    at = _open(app_path)
+    at.selectbox(key="chat.model_a").set_value("route/main").run()
+    at.chat_input[0].set_value("Hello?").run()
+    assert not at.exception, at.exception
+    assistant = [m for m in at.chat_message if m.name == "assistant"]
+    captions = [c.value for c in assistant[0].caption]
+    assert any(
+        "Answered by local/gemma-3-270m after openai/gpt-4o-mini failed." in c for c in captions
+    ), captions

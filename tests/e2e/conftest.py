@@ -56,6 +56,7 @@ def app_server(isolated_env: Path, tmp_path: Path) -> Iterator[AppServer]:
     """
     env = dict(os.environ)
     env.pop("TRELLIS_GUARDS_ENABLED", None)
+    env.pop("TRELLIS_WARM_UP", None)  # the real app warms its models up at start
     # The app reads .streamlit/config.toml from its working directory; run it
     # from the test's tmp dir (away from any developer .env) with the repo's
     # config next to it.

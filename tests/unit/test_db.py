@@ -12,6 +12,7 @@ import core.prompts.models  # noqa: F401
 import core.rag.models  # noqa: F401
 import core.reliability.models  # noqa: F401
 import core.telemetry.alert_models  # noqa: F401
+import core.telemetry.conversations  # noqa: F401
 import core.telemetry.models  # noqa: F401
 from core.db import current_revision, downgrade, make_engine, migrate
 

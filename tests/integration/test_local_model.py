@@ -154,3 +154,17 @@ def test_chat_format_of_a_user_file_follows_the_file_and_the_setting():
     out = forced.complete(req)
     assert forced.uses_template(path.stem) is True
     assert out.finish_reason in ("stop", "length")
+
+
+def test_warm_up_loads_the_heavy_models(guards_on, settings):
+    """What the app runs in a background thread at start (bug 4: the first answer
+    waited ~10 s for the PII analyzer and the model)."""
+    from core.services import Services
+
+    svc = Services.build(settings)
+    try:
+        steps: list[str] = []
+        assert svc.warm_up(steps.append) == ["pii", "local_model", "embedder"]
+        assert steps == ["pii", "local_model", "embedder"]
+    finally:
+        svc.close()

@@ -9,6 +9,7 @@ import streamlit as st
 
 from app import handles
 from app.state import keep
+from core.rag.citations import cited, mark
 
 MODES = {"hybrid": "Hybrid (vector + keyword)", "vector": "Vector (meaning)",
          "bm25": "Keyword (BM25)"}
@@ -58,7 +59,12 @@ def render_sources(answer: dict[str, Any]) -> None:
     sources = answer.get("sources") or []
     if not sources:
         return
-    st.caption(f"Sources ({len(sources)})")
+    numbers = cited(answer.get("text") or "", len(sources))
+    if numbers:
+        used = ", ".join(f"[{n}]" for n in numbers)
+        st.caption(f"Sources ({len(sources)}) · the answer cites {used}")
+    else:
+        st.caption(f"Sources ({len(sources)}) · the answer cites none of them by number")
     for s in sources:
         with st.expander(source_label(s)):
             st.markdown(s["text"])
@@ -98,3 +104,12 @@ def relevance(scores: dict[str, float], best_keyword: float | None = None) -> tu
         reasons.append("does not contain your exact words")
     text = " and ".join(reasons) if reasons else "matched your search"
     return level, f"{level} relevance: {text}."
+
+
+def answer_markdown(answer: dict[str, Any]) -> str:
+    """The answer's text with each [n] that matches a listed source shown as a badge."""
+    text = answer.get("text") or ""
+    sources = answer.get("sources") or []
+    if not sources:
+        return text
+    return mark(text, len(sources), lambda n: f" :blue-badge[{n}]")

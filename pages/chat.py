@@ -216,7 +216,7 @@ def _render_answer(answer: dict) -> None:
         st.caption(answer["model"])
         guard_widgets.render_report(answer)
         return
-    st.markdown(answer["text"] or "_(empty answer)_")
+    st.markdown(rag_widgets.answer_markdown(answer) or "_(empty answer)_")
     note = _fallback_note(answer)
     if note:
         st.caption(f":material/alt_route: {note}")

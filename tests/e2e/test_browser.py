@@ -68,7 +68,7 @@ def test_chat_answer_from_the_local_model_shows_its_figures(app_server, browser)
 
     line = figures(browser)
     found = re.search(
-        r"^local/gemma-3-270m · (\d+) → (\d+) tokens · \$0 · latency [\d.,]+ m?s · "
+        r"^local/smollm2-135m-instruct · (\d+) → (\d+) tokens · \$0 · latency [\d.,]+ m?s · "
         r"TTFT [\d.,]+ m?s",
         line or "",
     )
@@ -78,6 +78,55 @@ def test_chat_answer_from_the_local_model_shows_its_figures(app_server, browser)
     assert "What is the capital of France?" in user.text
     answer = assistant.find_element(CSS, '[data-testid="stMarkdownContainer"]').text
     assert answer.strip() and answer != "(empty answer)", assistant.text
+    assert not browser.find_elements(CSS, '[data-testid="stException"]')
+
+
+def _answer_figures(driver) -> list[str]:
+    """Every figures line under the assistant's answers, in page order."""
+    lines = []
+    for msg in driver.find_elements(CSS, '[data-testid="stChatMessage"]'):
+        if msg.find_elements(CSS, '[data-testid="stChatMessageAvatarAssistant"]'):
+            lines += [c for c in _texts(msg, '[data-testid="stCaptionContainer"]') if "TTFT" in c]
+    return lines
+
+
+def test_compare_two_local_models_then_refresh_finds_the_conversation(app_server, browser):
+    """A product manager's journey: compare mode answers with the two bundled models
+    side by side (SmolLM2 left, Gemma right); a browser refresh keeps the conversation."""
+    browser.get(app_server.url)
+    wait_for(browser, "the chat page", lambda d: "Chat playground" in _texts(d, "h1"))
+    toggle = wait_for(browser, "the compare toggle", lambda d: next(
+        (e for e in d.find_elements(CSS, '[data-testid="stSidebar"] label')
+         if e.text.strip() == "Compare two models"), None))
+    toggle.click()
+    wait_for(browser, "the right model picker",
+             lambda d: any("Right model" in t for t in _texts(d, '[data-testid="stSidebar"]')))
+    wait_for(browser, "the page to settle", app_idle)
+    box = wait_for(
+        browser, "the chat input",
+        lambda d: next((e for e in d.find_elements(CSS, '[data-testid="stChatInputTextArea"]')
+                        if e.is_enabled()), None),
+    )
+    box.send_keys("Name a fruit.")
+    box.send_keys(Keys.ENTER)
+    # Both answers are logged, then drawn again with their feedback thumbs.
+    wait_for(browser, "both answers' feedback thumbs", lambda d: len(d.find_elements(
+        CSS, '[data-testid="stChatMessage"] [data-testid="stFeedback"]')) == 2,
+        timeout=2 * ANSWER_TIMEOUT_S)
+    wait_for(browser, "the page to settle", app_idle)
+    left, right = _answer_figures(browser)
+    assert left.startswith("local/smollm2-135m-instruct · "), left
+    assert right.startswith("local/gemma-3-270m · "), right
+    assert "chat=" in browser.current_url, browser.current_url
+
+    # A refresh is a new session: the conversation comes back from the database.
+    browser.refresh()
+    wait_for(browser, "the reopened conversation", lambda d: len(_answer_figures(d)) == 2)
+    wait_for(browser, "the page to settle", app_idle)
+    assert _answer_figures(browser) == [left, right]
+    assert any("Name a fruit." in t for t in _texts(browser, '[data-testid="stChatMessage"]'))
+    assert any(b.text.strip().endswith("Name a fruit.") for b in browser.find_elements(
+        CSS, '[data-testid="stSidebar"] [data-testid="stButton"] button'))
     assert not browser.find_elements(CSS, '[data-testid="stException"]')
 
 

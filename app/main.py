@@ -41,5 +41,10 @@ navigation = st.navigation(
         ],
     })
 )
-sidebar_status()
-navigation.run()
+try:
+    navigation.run()
+finally:
+    # After the page, so a page's own sidebar controls (the chat's conversations and
+    # model settings, the dashboards' filters) come first; in `finally` so a page that
+    # stops early (st.stop) still shows which providers work.
+    sidebar_status()

@@ -35,6 +35,8 @@ STAGE_LABELS = {
     "output_guards": "Checking the answer…",
 }
 
+DOCUMENT_STAGES = ("retrieve", "context_guards")
+
 actor = auth.page("playground.use")
 #: Whose conversations these are: the signed-in user; None for the one local user of an
 #: install without sign-in (TRELLIS_AUTH=none), as for feedback.
@@ -301,6 +303,8 @@ def _ask(model: str, slot: int) -> dict:
         status = st.status("Starting…", state="running")
 
     def on_stage(stage: str) -> None:
+        if stage in DOCUMENT_STAGES and not rag_options:
+            return  # the stage runs but has nothing to search: do not claim it does
         label = STAGE_LABELS.get(stage)
         if label:
             status.update(label=label)

@@ -187,8 +187,9 @@ def _figures(answer: dict) -> str:
         f"latency {format_ms(answer['latency_ms'])}",
         f"TTFT {format_ms(answer['ttft_ms'])}",
     ]
-    if answer.get("tokens_per_s"):
-        parts.append(f"{answer['tokens_per_s']:.0f} tok/s")
+    tps = answer.get("tokens_per_s")
+    if tps:
+        parts.append(f"{tps:.0f} tok/s" if tps >= 10 else f"{tps:.1f} tok/s")
     return " · ".join(parts)
 
 
@@ -222,6 +223,11 @@ def _render_answer(answer: dict) -> None:
     note = _fallback_note(answer)
     if note:
         st.caption(f":material/alt_route: {note}")
+    if answer.get("finish_reason") == "length":
+        st.caption(
+            ":material/content_cut: The answer stopped at the Max tokens limit; raise it "
+            "in the sidebar for a longer one."
+        )
     rag_widgets.render_sources(answer)
     st.caption(_figures(answer))
     guard_widgets.render_report(answer)
@@ -269,6 +275,7 @@ def _answer_dict(
         "cache_hit": resp.cache_hit,
         "call_id": resp.call_id,
         "fallback_from": resp.fallback_from,
+        "finish_reason": resp.finish_reason,
         **guard_widgets.report_fields(resp),
         **rag_widgets.answer_extras(resp),
     }
@@ -383,7 +390,6 @@ prompt = st.chat_input(
 )
 if prompt:
     st.session_state[HISTORY].append({"role": "user", "content": prompt})
-    _save(st.session_state[HISTORY][-1])
     with st.chat_message("user"):
         st.markdown(prompt)
     with st.chat_message("assistant"):
@@ -397,6 +403,9 @@ if prompt:
         else:
             answers = [_ask(model_a, 0)]
     st.session_state[HISTORY].append({"role": "assistant", "answers": answers})
+    # Saved once answered: redacting for storage needs the PII analyzer, which the
+    # call itself has loaded by now, so the question shows at once.
+    _save(st.session_state[HISTORY][-2])
     _save(st.session_state[HISTORY][-1])
     # Rerun so the new answer renders with its feedback controls like the rest.
     st.rerun()

@@ -14,6 +14,8 @@ pytestmark = pytest.mark.slow
 def _open(app_path) -> AppTest:
     at = AppTest.from_file(app_path, default_timeout=120).run()
     assert not at.exception, at.exception
+    # Short answers keep the suite quick on a 2-core machine; nothing here needs more.
+    at.number_input(key="chat.max_tokens").set_value(24).run()
     return at
 
 

@@ -40,9 +40,21 @@ def _button(driver, label: str):
     return None
 
 
+def _short_answers(driver, tokens: int = 32) -> None:
+    """Lower Max tokens in the sidebar: keeps the suite quick on a 2-core machine."""
+    field = wait_for(driver, "the Max tokens field",
+                     lambda d: d.find_element(CSS, 'input[aria-label="Max tokens"]'))
+    field.send_keys(Keys.CONTROL, "a")
+    field.send_keys(str(tokens), Keys.TAB)
+    wait_for(driver, "Max tokens to take the value", lambda d: d.find_element(
+        CSS, 'input[aria-label="Max tokens"]').get_attribute("value") == str(tokens))
+    wait_for(driver, "the page to settle", app_idle)
+
+
 def test_chat_answer_from_the_local_model_shows_its_figures(app_server, browser):
     browser.get(app_server.url)
     wait_for(browser, "the chat page", lambda d: "Chat playground" in _texts(d, "h1"))
+    _short_answers(browser)
     box = wait_for(
         browser, "the chat input",
         lambda d: next((e for e in d.find_elements(CSS, '[data-testid="stChatInputTextArea"]')
@@ -95,6 +107,7 @@ def test_compare_two_local_models_then_refresh_finds_the_conversation(app_server
     side by side (SmolLM2 left, Gemma right); a browser refresh keeps the conversation."""
     browser.get(app_server.url)
     wait_for(browser, "the chat page", lambda d: "Chat playground" in _texts(d, "h1"))
+    _short_answers(browser)
     toggle = wait_for(browser, "the compare toggle", lambda d: next(
         (e for e in d.find_elements(CSS, '[data-testid="stSidebar"] label')
          if e.text.strip() == "Compare two models"), None))

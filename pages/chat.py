@@ -385,6 +385,14 @@ for turn in st.session_state[HISTORY]:
                 with col:
                     _render_answer(answer)
 
+if not st.session_state[HISTORY] and models:
+    st.caption(
+        f"Ask something below; {model_a} answers"
+        + (f" on the left and {model_b} on the right." if model_b else ".")
+        + " Past conversations are in the sidebar; turn on *Compare two models* there to see "
+        "two answers side by side."
+    )
+
 prompt = st.chat_input(
     "Ask something…", disabled=not models and not st.session_state.get("chat.model_a.typed")
 )

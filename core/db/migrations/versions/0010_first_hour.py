@@ -1,14 +1,14 @@
 """Chat conversations per user: the conversation and its turns (redacted texts).
 
-Revision ID: 0009_first_hour (the branch is first-hour; Alembic ids allow no hyphen)
-Revises: 0008_dashboard_group_indexes
+Revision ID: 0010_first_hour (the branch is first-hour; Alembic ids allow no hyphen)
+Revises: 0009_gateway
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009_first_hour"
-down_revision = "0008_dashboard_group_indexes"
+revision = "0010_first_hour"
+down_revision = "0009_gateway"
 branch_labels = None
 depends_on = None
 

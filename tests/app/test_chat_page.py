@@ -7,6 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.config import Settings
 from core.services import Services
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -205,3 +206,32 @@ def test_fallback_answer_says_which_model_served_it(app_path, wire, monkeypatch)
     assert any(
         "Answered by local/gemma-3-270m after openai/gpt-4o-mini failed." in c for c in captions
     ), captions
+
+
+def test_signed_in_users_see_only_their_own_conversations(monkeypatch):
+    import time
+
+    from core.access import CLI
+
+    monkeypatch.setenv("TRELLIS_AUTH", "password")
+    svc = Services.build(Settings())
+    for name in ("ada", "ed"):
+        svc.access.add_user(CLI, name, "editor", "a long enough password")
+    eds = svc.conversations.create("ed")
+    svc.conversations.add_user_turn(eds, "Ed's question")
+    svc.close()
+
+    def chat_as(user: str) -> AppTest:
+        at = AppTest.from_file(str(ROOT / "pages" / "chat.py"), default_timeout=60)
+        at.session_state["auth.user"] = {"name": user, "expires": time.time() + 3600}
+        at.query_params["chat"] = eds
+        return at.run()
+
+    ed = chat_as("ed")
+    assert not ed.exception, ed.exception
+    assert [m.markdown[0].value for m in ed.chat_message] == ["Ed's question"]
+    ada = chat_as("ada")
+    assert not ada.exception, ada.exception
+    assert not ada.chat_message
+    assert any("not here any more" in i.value for i in ada.info)
+    assert not [b for b in ada.button if b.key == f"chat.open.{eds}"]

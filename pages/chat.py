@@ -144,6 +144,7 @@ with st.sidebar:
     st.divider()
     st.markdown("**Model and parameters**")
     compare = st.toggle("Compare two models", key=keep("chat.compare", False))
+    keep("chat.model_a.typed", "")  # restored before the picker reads it
     model_a = _model_picker(
         "Model" if not compare else "Left model", "chat.model_a", default_model
     )

@@ -386,8 +386,9 @@ for turn in st.session_state[HISTORY]:
                 with col:
                     _render_answer(answer)
 
+hint = st.empty()
 if not st.session_state[HISTORY] and models:
-    st.caption(
+    hint.caption(
         f"Ask something below; {model_a} answers"
         + (f" on the left and {model_b} on the right." if model_b else ".")
         + " Past conversations are in the sidebar; turn on *Compare two models* there to see "
@@ -398,6 +399,7 @@ prompt = st.chat_input(
     "Ask something…", disabled=not models and not st.session_state.get("chat.model_a.typed")
 )
 if prompt:
+    hint.empty()
     st.session_state[HISTORY].append({"role": "user", "content": prompt})
     with st.chat_message("user"):
         st.markdown(prompt)

@@ -1,14 +1,14 @@
 """Chat conversations per user: the conversation and its turns (redacted texts).
 
-Revision ID: 0010_first_hour (the branch is first-hour; Alembic ids allow no hyphen)
-Revises: 0009_gateway
+Revision ID: 0011_first_hour (the branch is first-hour; Alembic ids allow no hyphen)
+Revises: 0010_evals
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_first_hour"
-down_revision = "0009_gateway"
+revision = "0011_first_hour"
+down_revision = "0010_evals"
 branch_labels = None
 depends_on = None
 

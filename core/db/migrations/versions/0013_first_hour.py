@@ -1,14 +1,14 @@
 """Chat conversations per user: the conversation and its turns (redacted texts).
 
-Revision ID: 0011_first_hour (the branch is first-hour; Alembic ids allow no hyphen)
-Revises: 0010_evals
+Revision ID: 0013_first_hour (the branch is first-hour; Alembic ids allow no hyphen)
+Revises: 0012_documents
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011_first_hour"
-down_revision = "0010_evals"
+revision = "0013_first_hour"
+down_revision = "0012_documents"
 branch_labels = None
 depends_on = None
 

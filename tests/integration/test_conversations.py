@@ -104,7 +104,7 @@ def test_engine_reports_each_stage_that_runs(wire_svc, streaming):
     else:
         wire_svc.engine.chat(request)
     # Stages with nothing to do (guards are off here) are not reported.
-    assert seen[0] == "validate"
+    assert "validate" in seen and seen.index("validate") < seen.index("route")
     assert seen.index("route") < seen.index("provider")
     assert "input_guards" not in seen
     assert seen.count("provider") == 1

@@ -109,7 +109,10 @@ def test_chat_use_documents_shows_numbered_sources(wire, monkeypatch) -> None:
     assert at.selectbox(key="chat.rag.collection").value == "handbook"
     at.chat_input[0].set_value("How long is parental leave for birth parents?").run()
     assert not at.exception
-    assert any("20 weeks of paid leave [1]" in m.value for m in at.markdown)
+    # The marker matches source [1]: shown as a badge, and the sources line names it.
+    assert any("20 weeks of paid leave" in m.value and ":blue-badge[1]" in m.value
+               for m in at.markdown)
+    assert any("the answer cites [1]" in c.value for c in at.caption)
     labels = [e.label for e in at.expander]
     first = next(lbl for lbl in labels if lbl.startswith("[1] "))
     assert "employee-handbook.md" in first and "score" in first

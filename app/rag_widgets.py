@@ -68,6 +68,8 @@ def render_sources(answer: dict[str, Any]) -> None:
     for s in sources:
         with st.expander(source_label(s)):
             st.markdown(s["text"])
+            if s.get("scores"):
+                st.caption(relevance(s["scores"])[1])
             st.caption(f"chunk {s['chunk_id']}")
 
 
@@ -77,7 +79,10 @@ def source_label(s: dict[str, Any]) -> str:
         where.append(f"page {s['page']}")
     if s.get("heading"):
         where.append(s["heading"])
-    return f"[{s['n']}] {' · '.join(where)} · score {s['score']:.3f}"
+    if s.get("scores"):
+        level, _ = relevance(s["scores"])
+        return f"[{s['n']}] {' · '.join(where)} · {level.lower()} relevance"
+    return f"[{s['n']}] {' · '.join(where)}"
 
 
 def relevance(scores: dict[str, float], best_keyword: float | None = None) -> tuple[str, str]:

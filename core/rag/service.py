@@ -618,7 +618,8 @@ class RagService:
         ctx.sources = [
             {"n": n, "document": h.document, "document_id": h.document_id, "page": h.page,
              "heading": h.heading, "score": round(h.score, 6), "text": h.text,
-             "chunk_id": h.chunk_id}
+             "chunk_id": h.chunk_id,
+             "scores": {k: round(float(v), 6) for k, v in (h.scores or {}).items()}}
             for n, h in enumerate(used, start=1)
         ]
         _put_context(ctx, context)

@@ -115,7 +115,8 @@ def test_chat_use_documents_shows_numbered_sources(wire, monkeypatch) -> None:
     assert any("the answer cites [1]" in c.value for c in at.caption)
     labels = [e.label for e in at.expander]
     first = next(lbl for lbl in labels if lbl.startswith("[1] "))
-    assert "employee-handbook.md" in first and "score" in first
+    assert "employee-handbook.md" in first and first.endswith(" relevance")
+    assert "score" not in first
     assert any("20 weeks of fully paid parental leave" in m.value for m in at.markdown)
     system = wire.requests[-1].body["messages"][0]
     assert system["role"] == "system" and "[1] (employee-handbook.md" in system["content"]

@@ -84,7 +84,7 @@ QUESTIONS = (
     "Translate 'order shipped' into French.",
     "List three causes of a 502 error.",
 )
-STAGES = ("validate", "input_guards", "render", "cache", "retrieve", "route", "provider",
+STAGES = ("render", "validate", "input_guards", "cache", "retrieve", "route", "provider",
           "output_guards", "record")
 
 _COLUMNS = ("trace_id", "created_at", "source", "user_id", "session_id", "tags", "provider",

@@ -38,6 +38,7 @@ from typing import Any, Protocol
 
 from core.config import Settings
 from core.costs import PriceBook
+from core.engine import checks
 from core.engine.types import CallContext, CompletionRequest, CompletionResponse
 from core.providers import errors as E
 from core.providers.base import ChatRequest, Completion, Message, StreamedCompletion, Usage
@@ -46,6 +47,12 @@ from core.telemetry.models import utcnow
 from core.telemetry.store import CallRecord, SpanRecord, TelemetryStore
 
 log = logging.getLogger(__name__)
+
+#: `ctx.extra` keys the record stage fills for record filters: the input as the row
+#: keeps it (role/content dicts, the caller's text) and the engine's note when it
+#: was shortened (Trellis's own sentence, not the caller's).
+STORED_INPUT_KEY = "stored_input"
+STORED_NOTE_KEY = "stored_input_note"
 
 HOOK_STAGES = (
     "limits",
@@ -155,7 +162,15 @@ class Engine:
 
     # -- stages -----------------------------------------------------------
     def _new_context(self, request: CompletionRequest, *, stream: bool) -> CallContext:
-        messages = list(request.messages)
+        # Never raises: whatever the caller sent, the call gets its validate
+        # stage (a plain sentence) and its log row.
+        request = checks.clean_request(request)
+        extra: dict[str, Any] = {}
+        try:
+            messages = list(request.messages)
+        except TypeError:
+            messages = []
+            extra["messages_unreadable"] = True
         if request.system:
             messages.insert(0, Message("system", request.system))
         return CallContext(
@@ -166,6 +181,7 @@ class Engine:
             model_id=request.model or self.settings.default_model,
             messages=messages,
             stream=stream,
+            extra=extra,
         )
 
     def _stage(
@@ -255,40 +271,7 @@ class Engine:
         self._hook_stage(ctx, "output_guards")
 
     def _validate(self, ctx: CallContext) -> dict[str, Any] | None:
-        s = self.settings
-        req = ctx.request
-        if not ctx.messages or not any(m.role == "user" for m in ctx.messages):
-            raise E.InvalidRequest("Type a message first: the request has no user message.")
-        if len(ctx.messages) > s.max_messages:
-            raise E.InvalidRequest(
-                f"The conversation has {len(ctx.messages)} messages; the limit is "
-                f"{s.max_messages}. Clear the chat and start again."
-            )
-        chars = 0
-        for m in ctx.messages:
-            if m.role not in ("system", "user", "assistant"):
-                raise E.InvalidRequest(
-                    f"Message role '{m.role}' is not one of system, user, assistant."
-                )
-            if not isinstance(m.content, str):
-                raise E.InvalidRequest("Every message must be text.")
-            chars += len(m.content)
-        if chars > s.max_input_chars:
-            raise E.InvalidRequest(
-                f"The input is {chars:,} characters; the limit is {s.max_input_chars:,}. "
-                "Shorten it or split it into parts."
-            )
-        if req.temperature is not None and not 0.0 <= req.temperature <= 2.0:
-            raise E.InvalidRequest("Temperature must be between 0 and 2.")
-        if req.top_p is not None and not 0.0 < req.top_p <= 1.0:
-            raise E.InvalidRequest("Top-p must be greater than 0 and at most 1.")
-        if req.max_tokens is not None and not 1 <= req.max_tokens <= s.max_output_tokens:
-            raise E.InvalidRequest(f"Max tokens must be between 1 and {s.max_output_tokens:,}.")
-        if "/" not in ctx.model_id:
-            raise E.InvalidRequest(
-                f"Model '{ctx.model_id}' should be written as provider/model, "
-                "for example local/gemma-3-270m."
-            )
+        checks.validate_request(ctx, self.settings)
         ctx.provider_name, ctx.model_name = ctx.model_id.split("/", 1)
         return None
 
@@ -367,45 +350,62 @@ class Engine:
         ctx.spans.append(
             SpanRecord("record", (start - ctx.t0) * 1000.0, (time.perf_counter() - start) * 1000.0)
         )
-        record = CallRecord(
-            trace_id=ctx.trace_id,
-            created_at=ctx.created_at,
-            source=req.source,
-            user_id=req.user_id,
-            session_id=req.session_id,
-            tags=",".join(req.tags) if req.tags else None,
-            provider=ctx.provider_name,
-            model=ctx.model_name,
-            prompt_name=req.prompt_name,
-            prompt_version=req.prompt_version,
-            experiment=req.experiment,
-            variant=req.variant,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cached_tokens=usage.cached_tokens,
-            cost_usd=ctx.cost_usd,
-            cost_saved_usd=ctx.cost_saved_usd,
-            latency_ms=ctx.latency_ms,
-            ttft_ms=ctx.ttft_ms,
-            tokens_per_s=tps,
-            status=status,
-            error_class=err.error_class if err else None,
-            error_message=err.user_message if err else None,
-            retries=ctx.retries,
-            route=ctx.extra.get("route"),
-            fallback_from=ctx.fallback_from,
-            downgraded_from=ctx.extra.get("downgraded_from"),
-            cache_hit=ctx.cache_hit,
-            stream=ctx.stream,
-            guard_actions=ctx.guard_report or None,
-            degraded=ctx.degraded or None,
-            params=_params(req),
-            input_text=json.dumps(
-                [{"role": m.role, "content": m.content} for m in ctx.messages], ensure_ascii=False
-            ),
-            output_text=result.text if result else None,
-            spans=ctx.spans,
+        # A refused input is stored as a short excerpt (the row says so): storing and
+        # redacting a million characters would cost more than the refusal itself.
+        stored, note = checks.stored_messages(
+            ctx.messages, refused=isinstance(err, E.InvalidRequest)
         )
+        ctx.extra[STORED_INPUT_KEY] = stored
+        ctx.extra[STORED_NOTE_KEY] = note
+        try:
+            record = CallRecord(
+                trace_id=ctx.trace_id,
+                created_at=ctx.created_at,
+                source=req.source or "unknown",
+                user_id=req.user_id,
+                session_id=req.session_id,
+                tags=",".join(req.tags) if req.tags else None,
+                provider=checks.bounded(ctx.provider_name, 50),
+                model=checks.bounded(ctx.model_name, 200),
+                prompt_name=req.prompt_name,
+                prompt_version=req.prompt_version,
+                experiment=req.experiment,
+                variant=req.variant,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cached_tokens=usage.cached_tokens,
+                cost_usd=ctx.cost_usd,
+                cost_saved_usd=ctx.cost_saved_usd,
+                latency_ms=ctx.latency_ms,
+                ttft_ms=ctx.ttft_ms,
+                tokens_per_s=tps,
+                status=status,
+                error_class=err.error_class if err else None,
+                error_message=checks.storable(err.user_message) if err else None,
+                retries=ctx.retries,
+                route=ctx.extra.get("route"),
+                fallback_from=ctx.fallback_from,
+                downgraded_from=ctx.extra.get("downgraded_from"),
+                cache_hit=ctx.cache_hit,
+                stream=ctx.stream,
+                guard_actions=ctx.guard_report or None,
+                degraded=ctx.degraded or None,
+                params=checks.json_safe(_params(req)),
+                input_text=json.dumps(
+                    stored + ([{"role": "note", "content": note}] if note else []),
+                    ensure_ascii=False,
+                ),
+                output_text=checks.storable(result.text) if result else None,
+                spans=ctx.spans,
+            )
+        except Exception:  # noqa: BLE001
+            # A bug here must not cost the call its row: keep what is certainly storable.
+            log.exception("could not build the log row for trace %s", ctx.trace_id)
+            record = CallRecord(
+                trace_id=ctx.trace_id, created_at=ctx.created_at, status="error",
+                error_class="internal", latency_ms=ctx.latency_ms,
+                error_message=InternalError().user_message, spans=ctx.spans,
+            )
         ctx.extra["tokens_per_s"] = tps
         for record_filter in self.record_filters:
             try:

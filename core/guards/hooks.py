@@ -9,14 +9,17 @@ call_log.guard_actions) holds counts, scores and decisions, never values.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core.config import Settings
+from core.engine.pipeline import STORED_INPUT_KEY, STORED_NOTE_KEY
 from core.engine.types import CallContext
 from core.guards import injection, validation
 from core.guards.errors import GuardBlocked, OutputSchemaInvalid, RedactionUnavailable
@@ -462,15 +465,26 @@ class Guards:
         return redactor.replace_known(out)
 
     def redact_record(self, ctx: CallContext, record: CallRecord) -> None:
-        """Rewrite the log row's texts so no raw value reaches the database."""
+        """Rewrite the log row's texts so no raw value reaches the database.
+
+        Only what came from outside is redacted: the caller's messages (as the
+        engine keeps them: a refused input is already cut short), the answer,
+        and the caller's values quoted in an error sentence. Trellis's own
+        sentences ("Max tokens must be ...", the note on a shortened input) stay
+        as written.
+        """
         state: _CallState | None = ctx.extra.get(STATE_KEY)
-        record.input_text = json.dumps(
-            [
-                {"role": m.role, "content": self.redact_for_storage(ctx, m.content)}
-                for m in ctx.messages
-            ],
-            ensure_ascii=False,
-        )
+        stored = ctx.extra.get(STORED_INPUT_KEY)
+        if stored is None:
+            stored = [{"role": m.role, "content": m.content} for m in ctx.messages]
+        kept = [
+            {"role": m["role"], "content": self.redact_for_storage(ctx, m["content"])}
+            for m in stored
+        ]
+        note = ctx.extra.get(STORED_NOTE_KEY)
+        if note:
+            kept.append({"role": "note", "content": note})
+        record.input_text = json.dumps(kept, ensure_ascii=False)
         if record.output_text:
             if state is not None and state.stored_output is not None and (
                 record.output_text in (state.user_output, None)
@@ -479,11 +493,46 @@ class Guards:
             else:
                 record.output_text = self.redact_for_storage(ctx, record.output_text)
         if record.error_message:
-            record.error_message = self.redact_for_storage(ctx, record.error_message)
+            record.error_message = self._redact_error(ctx, record.error_message)
         if state is not None and state.redactor.to_value:
             for span in record.spans:
                 if span.detail:
                     span.detail = _replace_in(span.detail, state.redactor)
+
+    def _redact_error(self, ctx: CallContext, message: str) -> str:
+        """The error sentence with the caller's values in it redacted, and only those.
+
+        An error that says which of its parts are the caller's (`quoted`, set by
+        the validate stage) has just those parts looked at; any other error has
+        the findings redacted whose text the caller sent (a provider repeating a
+        name from the prompt), so a word of Trellis's own sentence that merely
+        looks like a name stays.
+        """
+        state: _CallState | None = ctx.extra.get(STATE_KEY)
+        redactor = state.redactor if state else Redactor()
+        quoted = getattr(ctx.error, "quoted", None)
+        if quoted is not None and not quoted:
+            return redactor.replace_known(message)
+        findings = self.scan(message, self._storage_thresholds(state.policy if state else None))
+        if quoted:
+            spans = [(m.start(), m.end()) for value in quoted
+                     for m in re.finditer(re.escape(value), message)]
+            mine = [f for f in findings if any(f.start < e and s < f.end for s, e in spans)]
+        else:
+            sent = _caller_text(ctx)
+            mine = [f for f in findings if message[f.start:f.end] in sent]
+        out, _ = redactor.redact(message, mine)
+        return redactor.replace_known(out)
+
+
+def _caller_text(ctx: CallContext) -> str:
+    """Everything the caller sent that an error sentence could repeat."""
+    parts = [m.content for m in ctx.messages
+             if isinstance(m, Message) and isinstance(m.content, str)]
+    parts.append(str(ctx.model_id))
+    with contextlib.suppress(TypeError, ValueError):
+        parts.append(json.dumps(ctx.request.options, ensure_ascii=False, default=str))
+    return "\n".join(parts)
 
 
 def _degrade(ctx: CallContext, stage: str, part: str, exc: Exception) -> None:

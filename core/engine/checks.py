@@ -6,7 +6,7 @@ where numbers belong, bytes where text belongs) must be refused, with one
 plain sentence, in well under a tenth of a second, and its log row must be
 just as cheap to write. So the checks look at sizes before contents, and a
 refused input is stored as a short excerpt (saying so) rather than whole:
-the storage redaction then scans a thousand characters, not a million.
+the storage redaction then scans a few hundred characters, not a million.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ ROLES = ("system", "user", "assistant")
 
 #: How much of a refused input its log row keeps (characters, all messages together),
 #: and how many of its messages (the first and the last ones).
-REFUSED_KEEP_CHARS = 1_000
+REFUSED_KEEP_CHARS = 400
 REFUSED_KEEP_MESSAGES = 6
 
 #: Metadata bounds; the column sizes of call_log (a longer value would make
@@ -289,7 +289,7 @@ def stored_messages(
     out: list[dict[str, str]] = []
     cut = False
     budget = REFUSED_KEEP_CHARS
-    each = max(budget // max(len(picked), 1), 80)
+    each = max(budget // max(len(picked), 1), 40)
     for m in picked:
         if isinstance(m, Message):
             role = m.role if isinstance(m.role, str) and m.role in ROLES else "invalid"

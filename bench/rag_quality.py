@@ -1,44 +1,75 @@
-"""Retrieval quality on the labelled sample set: recall@k and MRR per mode.
+"""Retrieval quality: Trellis's three modes against bare baselines, in one run.
 
-    PYTHONPATH=. python bench/rag_quality.py [--chunking recursive|markdown|both]
-        [--k 5] [--rrf-k 60] [--weights 1,1]
+    PYTHONPATH=. python bench/rag_quality.py [--sets DIR] [--only NAME ...]
+        [--max-queries N] [--chunking recursive|markdown] [--skip-samples]
 
-Ingests data/samples/ into a throw-away data directory, runs every query of
-bench/rag_queries.json in vector, BM25 and hybrid mode, and counts a chunk as
-an answer when it comes from the labelled document and contains the labelled
-answer text. Hybrid must not be worse than vector.
+Two parts:
+
+1. The shipped sample corpus (data/samples/, bench/rag_queries.json):
+   recall@5, MRR@10 and recall@1 per mode; a chunk answers a question when
+   it comes from the labelled document and contains the labelled answer.
+2. Public labelled retrieval sets, none shipped with Trellis (see
+   bench/retrieval_sets.py for the layouts and docs/rag.md for where to get
+   them), read from --sets or $TRELLIS_BENCH_SETS; skipped with a plain
+   message when neither is there. Each set's documents are uploaded to a
+   Trellis collection as text files (title on the first line), and every
+   judged query is run through `RagService.search` in each mode. In the same
+   process, on the same documents and queries:
+   - bare vector: a Chroma collection (cosine) of the same MiniLM's vectors
+     of whole documents (the model truncates what does not fit);
+   - bare BM25: `rank_bm25.BM25Okapi` over whole documents, lower-cased
+     `\\w+` words;
+   - bare BM25 over Trellis's own chunks (the same words), ranked per
+     document by its best chunk, which is the fair yardstick for Trellis's
+     BM25.
+   A document's rank is that of its best chunk. Reported: nDCG@10 (trec_eval's
+   linear gain, graded where the set is) and recall@10, and the differences
+   the goals are about: hybrid vs the best bare baseline (goal: +5 points)
+   and Trellis BM25 vs bare BM25 over the same chunks (goal: >= 0).
+
+BEIR SciFact is reserved for measuring and is never used to tune anything.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import math
 import os
 import re
 import sys
 import tempfile
+import time
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.retrieval_sets import Dataset, find_sets  # noqa: E402
+
+MODES = ("vector", "bm25", "hybrid")
+#: Chunks asked for per query: enough distinct documents for the top 10.
+CHUNKS_PER_QUERY = 60
 
 
 def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
 
 
-def evaluate(rag, collection: str, queries: list[dict], k: int, depth: int = 10) -> dict:
+# -- part 1: the sample corpus -------------------------------------------------------
+def sample_scores(rag, collection: str, queries: list[dict], k: int = 5,
+                  depth: int = 10) -> dict:
     out = {}
-    for mode in ("vector", "bm25", "hybrid"):
+    for mode in MODES:
         hits_at_k, top1, rr = 0, 0, 0.0
         for q in queries:
             hits = rag.search(collection, q["query"], mode=mode, top_k=depth)
             rank = next(
-                (
-                    i
-                    for i, h in enumerate(hits, start=1)
-                    if h.document == q["document"] and _norm(q["answer"]) in _norm(h.text)
-                ),
+                (i for i, h in enumerate(hits, start=1)
+                 if h.document == q["document"] and _norm(q["answer"]) in _norm(h.text)),
                 None,
             )
             if rank is not None:
@@ -50,49 +81,197 @@ def evaluate(rag, collection: str, queries: list[dict], k: int, depth: int = 10)
     return out
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--chunking", default="both", choices=["recursive", "markdown", "both"])
-    parser.add_argument("--k", type=int, default=5)
-    parser.add_argument("--rrf-k", type=int, default=60)
-    parser.add_argument("--weights", default="1,1", help="vector,bm25 weights for RRF")
-    args = parser.parse_args()
-
-    os.environ["TRELLIS_DATA_DIR"] = tempfile.mkdtemp(prefix="trellis-bench-")
-    from core.config import Settings
-    from core.services import Services
-
-    svc = Services.build(Settings())
-    rag = svc.rag
-    rag.retriever.rrf_k = args.rrf_k
-    w = [float(x) for x in args.weights.split(",")]
-    rag.retriever.weights = (w[0], w[1])
+def run_samples(rag, chunking: str) -> bool:
     labelled = json.loads((ROOT / "bench" / "rag_queries.json").read_text())["queries"]
     files = [(p.name, p.read_bytes()) for p in sorted((ROOT / "data" / "samples").iterdir())
              if p.is_file()]
-    strategies = ["recursive", "markdown"] if args.chunking == "both" else [args.chunking]
-    print(f"{len(labelled)} labelled queries over {len(files)} sample documents; "
-          f"RRF k={args.rrf_k}, weights vector={w[0]} bm25={w[1]}")
+    name = f"samples-{chunking}"
+    rag.create_collection(name, chunking=chunking)
+    results = rag.ingest(name, files)
+    chunks = sum(r.chunks for r in results)
+    scores = sample_scores(rag, name, labelled)
+    print(f"\n== sample corpus: {len(labelled)} labelled questions over {len(files)} documents, "
+          f"{chunking} chunking ({chunks} chunks)")
+    print(f"{'mode':8} {'recall@5':>9} {'MRR@10':>7} {'recall@1':>9}")
+    for mode, (recall, mrr, at1) in scores.items():
+        print(f"{mode:8} {recall:9.3f} {mrr:7.3f} {at1:9.3f}")
+    hv, vv = scores["hybrid"], scores["vector"]
+    return hv[0] >= vv[0] and hv[1] >= vv[1] - 1e-9
+
+
+# -- part 2: public sets ---------------------------------------------------------------
+def ndcg_at(ranked: list[str], rels: dict[str, int], k: int = 10) -> float:
+    dcg = sum(rels.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
+    ideal = sorted(rels.values(), reverse=True)[:k]
+    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg if idcg else 0.0
+
+
+def recall_at(ranked: list[str], rels: dict[str, int], k: int = 10) -> float:
+    return len(set(ranked[:k]) & set(rels)) / len(rels) if rels else 0.0
+
+
+def bare_words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def doc_text(title: str, text: str) -> str:
+    return f"{title}\n\n{text}" if text and title else (text or title)
+
+
+def by_document(chunk_docs: list[str], copies: dict[str, list[str]], k: int = 10) -> list[str]:
+    """Documents in the order of their best chunk; a document Trellis skipped as an
+    exact duplicate of another ranks right after it, as it does for the bare baselines."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for d in chunk_docs:
+        if d in seen:
+            continue
+        seen.add(d)
+        out.extend(copies.get(d, [d]))
+        if len(out) >= k:
+            break
+    return out
+
+
+def run_set(svc, ds: Dataset, model, max_queries: int | None, chunking: str) -> dict:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+    from rank_bm25 import BM25Okapi
+
+    rag = svc.rag
+    queries = ds.judged()
+    if max_queries:
+        queries = dict(list(queries.items())[:max_queries])
+    print(f"\n== {ds.name}: {ds.source}; {len(ds.docs):,} documents, {len(queries)} judged "
+          "queries", flush=True)
+    # Identical documents: Trellis keeps the first and skips the rest as duplicates.
+    first_of: dict[str, str] = {}
+    copies: dict[str, list[str]] = {}
+    for doc_id, (title, text) in ds.docs.items():
+        h = hashlib.sha256(doc_text(title, text).encode()).hexdigest()
+        first = first_of.setdefault(h, doc_id)
+        copies.setdefault(first, []).append(doc_id)
+
+    t0 = time.perf_counter()
+    coll = f"bench-{ds.name}"[:63]
+    rag.create_collection(coll, chunking=chunking)
+    files = [(f"{d}.txt", doc_text(t, x).encode()) for d, (t, x) in ds.docs.items()]
+    ingested = failed = 0
+    for start in range(0, len(files), 500):
+        for r in rag.ingest(coll, files[start:start + 500]):
+            ingested += r.status == "ready"
+            failed += r.status == "failed"
+        print(f"  ingested {min(start + 500, len(files)):,}/{len(files):,} files "
+              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    chunks = rag.store.get(coll)
+    print(f"  Trellis: {ingested:,} documents as {len(chunks):,} chunks ({chunking}); "
+          f"{len(files) - ingested - failed} exact duplicates skipped, {failed} failed")
+
+    scores: dict[str, list[tuple[float, float]]] = {}
+
+    def add(name: str, qid: str, ranked: list[str]) -> None:
+        rels = ds.qrels[qid]
+        scores.setdefault(name, []).append((ndcg_at(ranked, rels), recall_at(ranked, rels)))
+
+    # Trellis, each mode.
+    for qid, q in queries.items():
+        for mode in MODES:
+            hits = rag.search(coll, q, mode=mode, top_k=CHUNKS_PER_QUERY)
+            add(f"trellis {mode}", qid,
+                by_document([h.document.removesuffix(".txt") for h in hits], copies))
+
+    # Bare vector: Chroma + the same model over whole documents.
+    doc_ids = list(ds.docs)
+    texts = [doc_text(*ds.docs[d]) for d in doc_ids]
+    client = chromadb.PersistentClient(path=tempfile.mkdtemp(prefix="bare-chroma-"),
+                                       settings=ChromaSettings(anonymized_telemetry=False))
+    bare = client.create_collection("bare", metadata={"hnsw:space": "cosine"},
+                                    embedding_function=None)
+    for start in range(0, len(texts), 1000):
+        vecs = model.encode(texts[start:start + 1000], normalize_embeddings=True,
+                            convert_to_numpy=True, show_progress_bar=False)
+        bare.add(ids=doc_ids[start:start + 1000], embeddings=vecs)
+    qids = list(queries)
+    qvecs = model.encode([queries[q] for q in qids], normalize_embeddings=True,
+                         convert_to_numpy=True, show_progress_bar=False)
+    found = bare.query(query_embeddings=qvecs, n_results=10, include=[])["ids"]
+    for qid, ranked in zip(qids, found, strict=True):
+        add("bare vector (docs)", qid, list(ranked))
+
+    # Bare BM25 over whole documents, and over Trellis's own chunks.
+    whole = BM25Okapi([bare_words(t) for t in texts])
+    chunk_docs = [str(c.metadata.get("document", "")).removesuffix(".txt") for c in chunks]
+    per_chunk = BM25Okapi([bare_words(c.text) for c in chunks])
+    for qid in qids:
+        words = bare_words(queries[qid])
+        s = whole.get_scores(words)
+        add("bare BM25 (docs)", qid, [doc_ids[i] for i in np.argsort(-s, kind="stable")[:10]])
+        s = per_chunk.get_scores(words)
+        order = np.argsort(-s, kind="stable")[:CHUNKS_PER_QUERY]
+        add("bare BM25 (chunks)", qid, by_document([chunk_docs[i] for i in order], copies))
+
+    print(f"  {'system':22} {'nDCG@10':>8} {'R@10':>7}")
+    table = {}
+    for name, vals in scores.items():
+        nd, rc = (float(np.mean([v[i] for v in vals])) for i in (0, 1))
+        table[name] = nd
+        print(f"  {name:22} {nd:8.4f} {rc:7.4f}")
+    best_bare = max(("bare vector (docs)", "bare BM25 (docs)"), key=table.__getitem__)
+    gain = 100 * (table["trellis hybrid"] - table[best_bare])
+    bm25_gain = 100 * (table["trellis bm25"] - table["bare BM25 (chunks)"])
+    print(f"  hybrid vs best bare ({best_bare}): {gain:+.1f} points "
+          f"({'met' if gain >= 5 else 'NOT met'}: goal +5)")
+    print(f"  Trellis BM25 vs bare BM25 on the same chunks: {bm25_gain:+.1f} points "
+          f"({'met' if bm25_gain >= 0 else 'NOT met'}: goal >= 0)")
+    print(f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
+    return {"set": ds.name, "hybrid_gain": gain, "bm25_gain": bm25_gain, **table}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sets", type=Path, default=os.environ.get("TRELLIS_BENCH_SETS"),
+                        help="folder of public retrieval sets (or $TRELLIS_BENCH_SETS)")
+    parser.add_argument("--only", nargs="*", help="set names to run (folder names)")
+    parser.add_argument("--max-queries", type=int, default=None)
+    parser.add_argument("--chunking", default="recursive", choices=["recursive", "markdown"])
+    parser.add_argument("--skip-samples", action="store_true")
+    parser.add_argument("--rrf-k", type=int, default=None, help="override the RRF constant")
+    parser.add_argument("--weights", default=None, help="override vector,bm25 RRF weights")
+    args = parser.parse_args()
+
+    os.environ["TRELLIS_DATA_DIR"] = tempfile.mkdtemp(prefix="trellis-bench-")
+    os.environ.setdefault("TRELLIS_GUARDS_ENABLED", "false")
+    from core.config import Settings, enforce_offline
+    from core.rag.embeddings import load_embedder
+    from core.services import Services
+
+    enforce_offline()
+    svc = Services.build(Settings())
+    retriever = svc.rag.retriever
+    if args.rrf_k is not None:
+        retriever.rrf_k = args.rrf_k
+    if args.weights:
+        w = [float(x) for x in args.weights.split(",")]
+        retriever.weights = (w[0], w[1])
+    print(f"Trellis retrieval: RRF k={retriever.rrf_k}, weights vector={retriever.weights[0]} "
+          f"bm25={retriever.weights[1]}, BM25 k1={retriever.k1} b={retriever.b}")
     ok = True
-    for strategy in strategies:
-        name = f"bench-{strategy}"
-        rag.create_collection(name, chunking=strategy)
-        results = rag.ingest(name, files)
-        failed = [r for r in results if r.status != "ready"]
-        if failed:
-            print("ingest failed:", [r.message for r in failed])
-            return 1
-        chunks = sum(r.chunks for r in results)
-        scores = evaluate(rag, name, labelled, args.k)
-        print(f"\nchunking={strategy} ({chunks} chunks)")
-        print(f"{'mode':8} {'recall@' + str(args.k):>9} {'MRR@10':>7} {'recall@1':>9}")
-        for mode, (recall, mrr, at1) in scores.items():
-            print(f"{mode:8} {recall:9.3f} {mrr:7.3f} {at1:9.3f}")
-        hv, vv = scores["hybrid"], scores["vector"]
-        better = hv[0] >= vv[0] and hv[1] >= vv[1] - 1e-9
-        ok &= better
-        print(f"hybrid vs vector: recall {hv[0] - vv[0]:+.3f}, MRR {hv[1] - vv[1]:+.3f} -> "
-              f"{'not worse' if better else 'WORSE'}")
+    if not args.skip_samples:
+        ok &= run_samples(svc.rag, args.chunking)
+
+    sets = find_sets(args.sets, args.only) if args.sets and args.sets.is_dir() else []
+    if not sets:
+        where = args.sets or "nowhere ($TRELLIS_BENCH_SETS is not set)"
+        print(f"\nNo public retrieval sets found at {where}: skipping that part. "
+              "See docs/rag.md for where to get them and how to lay them out.")
+    model = load_embedder() if sets else None
+    results = [run_set(svc, ds, model, args.max_queries, args.chunking) for ds in sets]
+    if results:
+        print("\n== summary (nDCG@10 points)")
+        print(f"{'set':12} {'hybrid-best bare':>17} {'BM25-bare chunks':>17}")
+        for r in results:
+            print(f"{r['set']:12} {r['hybrid_gain']:+17.1f} {r['bm25_gain']:+17.1f}")
     svc.close()
     return 0 if ok else 1
 

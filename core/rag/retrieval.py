@@ -7,8 +7,6 @@ context within a token budget.
 
 from __future__ import annotations
 
-import math
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from core.rag.bm25 import DEFAULT_B, DEFAULT_K1, Bm25Index, analyze
 from core.rag.store import ChromaStore, StoredChunk
 
 __all__ = ["MODES", "Hit", "Retriever", "Served", "build_context", "where_clause"]
@@ -99,34 +98,20 @@ def _matches(meta: dict[str, Any], filters: dict[str, Any] | None) -> bool:
     return not (f.get("tag") and not meta.get(f"tag:{f['tag']}"))
 
 
-_WORD = re.compile(r"[a-z0-9]+")
-_STOP_WORDS = """a an and are as at be by can do does for from how i if in is it its me my of on
-or our so that the their there this to was we what when where which who why will with you your"""
-_STOP = frozenset(_STOP_WORDS.split())
-
-
-def bm25_tokens(text: str) -> list[str]:
-    return [w for w in _WORD.findall(text.lower()) if w not in _STOP]
-
-
-def _bm25(corpus: list[list[str]]) -> Any:
-    from rank_bm25 import BM25Okapi
-
-    class LuceneIdfBM25(BM25Okapi):
-        # Okapi's idf goes negative for terms in over half the chunks, which on a
-        # small collection hides exact matches; Lucene's idf stays positive.
-        def _calc_idf(self, nd: dict[str, int]) -> None:
-            for word, freq in nd.items():
-                self.idf[word] = math.log(1.0 + (self.corpus_size - freq + 0.5) / (freq + 0.5))
-
-    return LuceneIdfBM25(corpus)
+def bm25_text(chunk: StoredChunk) -> str:
+    """What BM25 indexes for a chunk: its section heading (kept as metadata by the
+    recursive strategy, so a title's words would otherwise be lost) and its text."""
+    heading = chunk.metadata.get("heading")
+    if heading and not chunk.text.startswith(str(heading)):
+        return f"{heading}\n{chunk.text}"
+    return chunk.text
 
 
 @dataclass(slots=True)
 class _Bm25Index:
     signature: Served
     chunks: list[StoredChunk]
-    bm25: Any
+    bm25: Bm25Index
 
 
 class Retriever:
@@ -137,10 +122,12 @@ class Retriever:
     """
 
     def __init__(self, store: ChromaStore, *, rrf_k: int = 60,
-                 weights: tuple[float, float] = (1.0, 1.0)) -> None:
+                 weights: tuple[float, float] = (1.0, 1.0), k1: float = DEFAULT_K1,
+                 b: float = DEFAULT_B) -> None:
         self.store = store
         self.rrf_k = rrf_k
         self.weights = weights
+        self.k1, self.b = k1, b
         self._bm25: dict[int, _Bm25Index] = {}
         self._lock = threading.Lock()
 
@@ -198,17 +185,19 @@ class Retriever:
 
     def _keyword(self, collection: str, collection_id: int, query: str, served: Served,
                  k: int, filters: dict[str, Any] | None) -> list[Hit]:
-        terms = bm25_tokens(query)
+        terms = analyze(query)
         if not terms:
             return []
         index = self._index(collection, collection_id, served)
         if index is None:
             return []
-        scores = index.bm25.get_scores(terms)
-        order = np.argsort(-scores, kind="stable")
+        scores = index.bm25.scores(terms)
+        matched = np.flatnonzero(scores > 0)
+        # Best first; ties keep collection order. Only matching chunks are sorted.
+        order = matched[np.argsort(-scores[matched], kind="stable")]
         hits: list[Hit] = []
         for i in order:
-            if scores[i] <= 0 or len(hits) >= k:
+            if len(hits) >= k:
                 break
             chunk = index.chunks[i]
             if _matches(chunk.metadata, filters):
@@ -227,7 +216,8 @@ class Retriever:
         chunks = [c for c in self.store.get(collection) if c.metadata.get("document_id") in ready]
         if not chunks:
             return None
-        index = _Bm25Index(signature, chunks, _bm25([bm25_tokens(c.text) for c in chunks]))
+        index = _Bm25Index(signature, chunks, Bm25Index((bm25_text(c) for c in chunks),
+                                                        k1=self.k1, b=self.b))
         with self._lock:
             self._bm25[collection_id] = index
         return index

@@ -1,0 +1,154 @@
+"""Readers for public labelled retrieval sets (none is shipped with Trellis).
+
+Two layouts are understood; point the benchmark at a folder holding one set
+per subfolder (or at one set's folder):
+
+- BEIR layout (NFCorpus, FiQA, TREC-COVID, ArguAna, ... as published by the
+  BEIR benchmark): ``corpus.jsonl`` (``_id``, ``title``, ``text``),
+  ``queries.jsonl`` (``_id``, ``text``), ``qrels/test.tsv`` (query-id,
+  corpus-id, score; ``dev.tsv`` when there is no test split).
+- SMART layout, the classic test collections distributed by the University
+  of Glasgow IR group: Cranfield (``cran.all.1400``, ``cran.qry``,
+  ``cranqrel``), CISI (``CISI.ALL``, ``CISI.QRY``, ``CISI.REL``) and CACM
+  (``cacm.all``, ``query.text``, ``qrels.text``).
+
+BEIR SciFact is reserved for measuring (never tuning): a folder named
+``scifact`` is read only when asked for by name.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Dataset", "find_sets", "load_set"]
+
+
+@dataclass
+class Dataset:
+    name: str
+    source: str
+    #: doc id -> (title, text)
+    docs: dict[str, tuple[str, str]]
+    queries: dict[str, str]
+    #: query id -> {doc id: graded relevance > 0}
+    qrels: dict[str, dict[str, int]]
+
+    def judged(self) -> dict[str, str]:
+        """The queries with at least one relevant document."""
+        return {q: t for q, t in self.queries.items() if self.qrels.get(q)}
+
+
+_SMART_FIELD = re.compile(r"^\.([A-Z])(?:\s+(.*))?$")
+
+
+def _smart_records(path: Path) -> list[tuple[str, dict[str, str]]]:
+    """`.I id` records of SMART files, each a map of field letter to text."""
+    records: list[tuple[str, dict[str, str]]] = []
+    field = None
+    for line in path.read_text(encoding="latin-1").splitlines():
+        m = _SMART_FIELD.match(line.rstrip())
+        if m and m.group(1) == "I":
+            records.append(((m.group(2) or "").strip(), {}))
+            field = None
+        elif m:
+            field = m.group(1)
+            if records:
+                records[-1][1].setdefault(field, "")
+                if m.group(2):
+                    records[-1][1][field] += m.group(2).strip() + "\n"
+        elif field and records:
+            records[-1][1][field] += line + "\n"
+    return records
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _smart(folder: Path, name: str, docs_file: str, queries_file: str, qrels_file: str,
+           source: str) -> Dataset:
+    docs = {}
+    for doc_id, fields in _smart_records(folder / docs_file):
+        docs[str(int(doc_id))] = (_clean(fields.get("T", "")), _clean(fields.get("W", "")))
+    queries = {}
+    for n, (qid, fields) in enumerate(_smart_records(folder / queries_file), start=1):
+        # Cranfield's relevance file numbers queries by position, not by their .I label.
+        key = str(n) if name == "cranfield" else str(int(qid))
+        queries[key] = _clean(fields.get("W", ""))
+    qrels: dict[str, dict[str, int]] = {}
+    for line in (folder / qrels_file).read_text(encoding="latin-1").splitlines():
+        parts = line.split()
+        if len(parts) < 2:
+            continue
+        qid, doc = str(int(parts[0])), str(int(parts[1]))
+        gain = 1
+        if name == "cranfield":
+            code = int(parts[2]) if len(parts) > 2 else 4
+            gain = 5 - code if 1 <= code <= 4 else 0  # 1 = complete answer ... 4 = minimum
+        if gain > 0 and doc in docs:
+            qrels.setdefault(qid, {})[doc] = gain
+    return Dataset(name, source, docs, queries, qrels)
+
+
+_SMART_SETS = {
+    "cranfield": ("cran.all.1400", "cran.qry", "cranqrel",
+                  "Cranfield 1400 (aeronautics abstracts), University of Glasgow IR test "
+                  "collections"),
+    "cisi": ("CISI.ALL", "CISI.QRY", "CISI.REL",
+             "CISI (library and information science), University of Glasgow IR test collections"),
+    "cacm": ("cacm.all", "query.text", "qrels.text",
+             "CACM (Communications of the ACM titles and abstracts), University of Glasgow IR "
+             "test collections"),
+}
+
+
+def _beir(folder: Path) -> Dataset:
+    docs = {}
+    with (folder / "corpus.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            docs[str(row["_id"])] = (_clean(row.get("title") or ""), _clean(row.get("text") or ""))
+    queries = {}
+    with (folder / "queries.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            queries[str(row["_id"])] = _clean(row["text"])
+    split = next(p for p in (folder / "qrels" / "test.tsv", folder / "qrels" / "dev.tsv")
+                 if p.is_file())
+    qrels: dict[str, dict[str, int]] = {}
+    with split.open(encoding="utf-8") as fh:
+        for row in csv.reader(fh, delimiter="\t"):
+            if len(row) < 3 or not row[2].strip().lstrip("-").isdigit():
+                continue  # the header line
+            if int(row[2]) > 0 and row[1] in docs:
+                qrels.setdefault(row[0], {})[row[1]] = int(row[2])
+    queries = {q: t for q, t in queries.items() if q in qrels}
+    return Dataset(folder.name.lower(), f"BEIR {folder.name} ({split.name} split)", docs,
+                   queries, qrels)
+
+
+def load_set(folder: Path) -> Dataset | None:
+    """The set in `folder`, or None when it holds neither layout."""
+    if (folder / "corpus.jsonl").is_file() and (folder / "queries.jsonl").is_file():
+        return _beir(folder)
+    for name, (docs, queries, qrels, source) in _SMART_SETS.items():
+        if all((folder / f).is_file() for f in (docs, queries, qrels)):
+            return _smart(folder, name, docs, queries, qrels, source)
+    return None
+
+
+def find_sets(root: Path, names: list[str] | None = None) -> list[Dataset]:
+    """Every set under `root` (itself or its subfolders), in name order."""
+    folders = [root] + sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    out = []
+    for folder in folders:
+        if folder.name.lower() == "scifact" and not (names and "scifact" in names):
+            continue  # reserved for measuring: read only when asked for by name
+        found = load_set(folder)
+        if found is not None and (not names or found.name in names):
+            out.append(found)
+    return out

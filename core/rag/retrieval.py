@@ -21,6 +21,13 @@ __all__ = ["MODES", "Hit", "Retriever", "Served", "build_context", "where_clause
 
 MODES = ("hybrid", "vector", "bm25")
 
+# Fusion settings, chosen on one public set (CACM, bench/rag_quality.py) and
+# checked on others it was not chosen on (docs/rag.md has the figures): a
+# smaller constant than the usual 60 lets the top few of each list count for
+# more, and the stemmed BM25 list gets half again the vector list's weight.
+RRF_K = 20
+RRF_WEIGHTS = (1.0, 1.5)
+
 
 @dataclass(slots=True)
 class Hit:
@@ -121,8 +128,8 @@ class Retriever:
     ingest, replace or delete changes it), so it never serves stale chunks.
     """
 
-    def __init__(self, store: ChromaStore, *, rrf_k: int = 60,
-                 weights: tuple[float, float] = (1.0, 1.0), k1: float = DEFAULT_K1,
+    def __init__(self, store: ChromaStore, *, rrf_k: int = RRF_K,
+                 weights: tuple[float, float] = RRF_WEIGHTS, k1: float = DEFAULT_K1,
                  b: float = DEFAULT_B) -> None:
         self.store = store
         self.rrf_k = rrf_k

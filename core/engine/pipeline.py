@@ -357,55 +357,46 @@ class Engine:
         )
         ctx.extra[STORED_INPUT_KEY] = stored
         ctx.extra[STORED_NOTE_KEY] = note
-        try:
-            record = CallRecord(
-                trace_id=ctx.trace_id,
-                created_at=ctx.created_at,
-                source=req.source or "unknown",
-                user_id=req.user_id,
-                session_id=req.session_id,
-                tags=",".join(req.tags) if req.tags else None,
-                provider=checks.bounded(ctx.provider_name, 50),
-                model=checks.bounded(ctx.model_name, 200),
-                prompt_name=req.prompt_name,
-                prompt_version=req.prompt_version,
-                experiment=req.experiment,
-                variant=req.variant,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cached_tokens=usage.cached_tokens,
-                cost_usd=ctx.cost_usd,
-                cost_saved_usd=ctx.cost_saved_usd,
-                latency_ms=ctx.latency_ms,
-                ttft_ms=ctx.ttft_ms,
-                tokens_per_s=tps,
-                status=status,
-                error_class=err.error_class if err else None,
-                error_message=checks.storable(err.user_message) if err else None,
-                retries=ctx.retries,
-                route=ctx.extra.get("route"),
-                fallback_from=ctx.fallback_from,
-                downgraded_from=ctx.extra.get("downgraded_from"),
-                cache_hit=ctx.cache_hit,
-                stream=ctx.stream,
-                guard_actions=ctx.guard_report or None,
-                degraded=ctx.degraded or None,
-                params=checks.json_safe(_params(req)),
-                input_text=json.dumps(
-                    stored + ([{"role": "note", "content": note}] if note else []),
-                    ensure_ascii=False,
-                ),
-                output_text=checks.storable(result.text) if result else None,
-                spans=ctx.spans,
-            )
-        except Exception:  # noqa: BLE001
-            # A bug here must not cost the call its row: keep what is certainly storable.
-            log.exception("could not build the log row for trace %s", ctx.trace_id)
-            record = CallRecord(
-                trace_id=ctx.trace_id, created_at=ctx.created_at, status="error",
-                error_class="internal", latency_ms=ctx.latency_ms,
-                error_message=InternalError().user_message, spans=ctx.spans,
-            )
+        record = CallRecord(
+            trace_id=ctx.trace_id,
+            created_at=ctx.created_at,
+            source=req.source or "unknown",
+            user_id=req.user_id,
+            session_id=req.session_id,
+            tags=",".join(req.tags) if req.tags else None,
+            provider=checks.bounded(ctx.provider_name, 50),
+            model=checks.bounded(ctx.model_name, 200),
+            prompt_name=req.prompt_name,
+            prompt_version=req.prompt_version,
+            experiment=req.experiment,
+            variant=req.variant,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cached_tokens=usage.cached_tokens,
+            cost_usd=ctx.cost_usd,
+            cost_saved_usd=ctx.cost_saved_usd,
+            latency_ms=ctx.latency_ms,
+            ttft_ms=ctx.ttft_ms,
+            tokens_per_s=tps,
+            status=status,
+            error_class=err.error_class if err else None,
+            error_message=checks.storable(err.user_message) if err else None,
+            retries=ctx.retries,
+            route=ctx.extra.get("route"),
+            fallback_from=ctx.fallback_from,
+            downgraded_from=ctx.extra.get("downgraded_from"),
+            cache_hit=ctx.cache_hit,
+            stream=ctx.stream,
+            guard_actions=ctx.guard_report or None,
+            degraded=ctx.degraded or None,
+            params=checks.json_safe(_params(req)),
+            input_text=json.dumps(
+                stored + ([{"role": "note", "content": note}] if note else []),
+                ensure_ascii=False,
+            ),
+            output_text=checks.storable(result.text) if result else None,
+            spans=ctx.spans,
+        )
         ctx.extra["tokens_per_s"] = tps
         for record_filter in self.record_filters:
             try:

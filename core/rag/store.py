@@ -19,6 +19,10 @@ import numpy as np
 __all__ = ["ChromaStore", "StoreError", "StoredChunk"]
 
 
+#: Chunks per read in `ChromaStore.get`.
+_PAGE = 5000
+
+
 class StoreError(RuntimeError):
     """The vector store failed; `str(err)` is one plain sentence."""
 
@@ -182,15 +186,27 @@ class ChromaStore:
 
     def get(self, name: str, where: dict[str, Any] | None = None,
             ids: Sequence[str] | None = None) -> list[StoredChunk]:
-        """Chunks by filter or id, without vectors."""
-        with self._errors(name):
-            res = self._collection(name).get(
-                ids=list(ids) if ids else None, where=where, include=["documents", "metadatas"]
+        """Chunks by filter or id, without vectors.
+
+        Read in pages: one unbounded read of a large collection makes embedded
+        Chroma fail ("too many SQL variables", seen at 100,000 chunks).
+        """
+        out: list[StoredChunk] = []
+        offset = 0
+        while True:
+            with self._errors(name):
+                res = self._collection(name).get(
+                    ids=list(ids) if ids else None, where=where,
+                    include=["documents", "metadatas"], limit=_PAGE, offset=offset,
+                )
+            out.extend(
+                StoredChunk(cid, text or "", dict(meta or {}))
+                for cid, text, meta in zip(res["ids"], res["documents"], res["metadatas"],
+                                           strict=True)
             )
-        return [
-            StoredChunk(cid, text or "", dict(meta or {}))
-            for cid, text, meta in zip(res["ids"], res["documents"], res["metadatas"], strict=True)
-        ]
+            if len(res["ids"]) < _PAGE:
+                return out
+            offset += _PAGE
 
     def close(self) -> None:
         """Release the client (and, embedded, the files it holds open)."""

@@ -247,18 +247,27 @@ def test_metadata_is_bounded_and_cleaned(svc):
         "user_id": big, "session_id": "s\x00\ud800" + "y" * 100_000,
         "source": "api\x00" + "z" * 100_000,
         "tags": ["a\x00b", "t" * 100_000, "c,d"] + [f"tag{i}" for i in range(200)],
-        "prompt_name": "p\x00" * 50_000, "experiment": "e" * 100_000,
+        "experiment": "e" * 100_000,
         "variant": "v\x1b[31m", "prompt_version": "3",
     }))
     assert resp.status == "ok"
     row = _one_row(svc)
     for value, limit in ((row.user_id, 200), (row.session_id, 200), (row.source, 20),
-                         (row.tags, 500), (row.prompt_name, 200), (row.experiment, 200)):
+                         (row.tags, 500), (row.experiment, 200)):
         assert value and len(value) <= limit and "\x00" not in value
     assert row.user_id.startswith("ux") and row.source.startswith("apiz")
     assert row.tags.split(",")[:2] == ["ab", "t" * 49 + "…"]
     assert "c d" in row.tags.split(",")
     assert row.variant == "v[31m" and row.prompt_version is None
+
+
+def test_an_unknown_prompt_name_is_bounded_in_its_error_row(svc):
+    with pytest.raises(E.TrellisError) as info:
+        svc.engine.chat(_request({"prompt_name": "p\x00" * 50_000}))
+    assert "\x00" not in info.value.user_message
+    row = _one_row(svc)
+    assert row.status == "error" and len(row.prompt_name) <= 200
+    assert "\x00" not in row.prompt_name and row.prompt_name.startswith("ppp")
 
 
 def test_metadata_of_other_types_is_stored_as_text(svc):

@@ -7,7 +7,7 @@
 a fresh subprocess (so peak memory is that file's alone): ingestion through
 core, then bare `encode` of exactly the chunk texts core produced (chunked
 untimed beforehand, as a caller of the bare model would have them). It
-prints seconds, chunks/s and peak memory (ru_maxrss) for both, and their
+prints seconds, chunks/s and peak memory (VmHWM) for both, and their
 ratios.
 
 The sample corpus (data/samples/) is replicated (each copy made unique, so
@@ -72,9 +72,11 @@ def large_csv(rows: int) -> bytes:
 
 
 def _peak_mb() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident memory of this child alone: /proc's VmHWM, since getrusage's
+    ru_maxrss carries the parent's peak across fork and exec on Linux."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
 
 
 def _child(role: str, path: str) -> int:

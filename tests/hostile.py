@@ -10,7 +10,7 @@ then checks that nothing partial was left: no row still "ingesting", every
 ready document's chunk count equal to its chunks in Chroma, none for a failed
 one. Before each case the process lowers its CPU-time limit to what it has
 used plus the case's budget (RLIMIT_CPU), so a parser that goes quadratic is
-killed by the kernel instead of timed by the test; peak memory (ru_maxrss)
+killed by the kernel instead of timed by the test; peak memory (VmHWM)
 after each case is written out for the test to bound.
 """
 
@@ -396,6 +396,19 @@ def _limit_cpu(budget: int) -> None:
 
 
 def _maxrss_mb() -> float:
+    """Peak resident memory of this process since its exec.
+
+    Read from /proc (VmHWM, the high-water mark of this address space):
+    getrusage's ru_maxrss survives exec on Linux, so a case started from a
+    large pytest process would report the parent's size instead of its own.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

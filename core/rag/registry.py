@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
@@ -70,6 +72,9 @@ class DocumentRegistry:
 
     def add_documents(self, rows: list[RagDocument]) -> list[RagDocument]:
         """Insert several rows in one transaction; returns them with ids."""
+        return self._insert(rows)
+
+    def _insert(self, rows: list[Any]) -> list[Any]:
         if not rows:
             return []
         with session_scope(self.engine) as s:
@@ -170,14 +175,7 @@ class DocumentRegistry:
 
     # -- ingestion jobs ---------------------------------------------------
     def add_jobs(self, rows: list[RagJob]) -> list[RagJob]:
-        if not rows:
-            return []
-        with session_scope(self.engine) as s:
-            s.add_all(rows)
-            s.flush()
-            for row in rows:
-                s.refresh(row)
-            return rows
+        return self._insert(rows)
 
     def job(self, job_id: int) -> RagJob | None:
         with Session(self.engine) as s:

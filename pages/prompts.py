@@ -47,7 +47,7 @@ def _when(ts) -> str:  # noqa: ANN001 - datetime or None
 
 # -- list -------------------------------------------------------------------
 with (
-    st.popover("New prompt", icon=":material/add:"),
+    st.popover("New prompt", icon=":material/add:", disabled=not can_write),
     st.form("prompts.new", clear_on_submit=True, border=False),
 ):
     new_name = st.text_input("Name", placeholder="support-reply",
@@ -55,7 +55,7 @@ with (
                                   "become dashes.")
     new_desc = st.text_input("What is it for?", placeholder="Replies to support emails")
     new_tags = st.text_input("Tags (separate with commas)", placeholder="support, email")
-    if st.form_submit_button("Create prompt"):
+    if st.form_submit_button("Create prompt", disabled=not can_write):
         auth.require("prompts.write")
         try:
             created = reg.create(new_name, by=me, description=new_desc,

@@ -183,3 +183,28 @@ def test_navigation_lists_only_what_the_role_may_open(password_mode):
     default = P("chat")
     default.url_path = ""  # a default page's url path is empty: pages match by their script
     assert visible(Actor("x", "viewer"), {"Build": [default]}) == {}
+
+
+def test_viewer_cannot_save_a_prompt_version_even_by_calling_the_action(password_mode):
+    password_mode.prompts.create("greeting", by="ada")
+    password_mode.prompts.save_version("greeting", by="ada", user="Hello {{ name }}", note="v1")
+
+    def script():
+        from app import auth, handles
+
+        auth.require("prompts.write")
+        handles.services().prompts.save_version(
+            "greeting", by="val", user="Hi {{ name }}", note="sneaky"
+        )
+
+    at = _as(AppTest.from_function(script, default_timeout=60), "val").run()
+    assert "Your role (viewer) cannot save prompt versions" in at.error[0].value
+    assert [v.version for v in password_mode.prompts.versions("greeting")] == [1]
+
+    page = _page("prompts.py", "val")
+    assert "can look at prompts but not change them" in page.info[0].value
+    assert all(b.disabled for b in page.button if b.label == "Create prompt")
+
+    at = _as(AppTest.from_function(script, default_timeout=60), "ed").run()
+    assert not at.error
+    assert sorted(v.version for v in password_mode.prompts.versions("greeting")) == [1, 2]

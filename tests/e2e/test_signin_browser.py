@@ -142,3 +142,40 @@ def test_admin_creates_a_key_on_the_access_page(users, app_server, browser):
         (e for e in d.find_elements(CSS, '[data-testid="stDownloadButton"]')
          if e.is_displayed()), None))
     _shot(browser, "admin-audit")
+
+
+def _popover(driver, label: str):
+    for el in driver.find_elements(CSS, '[data-testid="stPopover"] button'):
+        if el.is_displayed() and label in el.text.splitlines():
+            return el
+    return None
+
+
+def test_editor_creates_a_prompt_and_a_viewer_cannot(users, app_server, browser):
+    _sign_in(browser, app_server.url, "ed")
+    wait_for(browser, "the editor's navigation", lambda d: "Prompts" in _nav(d))
+    _go(browser, "Prompts")
+    new = wait_for(browser, "the New prompt button", lambda d: _popover(d, "New prompt"))
+    wait_for(browser, "the page to settle", app_idle)
+    assert new.is_enabled()
+    new.click()
+    name = wait_for(browser, "the new prompt form", lambda d: next(
+        (e for e in d.find_elements(CSS, 'input[aria-label="Name"]') if e.is_displayed()), None))
+    name.send_keys("support-reply")
+    next(e for e in browser.find_elements(CSS, '[data-testid="stFormSubmitButton"] button')
+         if e.is_displayed() and e.text.strip().endswith("Create prompt")).click()
+    wait_for(browser, "the created prompt", lambda d: next(
+        (e.text for e in d.find_elements(CSS, '[data-testid="stAlert"]')
+         if "Created prompt 'support-reply'" in e.text), None))
+    _shot(browser, "editor-prompts")
+
+    browser.delete_all_cookies()
+    _sign_in(browser, app_server.url, "val")
+    wait_for(browser, "the viewer's navigation", lambda d: "Prompts" in _nav(d))
+    _go(browser, "Prompts")
+    new = wait_for(browser, "the New prompt button", lambda d: _popover(d, "New prompt"))
+    wait_for(browser, "the page to settle", app_idle)
+    assert not new.is_enabled()
+    assert "can look at prompts but not change them" in browser.find_element(
+        CSS, '[data-testid="stMain"]').text
+    _shot(browser, "viewer-prompts")

@@ -15,6 +15,7 @@ from core.costs import PriceBook
 from core.db import make_engine, migrate
 from core.engine import Engine
 from core.prompts import PromptRegistry
+from core.prompts.experiments import ExperimentService
 from core.prompts.stage import RenderStage
 from core.prompts.stage import install as install_render
 from core.providers.registry import ProviderRegistry
@@ -43,6 +44,8 @@ class Services:
     render: RenderStage
     jobs: IngestJobs
     conversations: ConversationStore
+    #: A/B tests of prompt versions; its selector is the render stage's variant_selector.
+    experiments: ExperimentService
     #: The installed guards (None when TRELLIS_GUARDS_ENABLED is off).
     guards: Any = None
 
@@ -79,9 +82,12 @@ class Services:
             # Conversations are stored redacted, exactly as the call log is.
             conversations.text_filter = guards.redact_text
         access = AccessService(db, reliability.budgets)
+        experiments = ExperimentService(db, prompts, access)
+        render.variant_selector = experiments.select_variant
+        prompts.move_checks.append(experiments.move_check)
         return cls(settings, db, registry, prices, telemetry, engine, reliability, rag, access,
                    prompts=prompts, render=render, jobs=jobs, conversations=conversations,
-                   guards=guards)
+                   experiments=experiments, guards=guards)
 
     def warm_up(self, on_step: Callable[[str], None] | None = None) -> list[str]:
         """Load the heavy models now (PII analyzer, the default local model, the

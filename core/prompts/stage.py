@@ -26,11 +26,15 @@ from core.providers.base import Message
 
 @dataclass(frozen=True, slots=True)
 class VariantChoice:
-    """What a variant selector (experiments, later) picks for one request."""
+    """What a variant selector (an experiment) picks for one request."""
 
     variant: str
     label: str | None = None
     version: int | None = None
+    experiment: str | None = None
+    #: The variant's model and parameters; a setting the caller passed still wins.
+    model: str | None = None
+    params: dict[str, Any] | None = None
 
 
 #: Seam for experiments: given the request, pick a variant (or None for no experiment).
@@ -49,11 +53,14 @@ class RenderStage:
         label: str | None = None
         version_no = req.prompt_version
         changes: dict[str, Any] = {}
+        choice: VariantChoice | None = None
         if version_no is None and self.variant_selector is not None:
             choice = self.variant_selector(req)
             if choice is not None:
                 label, version_no = choice.label, choice.version
                 changes["variant"] = choice.variant
+                if choice.experiment:
+                    changes["experiment"] = choice.experiment
         if version_no is not None:
             version = self.registry.get(req.prompt_name, version=version_no)
         else:
@@ -68,6 +75,11 @@ class RenderStage:
                                                   and m.content == req.system)]
         ctx.messages = rendered + caller
         won = apply_config(version, req, changes)
+        if choice is not None:
+            for key, value in {**(choice.params or {}), "model": choice.model}.items():
+                if value is not None and key in REQUEST_PARAMS and getattr(req, key) is None:
+                    changes[key] = value
+                    won[key] = "variant"
         if "model" in changes:
             ctx.model_id = changes["model"]
         changes.update(prompt_name=version.prompt, prompt_version=version.version,

@@ -8,6 +8,7 @@ from sqlmodel import SQLModel
 import core.access.models  # noqa: F401
 import core.evals.models  # noqa: F401
 import core.guards.models  # noqa: F401
+import core.prompts.experiment_models  # noqa: F401
 import core.prompts.models  # noqa: F401
 import core.rag.models  # noqa: F401
 import core.reliability.models  # noqa: F401

@@ -28,6 +28,7 @@ navigation = st.navigation(
             st.Page(PAGES / "documents.py", title="Documents", icon=":material/description:"),
             st.Page(PAGES / "prompts.py", title="Prompts", icon=":material/edit_note:"),
             st.Page(PAGES / "evals.py", title="Evals", icon=":material/checklist:"),
+            st.Page(PAGES / "experiments.py", title="Experiments", icon=":material/science:"),
         ],
         "Configure": [
             st.Page(PAGES / "operations.py", title="Operations", icon=":material/tune:"),

@@ -111,6 +111,10 @@ versions = reg.versions(name)
 by_number = {v.version: v for v in versions}
 
 st.subheader(prompt.name)
+if can_write and len(versions) >= 2 and st.button(
+        "A/B test versions of this prompt", key="prompts.experiment", icon=":material/science:"):
+    st.session_state["experiments.new_for"] = name
+    st.switch_page("pages/experiments.py")
 if prompt.archived:
     st.warning("This prompt is archived: it is hidden from the list and apps cannot use it.")
     if st.button("Restore it", key="prompts.restore", icon=":material/unarchive:"):

@@ -1,0 +1,80 @@
+"""The Experiments page through AppTest on the real engine and the wire server:
+create an experiment, start it, watch results fill from simulated traffic,
+promote the winner (refused while the eval gate has no passing run)."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from bench.experiments_sim import PROMPT, setup_prompt, simulate, wire_reply
+from core.access import LOCAL_ADMIN
+from core.config import Settings
+from core.evals import CaseIn, PromptRef, Suite, gate
+from core.services import Services
+from tests.conftest import ROOT
+
+PAGE = str(ROOT / "pages" / "experiments.py")
+
+
+@pytest.fixture
+def svc(wire, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.setenv("OPENAI_BASE_URL", wire.base_url + "/v1")
+    wire.reply = wire_reply
+    services = Services.build(Settings())
+    yield services
+    services.close()
+
+
+def _ok(at: AppTest) -> AppTest:
+    assert not at.exception, at.exception
+    return at
+
+
+def _texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    parts += [e.value for e in at.success] + [e.value for e in at.info]
+    parts += [e.value for e in at.warning] + [e.value for e in at.error]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_create_start_watch_results_and_promote(svc):
+    setup_prompt(svc)
+    at = _ok(AppTest.from_file(PAGE, default_timeout=60).run())
+    assert "users per variant" in _texts(at)  # the plan shows before anything is created
+    at.text_input(key="experiments.new.name").set_value("warmer-tone")
+    at.selectbox(key="experiments.new.v1.version").set_value(2)
+    _ok(at.button(key="experiments.create").click().run())
+    assert "Created 'warmer-tone' as a draft" in _texts(at)
+    exp = svc.experiments.get("warmer-tone")
+    assert [(v.name, v.version, v.control) for v in exp.variants] == [
+        ("A", 1, True), ("B", 2, False)]
+    _ok(at.button(key="experiments.start").click().run())
+    assert svc.experiments.get("warmer-tone").state == "running"
+    assert "No traffic yet" in _texts(at)
+
+    simulate(svc, "warmer-tone", users=300, visits=3, rates={"A": 0.5, "B": 0.7})
+    _ok(at.run())
+    text = _texts(at)
+    assert "B is better on thumbs-up rate, +" in text
+    assert len(at.get("plotly_chart")) == 2
+
+    # A gating suite with no passing run on v2: promotion is disabled and says why.
+    suite = Suite(name="tone-gate", models=["openai/gpt-4o-mini"],
+                  prompts=[PromptRef(PROMPT, "production")],
+                  cases=[CaseIn(variables={"q": "hi"}, key="hi")],
+                  asserts=[{"type": "icontains", "value": "v2"}])
+    gate(1, suite, services=svc)
+    svc.experiments.set_gate(LOCAL_ADMIN, PROMPT, "tone-gate")
+    _ok(at.run())
+    assert "has no finished run of the gating eval suite" in _texts(at)
+    assert at.button(key="experiments.promote").disabled
+    _ok(at.button(key="experiments.gate.run").click().run())
+    assert "passed the gating eval suite" in _texts(at)
+    assert not at.button(key="experiments.promote").disabled
+    assert at.button(key="experiments.promote").label == "Promote the winner"
+    _ok(at.button(key="experiments.promote").click().run())
+    assert "now serves v2" in _texts(at)
+    assert svc.prompts.resolve_label(PROMPT, "production") == 2
+    assert svc.experiments.get("warmer-tone").state == "stopped"

@@ -11,7 +11,15 @@ import logging
 
 import streamlit as st
 
-from app import auth, eval_widgets, guard_widgets, handles, prompt_widgets, rag_widgets
+from app import (
+    auth,
+    eval_widgets,
+    experiment_widgets,
+    guard_widgets,
+    handles,
+    prompt_widgets,
+    rag_widgets,
+)
 from app.state import keep
 from app.widgets import format_cost, format_ms
 from core.engine import CompletionRequest, CompletionResponse
@@ -167,6 +175,7 @@ with st.sidebar:
     )
     # Registry prompt (app/prompt_widgets.py): a picked prompt's messages go first.
     prompt_fields = prompt_widgets.chat_prompt_picker(svc) or {}
+    prompt_fields = experiment_widgets.variant_preview(svc, prompt_fields)
     prompt_widgets.save_as_prompt(svc, system)
     guard_policy = guard_widgets.policy_selector(svc)
     rag_options = rag_widgets.sidebar_options()

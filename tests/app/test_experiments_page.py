@@ -78,3 +78,22 @@ def test_create_start_watch_results_and_promote(svc):
     assert "now serves v2" in _texts(at)
     assert svc.prompts.resolve_label(PROMPT, "production") == 2
     assert svc.experiments.get("warmer-tone").state == "stopped"
+
+
+def test_playground_previews_a_variant_without_counting_it(svc, wire):
+    from bench.experiments_sim import create_experiment
+
+    create_experiment(svc, "tone")
+    svc.experiments.start(LOCAL_ADMIN, "tone")
+    at = _ok(AppTest.from_file(str(ROOT / "pages" / "chat.py"), default_timeout=60).run())
+    at.selectbox(key="chat.model_a").set_value("openai/gpt-4o-mini")
+    at.selectbox(key="chat.prompt").set_value(PROMPT)
+    _ok(at.run())
+    at.selectbox(key=f"chat.variant.{PROMPT}").set_value("tone · B")
+    _ok(at.run())
+    assert "Variant B is version 2." in _texts(at)
+    at.chat_input[0].set_value("Hi")
+    _ok(at.run())
+    assert wire.completion_requests()[-1].body["messages"][0]["content"].startswith("[v2]")
+    [row] = svc.telemetry.recent_calls(1)
+    assert (row.prompt_version, row.experiment) == (2, None)

@@ -214,11 +214,12 @@ else:
             fmt = (lambda x: f"{x:.1%}") if rate else (
                 (lambda x: f"{x:,.0f} ms") if m.metric == "latency" else (lambda x: f"${x:.5f}"))
             ok = m.interval.low == m.interval.low  # not NaN
-            row[m.label] = fmt(m.value) + (f" ({fmt(m.interval.low)}–{fmt(m.interval.high)})"
+            head = m.label[0].upper() + m.label[1:]
+            row[head] = fmt(m.value) + (f" ({fmt(m.interval.low)}–{fmt(m.interval.high)})"
                                            if ok and m.n else "")
-            if m.comparison is not None and m.n:
-                d = m.comparison.difference
-                row[f"{m.label} vs control"] = (f"{d * 100:+.1f} pts" if rate else fmt(d))
+            d = m.comparison.difference if m.comparison is not None and m.n else None
+            row[f"{head} vs control"] = ("" if d is None else
+                                         f"{d * 100:+.1f} pts" if rate else fmt(d))
         table.append(row)
     st.dataframe(pd.DataFrame(table), hide_index=True)
     with st.expander("Guardrails"):
@@ -238,7 +239,7 @@ else:
                                  showlegend=False, hoverinfo="skip", name=vname))
         fig.add_trace(go.Scatter(x=xs, y=[p[1] for p in pts], mode="lines+markers",
                                  name=vname))
-    fig.update_layout(title=f"{label} per variant (95% band)", height=340,
+    fig.update_layout(title=f"{label[0].upper() + label[1:]} per variant (95% band)", height=340,
                       margin={"l": 10, "r": 10, "t": 40, "b": 10})
     c1.plotly_chart(fig, key="experiments.chart.metric")
     fig = go.Figure()
@@ -249,8 +250,9 @@ else:
             fig.add_trace(go.Scatter(x=xs + xs[::-1], y=[p[3] for p in kept] +
                                      [p[2] for p in kept][::-1], fill="toself", opacity=0.2,
                                      line={"width": 0}, showlegend=False, hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts],
-                                 mode="lines+markers", name=f"{vname} − control"))
+        # Before each variant has enough data there is no interval; those looks are left out.
+        fig.add_trace(go.Scatter(x=xs, y=[p[1] for p in kept], mode="lines+markers",
+                                 name=f"{vname} − control"))
     fig.add_hline(y=0, line_dash="dot")
     fig.update_layout(title="Difference against control (always-valid 95% interval)",
                       height=340, margin={"l": 10, "r": 10, "t": 40, "b": 10})

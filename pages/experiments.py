@@ -51,7 +51,11 @@ prompts = [p.name for p in svc.prompts.list()]
 # -- create ---------------------------------------------------------------------
 if can_write and prompts:
     wanted = st.session_state.pop("experiments.new_for", None)
-    with st.expander("New experiment", icon=":material/add:", expanded=wanted is not None):
+    if wanted is not None:
+        # Stays open across the reruns that typing causes (a changing `expanded` would not).
+        st.session_state["experiments.new.open"] = True
+    with st.expander("New experiment", icon=":material/add:",
+                     expanded=st.session_state.get("experiments.new.open", False)):
         if wanted in prompts:
             st.session_state["experiments.new.prompt"] = wanted
         c1, c2 = st.columns(2)

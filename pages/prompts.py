@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
@@ -114,7 +116,8 @@ st.subheader(prompt.name)
 if can_write and len(versions) >= 2 and st.button(
         "A/B test versions of this prompt", key="prompts.experiment", icon=":material/science:"):
     st.session_state["experiments.new_for"] = name
-    st.switch_page("pages/experiments.py")
+    # The page as app/main.py registered it (an absolute path).
+    st.switch_page(str(Path(__file__).resolve().parent / "experiments.py"))
 if prompt.archived:
     st.warning("This prompt is archived: it is hidden from the list and apps cannot use it.")
     if st.button("Restore it", key="prompts.restore", icon=":material/unarchive:"):

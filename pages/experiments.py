@@ -20,7 +20,7 @@ FLASH = "experiments.flash"
 OPEN = "experiments.open"
 STATE_WORDS = {"draft": "Draft (not serving)", "running": "Running", "paused": "Paused",
                "stopped": "Stopped"}
-UNIT_WORDS = {"user": "User (falls back to the session when a call has no user)",
+UNIT_WORDS = {"user": "User (else session)",
               "session": "Session", "request": "Request (every call drawn anew)"}
 
 st.title("Experiments")

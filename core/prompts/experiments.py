@@ -470,7 +470,8 @@ class ExperimentService:
         total = sum(c[0] for c in calls.values())
         fallback = sum(c[3] for c in calls.values()) / total if total and exp.unit == "user" \
             else 0.0
-        winner = _winner(exp, out)
+        # Traffic split wrongly means the comparison cannot be trusted: no winner then.
+        winner = None if srm_p < st.SRM_P else _winner(exp, out)
         verdicts = [r.metrics[exp.primary_metric].verdict or "" for r in out if not r.control]
         planned = plan(exp.baseline_rate, exp.mde) if METRICS[exp.primary_metric][1] == "rate" \
             else None

@@ -156,6 +156,7 @@ def test_dropping_a_tenth_of_one_variants_users_is_flagged_as_srm(svc):
     print("\n".join(report.lines()))
     assert report.results.srm
     assert "not split as configured" in report.results.srm_sentence()
+    assert report.results.winner is None  # a broken split names no winner
 
 
 def test_plan_gives_units_per_variant_and_refuses_nonsense():

@@ -80,6 +80,18 @@ if can_write and prompts:
                                format_func=lambda k: METRICS[k][0],
                                key=keep("experiments.new.guard", ["error_rate", "latency",
                                                                   "cost"]))
+        live: list[dict] = []
+        if "eval_score" in (primary, *guard):
+            lines = st.text_area(
+                "Assertions that grade live answers (one per line, like 'icontains: refund' "
+                "or 'regex: ^Dear')", key=keep("experiments.new.asserts", ""))
+            for text in lines.splitlines():
+                kind, _, value = text.partition(":")
+                kind = kind.strip()
+                if kind:
+                    field = "pattern" if kind == "regex" else "value"
+                    live.append({"type": kind, **({field: value.strip()} if value.strip()
+                                                  else {})})
         c1, c2, c3 = st.columns(3)
         base_pct = c1.number_input("Baseline rate today (%)", 1.0, 99.0, step=1.0,
                                    key=keep("experiments.new.base", 60.0))
@@ -123,7 +135,7 @@ if can_write and prompts:
                 made = exps.create(actor, name, prompt, variants, hypothesis=hypothesis,
                                    unit=unit, primary_metric=primary, guardrails=guard,
                                    baseline_rate=base_pct / 100, mde=mde_pts / 100,
-                                   ramp=ramp_pct / 100)
+                                   ramp=ramp_pct / 100, live_asserts=live)
             except PromptError as err:
                 st.error(err.user_message)
             else:

@@ -23,6 +23,8 @@ class ExperimentRow(SQLModel, table=True):
     unit: str = Field(default="user", max_length=20)
     primary_metric: str = Field(default="thumbs_up", max_length=40)
     guardrails: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    #: Eval assertions (suite form) graded on a sample of live answers: the eval score metric.
+    live_asserts: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     baseline_rate: float = Field(default=0.6, sa_column=Column(Float, nullable=False))
     mde: float = Field(default=0.05, sa_column=Column(Float, nullable=False))
     ramp: float = Field(default=1.0, sa_column=Column(Float, nullable=False))

@@ -49,12 +49,15 @@ STATES = ("draft", "running", "paused", "stopped")
 #: key -> (label, kind, higher is better)
 METRICS: dict[str, tuple[str, str, bool]] = {
     "thumbs_up": ("thumbs-up rate", "rate", True),
+    "eval_score": ("eval pass rate on live answers", "rate", True),
     "error_rate": ("error rate", "rate", False),
     "latency": ("latency", "mean", False),
     "cost": ("cost per call", "mean", False),
 }
 RUNNING_TTL_S = 1.0
 CHECKPOINTS = 20
+#: Live answers graded per variant for the eval score (the most recent ones).
+EVAL_SAMPLE = 500
 
 C = CallLog.__table__.c  # type: ignore[attr-defined]
 FB = Feedback.__table__.c  # type: ignore[attr-defined]
@@ -100,6 +103,7 @@ class Experiment:
     decision: str | None = None
     decided_by: str | None = None
     decided_at: datetime | None = None
+    live_asserts: tuple[dict[str, Any], ...] = ()
 
     @property
     def control(self) -> Variant:
@@ -207,6 +211,7 @@ class ExperimentService:
         hypothesis: str | None = None, unit: str = "user", primary_metric: str = "thumbs_up",
         guardrails: Sequence[str] = ("error_rate", "latency", "cost"),
         baseline_rate: float = 0.6, mde: float = 0.05, ramp: float = 1.0,
+        live_asserts: Sequence[dict[str, Any]] = (),
     ) -> Experiment:
         self._require(actor)
         name = (name or "").strip()
@@ -222,6 +227,11 @@ class ExperimentService:
         if primary_metric not in METRICS:
             raise ExperimentError("Pick the primary metric from the list.")
         guardrails = [g for g in guardrails if g in METRICS and g != primary_metric]
+        live_asserts = [dict(a) for a in live_asserts]
+        _check_live_asserts(live_asserts)
+        if "eval_score" in (primary_metric, *guardrails) and not live_asserts:
+            raise ExperimentError("The eval score needs at least one assertion to grade live "
+                                  "answers with, like 'contains: refund'.")
         _check_plan(baseline_rate, mde)
         _check_ramp(ramp)
         variants = list(variants)
@@ -250,8 +260,9 @@ class ExperimentService:
             row = ExperimentRow(
                 name=name, hypothesis=(hypothesis or "").strip() or None, prompt=slug,
                 salt=secrets.token_hex(8), unit=unit, primary_metric=primary_metric,
-                guardrails=guardrails, baseline_rate=float(baseline_rate), mde=float(mde),
-                ramp=float(ramp), state="draft", created_by=actor.name)
+                guardrails=guardrails, live_asserts=live_asserts,
+                baseline_rate=float(baseline_rate), mde=float(mde), ramp=float(ramp),
+                state="draft", created_by=actor.name)
             s.add(row)
             s.flush()
             for v in variants:
@@ -291,7 +302,7 @@ class ExperimentService:
             tuple(Variant(v.name, v.version, v.weight, v.control, v.model, dict(v.params or {}))
                   for v in vs),
             row.created_by, row.created_at, row.started_at, row.decision, row.decided_by,
-            row.decided_at)
+            row.decided_at, tuple(row.live_asserts or ()))
 
     # -- state -------------------------------------------------------------------
     def start(self, actor: Actor, name: str) -> Experiment:
@@ -413,6 +424,15 @@ class ExperimentService:
             values = conn.execute(
                 select(C.variant, C.latency_ms, C.cost_usd)
                 .where(C.experiment == exp.name, C.status == "ok")).all()
+            graded: dict[str, tuple[int, int]] = {}
+            if exp.live_asserts and "eval_score" in (exp.primary_metric, *exp.guardrails):
+                grade = _grader(exp.live_asserts)
+                for v in exp.variants:
+                    texts = conn.execute(
+                        select(C.output_text).where(C.experiment == exp.name,
+                                                    C.variant == v.name, C.status == "ok")
+                        .order_by(C.id.desc()).limit(EVAL_SAMPLE)).scalars().all()
+                    graded[v.name] = (sum(grade(t or "") for t in texts), len(texts))
         calls = {r[0]: (int(r[1]), int(r[2]), int(r[3] or 0), int(r[4] or 0)) for r in base}
         ups = {r[0]: (int(r[1] or 0), int(r[2])) for r in thumbs}
         lat: dict[str, list[float]] = {}
@@ -427,9 +447,10 @@ class ExperimentService:
         def metric(key: str, vname: str) -> MetricResult:
             label, kind, higher = METRICS[key]
             if kind == "rate":
-                if key == "thumbs_up":
-                    k, n = ups.get(vname, (0, 0))
-                    kc, nc = ups.get(control, (0, 0))
+                if key in ("thumbs_up", "eval_score"):
+                    src = ups if key == "thumbs_up" else graded
+                    k, n = src.get(vname, (0, 0))
+                    kc, nc = src.get(control, (0, 0))
                 else:
                     n, _, k, _ = calls.get(vname, (0, 0, 0, 0))
                     nc, _, kc, _ = calls.get(control, (0, 0, 0, 0))
@@ -493,6 +514,8 @@ class ExperimentService:
                 stmt = (select(C.variant, C.created_at, case((FB.score > 0, 1.0), else_=0.0))
                         .select_from(Feedback.__table__.join(CallLog.__table__,
                                                              FB.call_id == C.id)))
+            elif metric == "eval_score":
+                stmt = select(C.variant, C.created_at, C.output_text).where(C.status == "ok")
             elif metric == "error_rate":
                 stmt = select(C.variant, C.created_at, case((C.status != "ok", 1.0), else_=0.0))
             else:
@@ -501,6 +524,9 @@ class ExperimentService:
                                                                     C.status == "ok")
             rows = conn.execute(stmt.where(C.experiment == exp.name)
                                 .order_by(C.created_at, C.id)).all()
+        if metric == "eval_score":
+            grade = _grader(exp.live_asserts)
+            rows = [(v, at, 1.0 if grade(text or "") else 0.0) for v, at, text in rows]
         out: dict[str, Any] = {"variants": {}, "difference": {}}
         if not rows:
             return out
@@ -711,6 +737,33 @@ def _check_plan(baseline: float, mde: float) -> None:
 def _check_ramp(ramp: float) -> None:
     if not 0 < ramp <= 1:
         raise ExperimentError("The ramp must be a share of traffic above 0% and up to 100%.")
+
+
+def _check_live_asserts(specs: list[dict[str, Any]]) -> None:
+    from core.evals.assertions import AssertionError_, Similar, _Judged, build
+
+    for spec in specs:
+        try:
+            built = build(spec)
+        except AssertionError_ as err:
+            raise ExperimentError(str(err)) from err
+        if isinstance(built, _Judged | Similar):
+            raise ExperimentError(f"'{spec.get('type')}' needs a model to grade, which live "
+                                  "traffic would pay for; use assertions that need none "
+                                  "(contains, regex, is-json, word count, ...).")
+
+
+def _grader(specs: Sequence[dict[str, Any]]):  # noqa: ANN202 - str -> bool
+    """Whether an answer passes every assertion (the eval runner's own assertion classes)."""
+    from core.evals.assertions import CellContext, build
+
+    built = [build(dict(s)) for s in specs]
+
+    def grade(text: str) -> bool:
+        cell = CellContext(output=text)
+        return all(a.evaluate(cell).passed for a in built)
+
+    return grade
 
 
 def _mean_interval(xs: Sequence[float]) -> st.Interval:

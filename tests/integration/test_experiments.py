@@ -207,3 +207,28 @@ def test_promotion_is_gated_by_the_eval_suite_and_an_override_is_audited(svc):
     assert ev.after == "v1 is the legal-approved text" and ev.target == "back"
     move = svc.prompts.history(PROMPT, label="production")[0]
     assert "eval gate overridden" in move.reason
+
+
+def test_eval_score_grades_a_sample_of_live_answers(svc):
+    setup_prompt(svc)
+    with pytest.raises(ExperimentError, match="needs a model to grade"):
+        svc.experiments.create(EDITOR, "x", PROMPT, [Variant("A", 1, control=True),
+                                                     Variant("B", 2)],
+                               guardrails=["eval_score"],
+                               live_asserts=[{"type": "rubric", "rubric": "polite"}])
+    with pytest.raises(ExperimentError, match="needs at least one assertion"):
+        svc.experiments.create(EDITOR, "x", PROMPT, [Variant("A", 1, control=True),
+                                                     Variant("B", 2)], primary_metric="eval_score")
+    svc.experiments.create(EDITOR, "graded", PROMPT,
+                           [Variant("A", 1, control=True), Variant("B", 2)],
+                           guardrails=["eval_score"],
+                           live_asserts=[{"type": "icontains", "value": "V2"}])
+    svc.experiments.start(EDITOR, "graded")
+    simulate(svc, "graded", users=150, visits=2)
+    res = svc.experiments.results("graded")
+    scores = {v.name: v.metrics["eval_score"] for v in res.variants}
+    assert scores["A"].value == 0.0 and scores["B"].value == 1.0
+    assert scores["A"].n + scores["B"].n == 300
+    assert scores["B"].comparison.significant
+    line = svc.experiments.timeline("graded", "eval_score")
+    assert line["variants"]["B"][-1][1] == 1.0

@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("unit", sa.String(20), nullable=False),
         sa.Column("primary_metric", sa.String(40), nullable=False),
         sa.Column("guardrails", sa.JSON(), nullable=False),
+        sa.Column("live_asserts", sa.JSON(), nullable=False),
         sa.Column("baseline_rate", sa.Float(), nullable=False),
         sa.Column("mde", sa.Float(), nullable=False),
         sa.Column("ramp", sa.Float(), nullable=False),

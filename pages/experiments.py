@@ -242,7 +242,11 @@ else:
         for v in res.variants:
             for m in v.metrics.values():
                 if m.metric != exp.primary_metric and m.verdict:
-                    st.markdown(f"- {m.verdict}")
+                    mw = m.distribution_p
+                    shape = ("" if mw is None else
+                             f" Distributions {'differ' if mw < 0.05 else 'look alike'}"
+                             f" (Mann–Whitney p = {mw:.2g}, for reading only).")
+                    st.markdown(f"- {m.verdict}{shape}")
     line = exps.timeline(exp.name)
     label = METRICS[exp.primary_metric][0]
     c1, c2 = st.columns(2)

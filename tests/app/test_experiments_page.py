@@ -97,3 +97,20 @@ def test_playground_previews_a_variant_without_counting_it(svc, wire):
     assert wire.completion_requests()[-1].body["messages"][0]["content"].startswith("[v2]")
     [row] = svc.telemetry.recent_calls(1)
     assert (row.prompt_version, row.experiment) == (2, None)
+
+
+def test_prompts_page_refuses_a_production_move_the_eval_gate_does_not_allow(svc):
+    setup_prompt(svc)
+    suite = Suite(name="tone-gate", models=["openai/gpt-4o-mini"],
+                  prompts=[PromptRef(PROMPT, "production")],
+                  cases=[CaseIn(variables={"q": "hi"}, key="hi")],
+                  asserts=[{"type": "icontains", "value": "v1"}])
+    gate(2, suite, services=svc)  # v2 answers "answer v2": the suite fails it
+    svc.experiments.set_gate(LOCAL_ADMIN, PROMPT, "tone-gate")
+    at = _ok(AppTest.from_file(str(ROOT / "pages" / "prompts.py"), default_timeout=60).run())
+    _ok(at.button(key="prompts.make_prod").click().run())
+    _ok(at.button(key="prompts.confirm.yes").click().run())
+    text = _texts(at)
+    assert "Version 2 has not passed the gating eval suite 'tone-gate'" in text
+    assert "Failing cases: hi:" in text
+    assert svc.prompts.resolve_label(PROMPT, "production") == 1

@@ -193,6 +193,14 @@ if can_write and exp.state != "stopped":
         actor = auth.require("experiments.write")
         _act(lambda: exps.set_ramp(actor, exp.name, new_ramp / 100),
              f"Traffic share is now {new_ramp}%; nobody already in the experiment moved.")
+    with c3.popover("Change weights", icon=":material/balance:"):
+        st.caption("Only the users the new split needs to move change variant.")
+        new_w = {v.name: st.number_input(f"Weight of {v.name}", 0.0, 100.0, float(v.weight),
+                                         step=1.0, key=f"experiments.w.{exp.name}.{v.name}")
+                 for v in exp.variants}
+        if st.button("Save weights", key="experiments.w.save"):
+            actor = auth.require("experiments.write")
+            _act(lambda: exps.set_weights(actor, exp.name, new_w), "Saved the new weights.")
     with c3.popover("Stop without promoting", icon=":material/stop:"):
         why = st.text_area("Decision and reason", key="experiments.stop.why")
         if st.button("Stop the experiment", key="experiments.stop"):

@@ -347,6 +347,25 @@ class ExperimentService:
                     after=f"{ramp:.0%}")
         return self.get(name)
 
+    def set_weights(self, actor: Actor, name: str, weights: dict[str, float]) -> Experiment:
+        """Change the split. Rendezvous hashing moves only the units the change must move."""
+        self._require(actor)
+        exp = self.get(name)
+        if exp.state == "stopped":
+            raise ExperimentError(f"'{name}' is stopped; its weights no longer matter.")
+        if set(weights) != {v.name for v in exp.variants}:
+            raise ExperimentError("Give a weight for every variant of the experiment.")
+        if any(w < 0 or not math.isfinite(w) for w in weights.values()) or not any(
+                w > 0 for w in weights.values()):
+            raise ExperimentError("Weights must be zero or more, and at least one above zero.")
+        with session_scope(self._db) as s:
+            for row in s.exec(select(ExperimentVariantRow).where(
+                    ExperimentVariantRow.experiment_id == exp.id)).scalars().all():
+                row.weight = float(weights[row.name])
+        self._forget(exp.prompt)
+        self._audit(actor, "experiment.weights", name, before=exp.weights, after=weights)
+        return self.get(name)
+
     def _set(self, actor: Actor, exp: Experiment, state: str, *, started: bool = False,
              decision: str | None = None) -> Experiment:
         self._require(actor)

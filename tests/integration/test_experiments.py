@@ -232,3 +232,20 @@ def test_eval_score_grades_a_sample_of_live_answers(svc):
     assert scores["B"].comparison.significant
     line = svc.experiments.timeline("graded", "eval_score")
     assert line["variants"]["B"][-1][1] == 1.0
+
+
+def test_changing_weights_keeps_the_heavier_variants_units(svc):
+    from core.prompts.assignment import assign
+
+    exp = create_experiment(svc, "tone")
+    with pytest.raises(ExperimentError, match="every variant"):
+        svc.experiments.set_weights(EDITOR, "tone", {"A": 1.0})
+    ids = [f"u:{i}" for i in range(3000)]
+    before = {u: assign(exp.salt, u, exp.weights) for u in ids}
+    exp = svc.experiments.set_weights(EDITOR, "tone", {"A": 1.0, "B": 3.0})
+    assert exp.weights == {"A": 1.0, "B": 3.0}
+    after = {u: assign(exp.salt, u, exp.weights) for u in ids}
+    assert all(after[u] == "B" for u in ids if before[u] == "B")  # nobody leaves B
+    assert 0.70 < sum(v == "B" for v in after.values()) / len(ids) < 0.80
+    [ev] = svc.access.events(action="experiment.weights")
+    assert "B: 3" in ev.after

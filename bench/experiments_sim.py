@@ -149,11 +149,38 @@ def bare_calls(services, n: int) -> float:  # noqa: ANN001
     return (time.perf_counter() - t0) / n
 
 
+def calibration(sims: int = 200, seed: int = 7) -> tuple[float, float, int]:
+    """A/A false-winner rate (a look every 100 users, 2,500 per arm) and the power at the
+    planned size for 60% -> 66%, through the same compare_rates the results use."""
+    import numpy as np
+
+    from core.prompts.experiment_stats import compare_rates, sample_size
+
+    def run(p_a: float, p_b: float, per_arm: int, seed: int) -> float:
+        rng = np.random.default_rng(seed)
+        wins = 0
+        for _ in range(sims):
+            a = np.cumsum(rng.random(per_arm) < p_a)
+            b = np.cumsum(rng.random(per_arm) < p_b)
+            for n in range(50, per_arm + 1, 50):
+                if compare_rates(int(a[n - 1]), n, int(b[n - 1]), n, tau=0.06).significant:
+                    wins += 1
+                    break
+        return wins / sims
+
+    planned = sample_size(0.60, 0.06)
+    return run(0.6, 0.6, 2_500, seed), run(0.60, 0.66, planned, seed + 4), planned
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--visits", type=int, default=5)
     args = parser.parse_args()
+    false_rate, power, planned = calibration()
+    print(f"calibration: 200 A/A experiments looked at every 100 users named a winner in "
+          f"{false_rate:.1%} (target <= 5%); at the planned {planned:,} users per variant "
+          f"the 60% -> 66% difference was found in {power:.1%} of 200 (target >= 80%)")
     from core.config import Settings
     from core.services import Services
     from tests.servers.wire import WireServer

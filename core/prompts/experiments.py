@@ -474,8 +474,10 @@ class ExperimentService:
                     n, _, k, _ = calls.get(vname, (0, 0, 0, 0))
                     nc, _, kc, _ = calls.get(control, (0, 0, 0, 0))
                 value = k / n if n else 0.0
+                # The primary metric's mixing scale is the planned effect, as in the plan.
+                tau = abs(exp.mde) if key == exp.primary_metric else 0.05
                 cmp = None if vname == control else st.compare_rates(
-                    kc, nc, k, n, metric=key)
+                    kc, nc, k, n, metric=key, tau=tau)
                 return MetricResult(key, label, value, st.wilson(k, n), n, cmp,
                                     None if cmp is None else st.verdict(
                                         cmp, variant_name=vname, label=label,
@@ -573,7 +575,9 @@ class ExperimentService:
                 cs = seen[control]
                 if v == control or not cs:
                     continue
-                cmp = (st.compare_rates(int(sum(cs)), len(cs), k, len(xs)) if kind == "rate"
+                tau = abs(exp.mde) if metric == exp.primary_metric else 0.05
+                cmp = (st.compare_rates(int(sum(cs)), len(cs), k, len(xs), tau=tau)
+                       if kind == "rate"
                        else st.compare_means(cs, xs))
                 out["difference"].setdefault(v, []).append(
                     (at, cmp.difference, _finite(cmp.interval.low), _finite(cmp.interval.high)))

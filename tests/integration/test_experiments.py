@@ -138,6 +138,7 @@ def test_simulated_ab_keeps_users_sticky_splits_evenly_and_finds_b(svc):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # 50,000 engine calls: about 5 minutes on 2 shared cores
 def test_simulated_ab_with_10000_users(svc):
     create_experiment(svc)
     svc.experiments.start(LOCAL_ADMIN, "warmer-tone")

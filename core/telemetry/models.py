@@ -31,7 +31,7 @@ class CallLog(SQLModel, table=True):
         Index("ix_call_log_source_created", "source", "created_at"),
         Index("ix_call_log_prompt_created", "prompt_name", "created_at"),
         Index("ix_call_log_error_class_created", "error_class", "created_at"),
-        # Migration 0012: an experiment's results read its calls per variant.
+        # Migration 0014: an experiment's results read its calls per variant.
         Index("ix_call_log_experiment", "experiment", "variant"),
         # Covers every column the dashboards aggregate, so unfiltered views are
         # answered from the index without reading prompt and answer text.

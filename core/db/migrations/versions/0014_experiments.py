@@ -1,14 +1,14 @@
 """Experiments: experiment, experiment_variant, prompt_gate.
 
-Revision ID: 0012_experiments
-Revises: 0011_prompts
+Revision ID: 0014_experiments
+Revises: 0013_first_hour
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012_experiments"
-down_revision = "0011_prompts"
+revision = "0014_experiments"
+down_revision = "0013_first_hour"
 branch_labels = None
 depends_on = None
 

@@ -92,6 +92,7 @@ def test_playground_previews_a_variant_without_counting_it(svc, wire):
     at.selectbox(key=f"chat.variant.{PROMPT}").set_value("tone · B")
     _ok(at.run())
     assert "Variant B is version 2." in _texts(at)
+    at.text_input(key=f"chat.prompt.{PROMPT}.var.q").set_value("Where is my order?")
     at.chat_input[0].set_value("Hi")
     _ok(at.run())
     assert wire.completion_requests()[-1].body["messages"][0]["content"].startswith("[v2]")

@@ -211,8 +211,10 @@ class ExperimentService:
         hypothesis: str | None = None, unit: str = "user", primary_metric: str = "thumbs_up",
         guardrails: Sequence[str] = ("error_rate", "latency", "cost"),
         baseline_rate: float = 0.6, mde: float = 0.05, ramp: float = 1.0,
-        live_asserts: Sequence[dict[str, Any]] = (),
+        live_asserts: Sequence[dict[str, Any]] = (), salt: str | None = None,
     ) -> Experiment:
+        """A draft experiment. `salt` (default: random) seeds the assignment; pass one only
+        to reproduce a split (simulations, tests)."""
         self._require(actor)
         name = (name or "").strip()
         if not name:
@@ -259,7 +261,7 @@ class ExperimentService:
                                       "pick another name.")
             row = ExperimentRow(
                 name=name, hypothesis=(hypothesis or "").strip() or None, prompt=slug,
-                salt=secrets.token_hex(8), unit=unit, primary_metric=primary_metric,
+                salt=(salt or secrets.token_hex(8))[:64], unit=unit, primary_metric=primary_metric,
                 guardrails=guardrails, live_asserts=live_asserts,
                 baseline_rate=float(baseline_rate), mde=float(mde), ramp=float(ramp),
                 state="draft", created_by=actor.name)

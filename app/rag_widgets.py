@@ -9,7 +9,7 @@ import streamlit as st
 
 from app import handles
 from app.state import keep
-from core.rag.citations import cited, mark
+from core.rag.citations import attribute, cited, mark
 
 MODES = {"hybrid": "Hybrid (vector + keyword)", "vector": "Vector (meaning)",
          "bm25": "Keyword (BM25)"}
@@ -59,10 +59,15 @@ def render_sources(answer: dict[str, Any]) -> None:
     sources = answer.get("sources") or []
     if not sources:
         return
-    numbers = cited(answer.get("text") or "", len(sources))
+    text = answer.get("text") or ""
+    numbers = cited(text, len(sources))
     if numbers:
         used = ", ".join(f"[{n}]" for n in numbers)
         st.caption(f"Sources ({len(sources)}) · the answer cites {used}")
+    elif added := cited(_attributed(text, sources), len(sources)):
+        used = ", ".join(f"[{n}]" for n in added)
+        st.caption(f"Sources ({len(sources)}) · the model wrote no source numbers; Trellis marked "
+                   f"the sentences that repeat {used}")
     else:
         st.caption(f"Sources ({len(sources)}) · the answer cites none of them by number")
     for s in sources:
@@ -117,4 +122,9 @@ def answer_markdown(answer: dict[str, Any]) -> str:
     sources = answer.get("sources") or []
     if not sources:
         return text
-    return mark(text, len(sources), lambda n: f" :blue-badge[{n}]")
+    return mark(_attributed(text, sources), len(sources), lambda n: f" :blue-badge[{n}]")
+
+
+def _attributed(text: str, sources: list[dict[str, Any]]) -> str:
+    """The model's own markers, or else markers after sentences that repeat a source."""
+    return attribute(text, [s.get("text") or "" for s in sources])

@@ -44,3 +44,17 @@ def test_an_answer_without_markers_says_so():
     at = _run("Leave is 27 days.")
     assert at.markdown[0].value == "Leave is 27 days."
     assert "cites none of them by number" in at.caption[0].value
+
+
+def test_sentences_repeating_a_source_get_its_marker_and_the_line_says_who_added_it():
+    at = AppTest.from_function(_answer_script, default_timeout=30)
+    leave = _source(1, "handbook.md") | {
+        "text": "Employees receive 27 days of paid annual leave each calendar year."}
+    at.session_state["answer"] = {
+        "text": "You get 27 days of paid annual leave each year.", "sources": [leave],
+    }
+    at.run()
+    assert not at.exception, at.exception
+    assert at.markdown[0].value.endswith("each year  :blue-badge[1].")
+    assert "the model wrote no source numbers; Trellis marked the sentences that repeat [1]" in (
+        at.caption[0].value)

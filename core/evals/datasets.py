@@ -94,21 +94,8 @@ def _tags(value: Any) -> list[str]:
     return [t.strip() for t in str(value).replace(";", ",").split(",") if t.strip()]
 
 
-def _metadata(value: Any) -> dict[str, Any]:
-    if not value:
-        return {}
-    if isinstance(value, dict):
-        return value
-    try:
-        parsed = json.loads(str(value))
-    except json.JSONDecodeError as exc:
-        raise DatasetError("the metadata is not a JSON object") from exc
-    if not isinstance(parsed, dict):
-        raise DatasetError("the metadata is not a JSON object")
-    return parsed
-
-
-def _variables(value: Any) -> dict[str, Any] | None:
+def _json_object(value: Any, what: str) -> dict[str, Any] | None:
+    """A dict given as is or as JSON text (a CSV cell); None when empty."""
     if not value:
         return None
     if isinstance(value, dict):
@@ -116,10 +103,18 @@ def _variables(value: Any) -> dict[str, Any] | None:
     try:
         parsed = json.loads(str(value))
     except json.JSONDecodeError as exc:
-        raise DatasetError("the variables are not a JSON object") from exc
+        raise DatasetError(f"the {what} not a JSON object") from exc
     if not isinstance(parsed, dict):
-        raise DatasetError("the variables are not a JSON object")
+        raise DatasetError(f"the {what} not a JSON object")
     return parsed
+
+
+def _metadata(value: Any) -> dict[str, Any]:
+    return _json_object(value, "metadata is") or {}
+
+
+def _variables(value: Any) -> dict[str, Any] | None:
+    return _json_object(value, "variables are")
 
 
 def digest(cases: list[CaseIn]) -> str:

@@ -37,6 +37,9 @@ if not writes:
     st.info("You can search documents; adding, re-indexing or deleting them needs the editor role.")
 
 
+NEXT_COLLECTION = "docs.collection.next"
+
+
 def _create_form() -> None:
     with st.form("docs.create", clear_on_submit=True):
         name = st.text_input("Collection name", placeholder="handbook")
@@ -54,13 +57,19 @@ def _create_form() -> None:
                 st.error(str(err))
             else:
                 rag_widgets.after_change()
-                st.session_state["docs.collection"] = name.strip()
+                # The collection selectbox is already drawn in this run: hand the new name
+                # to the next run, which sets it before the selectbox exists.
+                st.session_state[NEXT_COLLECTION] = name.strip()
                 st.rerun()
 
 
 names = rag_widgets.collection_names()
+if (wanted := st.session_state.pop(NEXT_COLLECTION, None)) in names:
+    st.session_state["docs.collection"] = wanted
 with st.sidebar:
-    collection = st.selectbox("Collection", names, key="docs.collection") if names else None
+    collection = st.selectbox(
+        "Collection", names, key=keep("docs.collection", names[0], options=names)
+    ) if names else None
     with st.expander("New collection", expanded=not names):
         _create_form()
     if collection:
@@ -74,7 +83,7 @@ with st.sidebar:
                     st.error(str(err))
                 else:
                     rag_widgets.after_change()
-                    st.session_state["docs.collection"] = new_name.strip()
+                    st.session_state[NEXT_COLLECTION] = new_name.strip()
                     st.rerun()
             sure = st.checkbox("Delete this collection and all its documents",
                                key="docs.delete.sure")
@@ -102,15 +111,17 @@ if not collection:
                 st.error(str(err))
             else:
                 rag_widgets.after_change()
-                st.session_state["docs.collection"] = "samples"
+                st.session_state[NEXT_COLLECTION] = "samples"
                 ready = sum(r.status == "ready" for r in results)
                 st.toast(f"Loaded {ready} sample documents into 'samples'.")
                 st.rerun()
     st.stop()
 
 info = rag.collection(collection)
-st.caption(f"**{collection}** · chunking: {info.chunking}, {info.chunk_tokens} tokens, "
-           f"overlap {info.chunk_overlap} · embeddings: {info.embedding_model}")
+how = STRATEGIES.get(info.chunking, info.chunking)
+st.caption(f"**{collection}** · chunking: {how[:1].lower()}{how[1:]}, "
+           f"{info.chunk_tokens} tokens, overlap {info.chunk_overlap} · "
+           f"embeddings: {info.embedding_model}")
 
 upload_tab, list_tab, search_tab = st.tabs(["Upload", "Documents", "Search"])
 jobs = svc.jobs
@@ -267,13 +278,14 @@ with list_tab:
                 st.rerun()
 
 with search_tab:
-    query = st.text_input("Search this collection", key="docs.query",
+    query = st.text_input("Search this collection", key=keep("docs.query", ""),
                           placeholder="How many days of annual leave do we get?")
     c1, c2, c3 = st.columns(3)
-    mode = c1.selectbox("Mode", list(rag_widgets.MODES), format_func=rag_widgets.MODES.get,
-                        key="docs.mode")
-    top_k = c2.slider("Results", 1, 20, settings.rag_top_k, key="docs.top_k")
-    tag = c3.text_input("Only tag", key="docs.tag")
+    modes = list(rag_widgets.MODES)
+    mode = c1.selectbox("Mode", modes, format_func=rag_widgets.MODES.get,
+                        key=keep("docs.mode", modes[0], options=modes))
+    top_k = c2.slider("Results", 1, 20, key=keep("docs.top_k", settings.rag_top_k))
+    tag = c3.text_input("Only tag", key=keep("docs.tag", ""))
     if query:
         try:
             hits = rag.search(collection, query, mode=mode, top_k=top_k,

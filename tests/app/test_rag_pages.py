@@ -156,3 +156,40 @@ def test_empty_documents_page_loads_the_shipped_samples():
     docs = svc.rag.documents("samples")
     assert len(docs) == 9 and all(d.status == "ready" for d in docs)
     svc.close()
+
+
+def test_documents_second_collection_is_chosen_without_an_error() -> None:
+    """Creating a collection while another is shown used to set the sidebar selectbox's
+    state after it was drawn (StreamlitWidgetAlreadyInstantiatedError on the page)."""
+    at = _app("documents.py").run()
+    for name in ("first", "second"):
+        next(t for t in at.text_input if t.label == "Collection name").input(name)
+        next(b for b in at.button if b.label == "Create collection").click().run()
+        assert not at.exception, at.exception
+        assert at.selectbox(key="docs.collection").value == name
+    assert any("chunking: token windows with overlap" in c.value for c in at.caption)
+    assert not any("recursive" in c.value for c in at.caption)
+
+
+def test_documents_choices_survive_a_page_switch() -> None:
+    """The chosen collection and the search box came back as defaults after another page."""
+    main = str(ROOT / "app" / "main.py")
+    st.cache_resource.clear()
+    at = AppTest.from_file(main, default_timeout=120).run()
+    at.switch_page("../pages/documents.py").run()
+    for name in ("first", "second"):
+        next(t for t in at.text_input if t.label == "Collection name").input(name)
+        next(b for b in at.button if b.label == "Create collection").click().run()
+    at.selectbox(key="docs.collection").set_value("first")
+    at.text_input(key="docs.query").input("annual leave")
+    at.slider(key="docs.top_k").set_value(7)
+    at.text_input(key="docs.tag").input("hr")
+    at.run()
+    at.switch_page("../pages/operations.py").run()
+    at.run()  # a second run on the other page: Streamlit has dropped the page's widgets
+    at.switch_page("../pages/documents.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="docs.collection").value == "first"
+    assert at.text_input(key="docs.query").value == "annual leave"
+    assert at.slider(key="docs.top_k").value == 7
+    assert at.text_input(key="docs.tag").value == "hr"

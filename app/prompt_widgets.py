@@ -140,7 +140,9 @@ def chat_prompt_picker(svc: Services) -> dict[str, Any] | None:
         except PromptError as err:
             st.warning(err.user_message)
             return None
-        st.caption(f"Version {version.version}: {version.note or 'no note'}")
+        st.caption(f"Version {version.version}: {version.note or 'no note'}. Its messages go "
+                   "first and your chat follows; a System prompt typed above replaces the "
+                   "prompt's own.")
         values = variable_inputs(version.variable_names, version.examples(),
                                  f"{PICK}.{name}.var")
     return {"prompt_name": name, "prompt_label": label, "variables": values}

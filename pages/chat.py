@@ -189,6 +189,8 @@ if not models:
 
 def _figures(answer: dict) -> str:
     parts = [answer["model"]]
+    if answer.get("prompt"):
+        parts.append(answer["prompt"])
     if answer.get("status") == "cached":
         parts.append(f"cached ({answer.get('cache_hit')})")
     parts += [
@@ -286,9 +288,20 @@ def _answer_dict(
         "call_id": resp.call_id,
         "fallback_from": resp.fallback_from,
         "finish_reason": resp.finish_reason,
+        "prompt": _prompt_served(resp),
         **guard_widgets.report_fields(resp),
         **rag_widgets.answer_extras(resp),
     }
+
+
+def _prompt_served(resp: CompletionResponse) -> str | None:
+    """"support-reply v3 (production)" when a registry prompt served the answer."""
+    span = next((s for s in resp.spans if s.name == "render" and s.detail), None)
+    if span is None or not span.detail.get("prompt"):
+        return None
+    detail = span.detail
+    label = f" ({detail['label']})" if detail.get("label") else ""
+    return f"{detail['prompt']} v{detail['version']}{label}"
 
 
 def _conversation(slot: int) -> list[Message]:

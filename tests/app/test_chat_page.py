@@ -235,3 +235,24 @@ def test_signed_in_users_see_only_their_own_conversations(monkeypatch):
     assert not ada.chat_message
     assert any("not here any more" in i.value for i in ada.info)
     assert not [b for b in ada.button if b.key == f"chat.open.{eds}"]
+
+
+def test_an_answer_from_a_registry_prompt_names_the_version(app_path, wire, monkeypatch):
+    """Which prompt version served an answer was only in the log, not on the page."""
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    monkeypatch.setenv("OPENAI_BASE_URL", wire.base_url + "/v1")
+    svc = Services.build(Settings())
+    svc.prompts.create("greet", by="ada")
+    svc.prompts.save_version("greet", by="ada", system="You greet for {{ company }}.",
+                             user="Greet the customer.",
+                             variables=[{"name": "company", "example": "ACME"}])
+    svc.close()
+    at = _open(app_path)
+    at.selectbox(key="chat.model_a").set_value("openai/gpt-4o-mini")
+    at.selectbox(key="chat.prompt").set_value("greet").run()
+    assert any("your chat follows" in c.value for c in at.sidebar.caption)
+    at.chat_input[0].set_value("Hi there").run()
+    assert not at.exception, at.exception
+    [assistant] = [m for m in at.chat_message if m.name == "assistant"]
+    figures = [c.value for c in assistant.caption]
+    assert any("greet v1 (production)" in f for f in figures), figures

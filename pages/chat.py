@@ -68,7 +68,24 @@ def _open_conversation(conversation_id: str) -> bool:
     st.session_state[HISTORY] = view.turns
     st.session_state[CONVERSATION] = view.id
     st.query_params[URL_PARAM] = view.id
+    _restore_feedback(view.turns)
     return True
+
+
+def _restore_feedback(turns: list[dict]) -> None:
+    """Show the thumbs (and comments) this person gave earlier on a reopened conversation."""
+    for turn in turns:
+        for answer in turn.get("answers") or []:
+            call_id = answer.get("call_id")
+            if call_id is None:
+                continue
+            mine = [f for f in svc.telemetry.feedback_for(int(call_id)) if f.user_id == USER_ID]
+            if not mine:
+                continue
+            key = f"chat.fb.{call_id}"
+            st.session_state[key] = 1 if mine[-1].score > 0 else 0
+            if mine[-1].comment:
+                st.session_state[f"{key}.comment"] = mine[-1].comment
 
 
 def _delete_conversation(conversation_id: str) -> None:
@@ -208,11 +225,11 @@ def _figures(answer: dict) -> str:
 def _on_feedback(call_id: int, key: str) -> None:
     value = st.session_state.get(key)
     if value is None:  # the thumb was clicked again: the rating is withdrawn
-        svc.telemetry.clear_feedback(call_id)
+        svc.telemetry.clear_feedback(call_id, USER_ID)
         st.toast("Feedback removed.")
         return
     comment = st.session_state.get(f"{key}.comment") or None
-    svc.telemetry.set_feedback(call_id, 1 if value == 1 else -1, comment)
+    svc.telemetry.set_feedback(call_id, 1 if value == 1 else -1, comment, USER_ID)
     st.toast("Thanks: feedback saved.")
 
 
@@ -262,7 +279,7 @@ def _render_answer(answer: dict) -> None:
             elif comment is None:
                 st.warning("Type a comment first.")
             else:
-                svc.telemetry.set_feedback(call_id, 1 if score == 1 else -1, comment)
+                svc.telemetry.set_feedback(call_id, 1 if score == 1 else -1, comment, USER_ID)
                 st.toast("Comment saved.")
 
 

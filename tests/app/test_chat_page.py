@@ -155,6 +155,7 @@ def test_a_refreshed_browser_finds_its_conversation(app_path):
     conversation = at.query_params["chat"]
     conversation = conversation[0] if isinstance(conversation, list) else conversation
     answer = [m for m in at.chat_message if m.name == "assistant"][0].markdown[0].value
+    at.feedback[0].set_value(1).run()  # thumbs up: shown again after the refresh
 
     refreshed = AppTest.from_file(app_path, default_timeout=120)
     refreshed.query_params["chat"] = conversation
@@ -164,6 +165,7 @@ def test_a_refreshed_browser_finds_its_conversation(app_path):
     assistants = [m for m in refreshed.chat_message if m.name == "assistant"]
     assert [u.markdown[0].value for u in users] == ["What is the capital of France?"]
     assert assistants[0].markdown[0].value == answer
+    assert refreshed.feedback[0].value == 1
     # It is listed in the sidebar, and can be deleted there.
     assert refreshed.button(key=f"chat.open.{conversation}").label.startswith("What is the")
     refreshed.button(key=f"chat.delete.{conversation}").click().run()

@@ -203,7 +203,9 @@ def filter_sidebar() -> Filters:
                           on_change=_on_filter_change)
         for name in LIST_FIELDS:
             st.multiselect(FILTER_LABELS[name], options.get(name, []), key=PREFIX + name,
-                           on_change=_on_filter_change)
+                           on_change=_on_filter_change,
+                           format_func=(lambda v: STATUS_WORDS.get(v, v)) if name == "status"
+                           else str)
     values = {k: st.session_state[PREFIX + k] for k in FILTER_KEYS}
     st.session_state[SAVED] = values
     _write_url(values)
@@ -418,7 +420,11 @@ STAGE_NAMES = {
     "cache_store": "Store in cache", "record": "Record the call",
 }
 
-#: Error class -> a few words, for the Errors page's charts (tables keep the code).
+#: Call status -> words, for tables, charts, filters and the drill-down.
+STATUS_WORDS = {"ok": "answered", "cached": "answered from cache", "degraded": "answered, degraded",
+                "error": "failed", "blocked": "blocked by a guard", "cancelled": "stopped"}
+
+#: Error class -> a few words, for charts, tables and the drill-down (CSV keeps the code).
 ERROR_CLASSES = {
     "auth": "key refused", "bad_request": "request refused", "budget": "budget spent",
     "cancelled": "stopped by the reader", "circuit_open": "breaker open",
@@ -428,6 +434,15 @@ ERROR_CLASSES = {
     "server": "provider error", "stream_cut": "stream cut off", "timeout": "timed out",
     "unavailable": "provider unavailable", "validation": "invalid request",
 }
+
+
+def in_words(df: pd.DataFrame) -> pd.DataFrame:
+    """Status and error-class codes as words (for people; CSV downloads keep the codes)."""
+    out = df.copy()
+    for col, words in (("status", STATUS_WORDS), ("error_class", ERROR_CLASSES)):
+        if col in out.columns:
+            out[col] = [words.get(v, v) if isinstance(v, str) else v for v in out[col]]
+    return out
 
 
 def labels(**extra: str) -> dict[str, str]:
@@ -467,8 +482,8 @@ def tidy(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def table(df: pd.DataFrame, **kwargs) -> None:
-    """`tidy(df)` as a table, whole numbers with thousands separators."""
-    shown = tidy(df)
+    """`tidy(df)` as a table, whole numbers with thousands separators, codes in words."""
+    shown = tidy(in_words(df))
     config = {c: st.column_config.NumberColumn(c, format="localized")
               for c in shown.columns if pd.api.types.is_integer_dtype(shown[c])
               and c != LABELS["id"]}
@@ -549,7 +564,8 @@ def call_picker(df: pd.DataFrame, page: str, label: str = "Inspect a call") -> N
         choice = st.selectbox(
             label, list(row_of), index=None, placeholder="Choose a call id…",
             key=keep(key, None, options=list(row_of)), on_change=_call_changed, args=(key,),
-            format_func=lambda i: f"#{i} · {row_of[i].model} · {row_of[i].status} · "
+            format_func=lambda i: f"#{i} · {row_of[i].model} · "
+            f"{STATUS_WORDS.get(row_of[i].status, row_of[i].status)} · "
             f"{format_ms(row_of[i].latency_ms)}",
         )
     if choice is not None:
@@ -592,7 +608,7 @@ def call_detail(call_id: int, page: str) -> None:
         st.markdown(f"**Call #{c['id']}** · {c['provider']}/{c['model']} · {when:%Y-%m-%d %H:%M:%S}"
                     f" ({tz}) · source {c['source']} · user {c['user_id'] or 'anonymous'}")
         m = st.columns(6)
-        m[0].metric("Status", c["status"])
+        m[0].metric("Status", STATUS_WORDS.get(c["status"], c["status"]))
         m[1].metric("Latency", format_ms(c["latency_ms"]))
         m[2].metric("Time to first token", format_ms(c["ttft_ms"]),
                     help=None if c["ttft_ms"] is not None else "Not streamed: no first token.")
@@ -602,7 +618,8 @@ def call_detail(call_id: int, page: str) -> None:
         if c["fallback_from"]:
             st.info(f"Served by fallback: the first choice was {c['fallback_from']}.")
         if c["error_message"]:
-            st.error(f"{c['error_message']} (error class: {c['error_class'] or 'unknown'})")
+            kind = ERROR_CLASSES.get(c["error_class"] or "", c["error_class"] or "unknown")
+            st.error(f"{c['error_message']} (kind of error: {kind})")
         spans = detail["spans"]
         if spans.empty:
             st.caption("No stage spans were recorded for this call.")

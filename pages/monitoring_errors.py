@@ -22,7 +22,8 @@ m[2].metric("Errors", f"{int(s['errors']):,}")
 m[3].metric("Guard blocks", f"{int(s['blocked']):,}")
 m[4].metric("Fallbacks", f"{int(s['fallbacks']):,}")
 m[5].metric("Breaker openings", f"{int(s['breaker_openings']):,}",
-            help="Calls refused by an open circuit breaker (error class circuit_open).")
+            help="Calls refused because a provider's circuit breaker was open (too many "
+                 "recent failures).")
 mon.download(v["summary"], "summary", PAGE)
 
 over = to_local(v["over_time"], tz)
@@ -44,8 +45,7 @@ mon.download(v["over_time"], "over-time", PAGE)
 left, right = st.columns(2)
 with left:
     by_class = v["by_class"]
-    named = by_class.assign(error_class=[mon.ERROR_CLASSES.get(c, c) if isinstance(c, str)
-                                         else "unknown" for c in by_class["error_class"]])
+    named = mon.in_words(by_class.assign(error_class=by_class["error_class"].fillna("unknown")))
     mon.chart(px.bar(named, x="error_class", y="calls", color="status",
                      title="Errors by class", labels=mon.labels()), key="errors.by_class")
     mon.download(by_class, "by-class", PAGE)

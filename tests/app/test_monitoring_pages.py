@@ -250,3 +250,19 @@ def test_the_chosen_call_is_kept_across_page_switches(demo_db):
     at.selectbox(key="latency.call").set_value(None).run()
     assert not at.exception
     assert _qp(at, "call") == []
+
+
+def test_errors_tables_and_drill_down_say_status_and_error_class_in_words(demo_db):
+    """The recent-errors table showed codes (guard_block, error) where the charts had words."""
+    at = _app("errors")
+    at.run()
+    assert not at.exception
+    recent = next(df.value for df in at.dataframe if "Error class" in df.value.columns)
+    assert not any("_" in str(v) for v in recent["Error class"])
+    assert set(recent["Status"]) <= {"failed", "blocked by a guard", "stopped"}
+    legends = {t["name"] for c in _charts(at) for t in c["data"] if t.get("name")}
+    assert "error" not in legends and "blocked" not in legends
+    options = at.multiselect(key="monitor.f.status").options
+    assert "failed" in options and "error" not in options
+    choice = at.selectbox(key="errors.call").options[0]
+    assert "· failed ·" in choice or "· blocked by a guard ·" in choice

@@ -288,10 +288,30 @@ def alert_banners() -> None:
         st.error(f"**Alert: {firing.rule_name}.** {firing.message}", icon=":material/warning:")
 
 
+RULES_OPEN = "monitor.rules.open"
+
+
 def _rule_saved(message: str) -> None:
     clear_readers()
     st.session_state["monitor.rules.flash"] = message
+    st.session_state[RULES_OPEN] = True
     st.rerun()
+
+
+def _rule_note(rule, budget: float | None) -> str:
+    """What the rule watches, in a sentence with its own numbers."""
+    x = f"{rule.threshold:,.6g}"
+    n = f"{int(rule.window_minutes):,}"
+    note = {
+        "error_rate": f"Fires when more than {x}% of calls fail over the last {n} minutes.",
+        "p95_latency": f"Fires when the p95 latency is above {x} ms over the last {n} minutes.",
+        "user_spend": f"Fires when one user spends more than ${x} over the last {n} minutes.",
+        "tag_spend": f"Fires when one tag spends more than ${x} over the last {n} minutes.",
+        "daily_budget": f"Fires when today's spend (UTC) passes {x}% of the daily budget.",
+    }.get(rule.kind, RULE_KINDS.get(rule.kind, "") + ".")
+    if rule.kind == "daily_budget" and not budget:
+        note += " Quiet until a daily budget is set (Operations → Budgets)."
+    return note
 
 
 def _rule_editor(rule, page: str, budget: float | None) -> None:
@@ -312,10 +332,7 @@ def _rule_editor(rule, page: str, budget: float | None) -> None:
             help="Today (UTC) for the daily-budget rule." if daily else None,
         )
         enabled = cols[3].checkbox("On", rule.enabled, key=f"{base}.on")
-        note = RULE_KINDS.get(rule.kind, rule.kind).capitalize() + "."
-        if daily and not budget:
-            note += " Quiet until a daily budget is set (Operations → Budgets)."
-        st.caption(note)
+        st.caption(_rule_note(rule, budget))
         left, right = st.columns([1, 5])
         save = left.form_submit_button("Save rule")
         delete = right.form_submit_button("Delete rule")
@@ -342,7 +359,10 @@ def alert_panel(page: str) -> None:
     label = (f"Alert rules · {on} of {len(rules)} on · "
              + (f"{firing} firing" if firing else "none firing"))
     flash = st.session_state.pop("monitor.rules.flash", None)
-    with st.expander(label, icon=":material/notifications:", expanded=bool(flash)):
+    # Open once the person has saved something here, and from then on: an `expanded` that
+    # flips back to False closes the panel and hides a refusal shown inside it.
+    with st.expander(label, icon=":material/notifications:",
+                     expanded=bool(flash) or st.session_state.get(RULES_OPEN, False)):
         if flash:
             st.success(flash)
         hook = "set" if svc.settings.alert_webhook_url else "not set"
@@ -361,7 +381,7 @@ def alert_panel(page: str) -> None:
             st.markdown("**New rule**")
             name = st.text_input("Name", key=f"{page}.rule.name")
             kind = st.selectbox("Kind", list(RULE_KINDS), key=f"{page}.rule.kind",
-                                format_func=lambda k: RULE_KINDS[k])
+                                format_func=lambda k: RULE_KINDS[k][:1].upper() + RULE_KINDS[k][1:])
             threshold = st.number_input("Threshold X", min_value=0.0, value=5.0,
                                         key=f"{page}.rule.threshold")
             window = st.number_input("Window N (minutes)", min_value=1, value=60, step=5,

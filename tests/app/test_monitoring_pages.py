@@ -266,3 +266,22 @@ def test_errors_tables_and_drill_down_say_status_and_error_class_in_words(demo_d
     assert "failed" in options and "error" not in options
     choice = at.selectbox(key="errors.call").options[0]
     assert "· failed ·" in choice or "· blocked by a guard ·" in choice
+
+
+def test_alert_panel_stays_open_for_a_refusal_and_rules_read_with_their_numbers(demo_db):
+    """After a save, a refused new rule collapsed the panel (its sentence hidden inside);
+    each rule's note read "above x % over the last n minutes" instead of its numbers."""
+    at = _app("errors")
+    at.run()
+    p95 = next(r for r in alerts.list_rules(demo_db) if r.kind == "p95_latency")
+    at.number_input(key=f"errors.rule.{p95.id}.threshold").set_value(2500.0)
+    next(b for b in at.button if b.proto.form_id == f"errors.rule.{p95.id}"
+         and b.label == "Save rule").click().run()
+    captions = [c.value for c in at.caption]
+    assert any("p95 latency is above 2,500 ms over the last 15 minutes" in c for c in captions)
+    assert not any(" x " in c or " n minutes" in c for c in captions)
+    next(b for b in at.button if b.label == "Add rule").click().run()  # no name
+    assert not at.exception
+    panel = next(e for e in at.expander if e.label.startswith("Alert rules"))
+    assert panel.proto.expanded
+    assert any("Give the rule a name" in e.value for e in panel.error)

@@ -85,7 +85,7 @@ with routes_tab:
     if submitted:
         try:
             auth.require("routes.write")
-            rel.routes.save(name, chain.splitlines())
+            rel.routes.save(name, chain.splitlines(), providers=svc.registry.names())
         except TrellisError as err:
             st.error(err.user_message)
         else:

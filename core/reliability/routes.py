@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 
 from sqlalchemy import Engine, select
 
 from core.db import session_scope
+from core.forms import name_problem
 from core.providers import errors as E
 from core.reliability.models import Route
 from core.telemetry.models import utcnow
@@ -50,7 +52,11 @@ class RouteTable:
     def all(self) -> dict[str, list[str]]:
         return dict(self._routes())
 
-    def save(self, name: str, deployments: list[str]) -> None:
+    def save(
+        self, name: str, deployments: list[str], *, providers: Iterable[str] | None = None
+    ) -> None:
+        """Save a route; with `providers` (the names Trellis knows), a deployment on any
+        other provider is refused (a typo would only fail at call time)."""
         name = name.strip()
         cleaned = [d.strip() for d in deployments if d.strip()]
         if not name or "/" in name:
@@ -63,6 +69,16 @@ class RouteTable:
                 "Write deployments as provider/model (e.g. openai/gpt-4o-mini); "
                 f"not: {', '.join(bad)}."
             )
+        if problem := name_problem(name):
+            raise E.InvalidRequest(f"The route was not saved. {problem}")
+        if providers is not None:
+            known = set(providers)
+            unknown = [d for d in cleaned if d.split("/", 1)[0] not in known]
+            if unknown:
+                raise E.InvalidRequest(
+                    f"Trellis has no provider for {', '.join(unknown)}; start each line with "
+                    f"one of: {', '.join(sorted(known))}."
+                )
         with session_scope(self._db) as s:
             row = s.execute(select(Route).where(Route.name == name)).scalar_one_or_none()
             if row is None:

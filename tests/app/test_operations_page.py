@@ -166,3 +166,20 @@ def test_a_downgrade_needs_a_known_model(svc):
     assert budget.downgrade_model == "openai/gpt-4o-mini"
     assert any("Budget 'cap' saved" in s.value for s in at.success)
     assert any("then downgrade to openai/gpt-4o-mini" in m.value for m in at.markdown)
+
+
+@pytest.mark.parametrize(
+    ("name", "chain", "sentence"),
+    [
+        ("bad name!", "openai/gpt-4o-mini", "A name needs 3 to 50 characters"),
+        ("main", "nonexistent/model-xyz", "Trellis has no provider for nonexistent/model-xyz"),
+    ],
+)
+def test_a_route_with_a_bad_name_or_an_unknown_provider_is_refused(svc, name, chain, sentence):
+    """'bad name!' and a chain on a provider that does not exist were saved."""
+    at = _open()
+    at.text_input(key="ops.route_name").set_value(name)
+    at.text_area(key="ops.route_chain").set_value(chain)
+    _submit(at, "Save route")
+    assert any(sentence in e.value for e in at.error), [e.value for e in at.error]
+    assert svc.reliability.routes.all() == {}

@@ -53,6 +53,9 @@ def _fmt_eta(seconds: float | None) -> str:
     return f"about {seconds / 60:.0f} min left"
 
 
+RUN_DONE = "evals.run_done"
+
+
 def _run_with_progress(run_id: int, *, retry_errors: bool = False) -> None:
     """Run (or resume) a run here, with a progress bar, ETA and a Stop button."""
     info = next(r for r in store.runs() if r.id == run_id)
@@ -72,6 +75,10 @@ def _run_with_progress(run_id: int, *, retry_errors: bool = False) -> None:
     bar.empty()
     st.session_state["evals.run"] = run_id
     st.session_state["evals.just_ran"] = run_id
+    # The person is still on the Run tab: say there how it went and where to look.
+    result = evaluate(store, run_id, runner.suite_of(run_id))
+    st.session_state[RUN_DONE] = (result.passed, f"Run finished. {result.sentence} Open the "
+                                  "Results tab to see each case and why it passed or failed.")
 
 
 def _suite_from_upload(suite_file, data_file) -> Suite:  # noqa: ANN001
@@ -170,6 +177,10 @@ def _run_tab() -> None:
                     after={"models": list(chosen), "repeats": int(repeats)})
         _run_with_progress(run_id)
         st.rerun()
+    done = st.session_state.pop(RUN_DONE, None)
+    if done is not None:
+        passed, sentence = done
+        (st.success if passed else st.warning)(sentence)
     unfinished = [r for r in store.runs(limit=20) if r.status in ("cancelled", "interrupted",
                                                                   "running")]
     for r in unfinished[:3]:

@@ -53,6 +53,9 @@ def test_run_the_demo_suite_and_open_a_failing_cell(svc, wire):
     # The run's gate summary and its figures are shown at once.
     assert any(w.value.startswith("This run does not meet the suite's thresholds. Pass rate 10%")
                for w in at.warning)
+    # ... and on the Run tab, where the person pressed Run, with where to look next.
+    assert any(w.value.startswith("Run finished. This run does not meet")
+               and "Results tab" in w.value for w in at.tabs[0].warning)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Pass rate"] == "10%" and metrics["Cells"] == "20/20"
     # The cell picker opens failing cells first, with every assertion's reason.

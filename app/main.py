@@ -12,7 +12,7 @@ if str(ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 
 from app import auth  # noqa: E402
-from app.widgets import sidebar_status  # noqa: E402
+from app.widgets import IN_SHELL, EndPage, sidebar_status  # noqa: E402
 
 PAGES = ROOT / "pages"
 
@@ -42,9 +42,13 @@ navigation = st.navigation(
         ],
     })
 )
+st.session_state[IN_SHELL] = True
 try:
     navigation.run()
+except EndPage:
+    pass  # an empty state: the page said all it had
 finally:
+    st.session_state.pop(IN_SHELL, None)
     # After the page, so a page's own sidebar controls (the chat's conversations and
     # model settings, the dashboards' filters) come first; in `finally` so a page that
     # stops early (st.stop) still shows which providers work.

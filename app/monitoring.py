@@ -17,7 +17,7 @@ import streamlit as st
 
 from app import eval_widgets, handles
 from app.state import keep
-from app.widgets import format_cost, format_ms
+from app.widgets import end_page, format_cost, format_ms
 from core.guards.describe import report_sentences
 from core.telemetry import alerts, demo, queries
 from core.telemetry.alert_models import RULE_KINDS, RULE_THRESHOLDS
@@ -230,7 +230,7 @@ def page_header(title: str, page: str) -> tuple[Filters, str]:
     st.title(title)
     if not has_traffic():
         empty_state(page)
-        st.stop()
+        end_page()
     f = filter_sidebar()
     alert_banners()
     alert_panel(page)

@@ -7,6 +7,22 @@ import streamlit as st
 from app import handles
 from core.telemetry.budget import SPEND_BASIS
 
+#: Set by app/main.py while a page runs inside the navigation shell.
+IN_SHELL = "_trellis.in_shell"
+
+
+class EndPage(Exception):  # noqa: N818 - a signal, not an error
+    """A page has drawn all it has (an empty state); the shell catches it."""
+
+
+def end_page() -> None:
+    """Stop drawing this page but let the shell finish: st.stop() would also stop the
+    shell's sidebar (providers and today's spend) after the page. A page run on its
+    own (AppTest.from_file of the page) stops as before."""
+    if st.session_state.get(IN_SHELL):
+        raise EndPage
+    st.stop()
+
 
 def sidebar_status() -> None:
     """Provider availability (with the reason when one is not) and today's spend."""

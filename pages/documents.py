@@ -9,6 +9,7 @@ import streamlit as st
 
 from app import auth, handles, rag_widgets
 from app.state import keep
+from app.widgets import end_page
 from core.rag.chunking import STRATEGIES
 from core.rag.loaders import SUPPORTED
 from core.rag.models import (
@@ -115,7 +116,7 @@ if not collection:
                 ready = sum(r.status == "ready" for r in results)
                 st.toast(f"Loaded {ready} sample documents into 'samples'.")
                 st.rerun()
-    st.stop()
+    end_page()
 
 info = rag.collection(collection)
 how = STRATEGIES.get(info.chunking, info.chunking)

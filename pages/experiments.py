@@ -8,6 +8,7 @@ import streamlit as st
 
 from app import auth, handles
 from app.state import keep
+from app.widgets import end_page
 from core.evals.results import EvalStore
 from core.prompts import PromptError
 from core.prompts.experiments import METRICS, UNITS, Variant, plan
@@ -150,7 +151,7 @@ all_exps = exps.list()
 if not all_exps:
     st.info("No experiments yet." + (" Create one above." if can_write and prompts else
                                      " Create a prompt first." if not prompts else ""))
-    st.stop()
+    end_page()
 
 names = [e.name for e in all_exps]
 opened = st.session_state.get(OPEN)
@@ -161,7 +162,8 @@ sel = st.selectbox("Open experiment", names, key=keep(OPEN, names[0], options=na
 exp = exps.get(sel)
 
 st.subheader(exp.name)
-st.caption(f"Prompt **{exp.prompt}** · {STATE_WORDS[exp.state]} · unit: {exp.unit} · "
+st.caption(f"Prompt **{exp.prompt}** · {STATE_WORDS[exp.state]} · who keeps a variant: "
+           f"{UNIT_WORDS.get(exp.unit, exp.unit).lower()} · "
            f"traffic: {exp.ramp:.0%} · created by {exp.created_by}")
 if exp.hypothesis:
     st.markdown(f"*Hypothesis:* {exp.hypothesis}")

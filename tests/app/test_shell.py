@@ -1,0 +1,21 @@
+"""The navigation shell around the pages (app/main.py)."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+PAGES = ["../pages/experiments.py", "../pages/documents.py",
+         "../pages/monitoring_latency.py", "../pages/monitoring_cost.py",
+         "../pages/monitoring_errors.py"]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_an_empty_page_still_shows_providers_and_spend_in_the_sidebar(app_path, page):
+    """A page that ended at its empty state with st.stop() also stopped the shell, so the
+    sidebar lost which providers work and today's spend."""
+    at = AppTest.from_file(app_path, default_timeout=120).run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    assert any("Local model" in m.value for m in at.sidebar.markdown)
+    assert any(m.label == "Spend today (UTC)" for m in at.sidebar.metric)

@@ -25,6 +25,48 @@ if auth.mode() == "none":
 else:
     st.caption("Who can sign in and with which role; API keys for the gateway; every change.")
 
+FLASH = "access.flash"
+
+#: Audit action codes -> words; others read "<thing>: <what>" (route.save -> route: save).
+ACTION_WORDS = {
+    "user.add": "user added", "user.remove": "user removed", "user.role": "role changed",
+    "user.password": "password set", "user.locked": "account locked",
+    "key.create": "API key created", "key.revoke": "API key revoked",
+    "budget.save": "budget saved", "budget.delete": "budget deleted",
+    "route.save": "route saved", "route.delete": "route deleted",
+    "policy.save": "guard policy saved", "policy.delete": "guard policy deleted",
+    "recognizer.save": "recognizer saved", "recognizer.delete": "recognizer deleted",
+    "cache.settings": "cache settings saved", "cache.clear": "cache cleared",
+    "settings.save": "settings saved", "breaker.reset": "breaker reset",
+    "prompt.create": "prompt created", "prompt.save": "prompt version saved",
+    "prompt.label_move": "prompt label moved", "prompt.archive": "prompt archived",
+    "prompt.restore": "prompt restored", "prompt.gate": "prompt eval gate set",
+    "prompt.gate_run": "prompt eval gate run", "eval.run": "eval run",
+    "dataset.save": "dataset saved", "dataset.import": "dataset imported",
+    "dataset.add_call": "call added to a dataset",
+    "experiment.create": "experiment created", "experiment.start": "experiment started",
+    "experiment.pause": "experiment paused", "experiment.stop": "experiment stopped",
+    "experiment.ramp": "experiment traffic share changed",
+    "experiment.weights": "experiment weights changed",
+    "experiment.promote": "experiment winner promoted",
+    "experiment.gate_override": "experiment promoted despite its gate",
+}
+KIND_WORDS = {"everything": "everything", "user": "users", "key": "API keys",
+              "budget": "budgets", "route": "routes", "policy": "guard policies",
+              "recognizer": "recognizers", "cache": "cache", "settings": "settings",
+              "breaker": "circuit breakers", "document": "documents", "prompt": "prompts",
+              "eval": "eval runs", "dataset": "eval datasets", "experiment": "experiments"}
+
+
+def _action(code: str) -> str:
+    if code in ACTION_WORDS:
+        return ACTION_WORDS[code]
+    thing, _, what = code.partition(".")
+    return f"{thing}: {what.replace('_', ' ')}" if what else code
+
+
+for kind, text in st.session_state.pop(FLASH, []):
+    getattr(st, kind)(text)
 users_tab, keys_tab, audit_tab = st.tabs(["Users and roles", "API keys", "Audit trail"])
 
 
@@ -66,7 +108,8 @@ with users_tab:
             auth.require("users.manage")
             try:
                 access.add_user(me, name, role, password or None)
-                st.success(f"User '{name.strip()}' added as {role}.")
+                # Shown after the rerun that puts the user in the table.
+                st.session_state[FLASH] = [("success", f"User '{name.strip()}' added as {role}.")]
                 st.rerun()
             except TrellisError as err:
                 st.error(err.user_message)
@@ -188,10 +231,9 @@ with audit_tab:
     actor = c1.selectbox("Who", ["everyone", *everyone],
                          key=keep("access.audit_actor", "everyone",
                                   options=["everyone", *everyone]))
-    kinds = ["everything", "user", "key", "budget", "route", "policy", "recognizer", "cache",
-             "settings", "breaker", "document", "prompt"]
-    kind = c2.selectbox("What", kinds, key=keep("access.audit_kind", "everything",
-                                                options=kinds))
+    kinds = list(KIND_WORDS)
+    kind = c2.selectbox("What", kinds, format_func=KIND_WORDS.get,
+                        key=keep("access.audit_kind", "everything", options=kinds))
     target = c3.text_input("Target contains", key=keep("access.audit_target", ""))
     today = date.today()
     span = c4.date_input("Days (UTC)", key=keep("access.audit_days", (today - timedelta(30),
@@ -208,7 +250,7 @@ with audit_tab:
     if events:
         st.dataframe(
             pd.DataFrame([
-                {"time (UTC)": _when(e.at), "who": e.actor, "action": e.action,
+                {"time (UTC)": _when(e.at), "who": e.actor, "action": _action(e.action),
                  "target": e.target or "", "before": e.before or "", "after": e.after or ""}
                 for e in events
             ]),

@@ -72,9 +72,12 @@ def test_audit_view_filters_and_exports_csv(svc):
     at = _page("access.py")
     frames = [df.value for df in at.dataframe]
     audit = frames[-1]
-    assert set(audit["action"]) == {"user.add", "key.create"}
+    # Actions in words, not codes (user.add); the CSV keeps the codes.
+    assert set(audit["action"]) == {"user added", "API key created"}
     at.selectbox(key="access.audit_kind").select("key").run()
-    assert list(at.dataframe[-1].value["action"]) == ["key.create"]
+    assert list(at.dataframe[-1].value["action"]) == ["API key created"]
+    assert "experiment" in at.selectbox(key="access.audit_kind").options or \
+        "experiments" in at.selectbox(key="access.audit_kind").options
     csv = svc.access.events_csv(action="user")
     assert csv.splitlines()[0].startswith("time (UTC),actor,action")
     assert "user.add" in csv and "key.create" not in csv
@@ -208,3 +211,14 @@ def test_viewer_cannot_save_a_prompt_version_even_by_calling_the_action(password
     at = _as(AppTest.from_function(script, default_timeout=60), "ed").run()
     assert not at.error
     assert sorted(v.version for v in password_mode.prompts.versions("greeting")) == [1, 2]
+
+
+def test_adding_a_user_says_so_after_the_table_updates(svc):
+    """The success sentence was drawn just before a rerun, so nobody saw it."""
+    at = _page("access.py")
+    next(t for t in at.text_input if t.label.startswith("User name")).input("grace")
+    next(t for t in at.text_input if t.label.startswith("Password")).input(PASSWORD)
+    _button(at, "Add user").click().run()
+    assert not at.exception, at.exception
+    assert [s.value for s in at.success] == ["User 'grace' added as viewer."]
+    assert "grace" in set(at.dataframe[0].value["user"])

@@ -129,8 +129,10 @@ with tab_policies:
             ],
             hide_index=True,
             disabled=["entity", "what"],
+            # Words first; the detector's code (US_SSN) last, for engineers.
+            column_order=["what", "on", "threshold", "entity"],
             column_config={
-                "entity": st.column_config.TextColumn("Code"),
+                "entity": st.column_config.TextColumn("Code (for engineers)"),
                 "what": st.column_config.TextColumn("Personal data"),
                 "on": st.column_config.CheckboxColumn("Look for it"),
                 "threshold": st.column_config.NumberColumn(

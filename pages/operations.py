@@ -340,7 +340,7 @@ with cache_tab:
             format_func=CACHE_MODES.get,
         )
         ttl = st.number_input(
-            "Keep answers for (seconds)", 1.0, 30 * 86400.0,
+            "Keep answers for (seconds)", 1.0, 30 * 86400.0, step=60.0, format="%.0f",
             key=keep("ops.cache_ttl", cfg.cache_ttl_s),
         )
         threshold = st.slider(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -150,7 +152,12 @@ elif not can_write:
 all_exps = exps.list()
 if not all_exps:
     st.info("No experiments yet." + (" Create one above." if can_write and prompts else
-                                     " Create a prompt first." if not prompts else ""))
+                                     " An experiment tries versions of a saved prompt: "
+                                     "create a prompt first." if not prompts else ""))
+    if not prompts and st.button("Go to Prompts", key="experiments.to_prompts",
+                                 icon=":material/edit_note:"):
+        # The page as app/main.py registered it (an absolute path).
+        st.switch_page(str(Path(__file__).resolve().parent / "prompts.py"))
     end_page()
 
 names = [e.name for e in all_exps]

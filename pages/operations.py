@@ -260,8 +260,9 @@ with budgets_tab:
             key=keep("ops.budget_target", None, options=targets),
             placeholder="Choose a model or route…",
         )
-        threshold = c1.slider("Alert at (share of the limit)", 0.1, 1.0,
-                              key=keep("ops.budget_threshold", 0.8), format="%.2f")
+        threshold_pct = c1.slider("Alert when this share of the limit is spent", 10, 100,
+                                  step=5, key=keep("ops.budget_threshold_pct", 80),
+                                  format="%d%%")
         submitted = st.form_submit_button("Save budget")
     if submitted:
         auth.require("budgets.write")
@@ -277,7 +278,7 @@ with budgets_tab:
                     subject=subject.strip() or None,
                     policy=policy,
                     downgrade_model=target,
-                    alert_threshold=threshold,
+                    alert_threshold=threshold_pct / 100,
                 ),
                 known_models=targets,
             )

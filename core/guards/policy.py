@@ -107,8 +107,9 @@ def builtin_policies() -> list[GuardPolicy]:
         GuardPolicy(
             name="standard",
             description=(
-                "The default. Redact PII before it reaches a remote provider (the local "
-                "model sees the text), restore the user's values in the answer, flag "
+                "The default. Hide personal data (names, e-mail addresses, phone and card "
+                "numbers…) before it reaches a remote provider (the local model sees the "
+                "text), restore the user's values in the answer, flag "
                 "prompt injection and system-prompt leaks."
             ),
         ),

@@ -288,8 +288,8 @@ class RagService:
                             "skipped.")
                 elif digest in by_hash and not replace:
                     skip = (f"{name} is already in '{coll.name}' (same content as "
-                            f"{by_hash[digest].file_name}); skipped. Tick 'replace' to index "
-                            "it again.")
+                            f"{by_hash[digest].file_name}); skipped. Tick 'Replace existing' "
+                            "to index it again.")
                 if skip:
                     same = by_hash.get(digest)
                     results[i] = IngestResult(name, SKIPPED, skip, same.id if same else None,

@@ -50,11 +50,13 @@ def test_route_and_budget_are_saved_to_the_database(svc):
     ]
     at.text_input(key="ops.budget_name").set_value("daily-cap")
     at.text_input(key="ops.budget_limit").set_value("2.5")
+    at.slider(key="ops.budget_threshold_pct").set_value(60)
     submit = next(b for b in at.button if b.label == "Save budget")
     submit.click().run()
     assert not at.exception
     [budget] = svc.reliability.budgets.list()
     assert (budget.name, budget.limit_usd, budget.policy) == ("daily-cap", 2.5, "block")
+    assert budget.alert_threshold == pytest.approx(0.6)  # the slider is in percent
     assert any("daily-cap" in m.value for m in at.markdown)
 
 

@@ -92,6 +92,14 @@ def try_draft(svc: Services, draft: PromptVersion, values: dict[str, str],
         return {"error": err.user_message}
     if request.model is None:
         request.model = svc.settings.default_model
+    try:
+        # Saved versions get this check in the engine's render stage; a draft is
+        # sent as plain messages, so it is checked here against the same model.
+        svc.render.check_fit(draft.label, list(request.messages), request.model,
+                             request.max_tokens)
+    except PromptError as err:
+        st.error(err.user_message, icon=":material/error:")
+        return {"error": err.user_message}
     return run_streamed(svc, request)
 
 

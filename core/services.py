@@ -67,7 +67,7 @@ class Services:
         rag = RagService(settings, db)  # Chroma and the embedder open on first use
         rag.install(engine)
         prompts = PromptRegistry(db)
-        render = install_render(engine, prompts)
+        render = install_render(engine, prompts, chain=reliability.routes.chain)
         jobs = IngestJobs(rag)
         try:  # documents and jobs a dead process left half-done: failed, chunks removed
             jobs.recover()

@@ -7,15 +7,17 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from app import auth, handles
+from app import auth, handles, rag_widgets
+from app import prompt_editor as pe
 from app import prompt_widgets as pw
 from app.state import forget, keep
+from core.guards import PolicyStore
 from core.prompts import (
     LATEST,
     Prompt,
     PromptError,
     PromptVersion,
-    config_label,
+    diff_versions,
 )
 
 who = auth.page("dashboards.view")
@@ -198,7 +200,10 @@ def _load(version: PromptVersion | None, ed: str) -> None:
         st.session_state[f"{ed}.{key}"] = getattr(cfg, key) if cfg else None
     st.session_state[f"{ed}.stop"] = "\n".join(cfg.stop or []) if cfg else ""
     # Fresh keys for the variable boxes, so they start from this version's examples.
-    st.session_state[f"{ed}.gen"] = st.session_state.get(f"{ed}.gen", 0) + 1
+    gen = st.session_state[f"{ed}.gen"] = st.session_state.get(f"{ed}.gen", 0) + 1
+    pe.load_examples(ed, (version.examples_pairs or []) if version else [], gen)
+    pe.load_answer_format(ed, cfg.response_schema if cfg else None, gen)
+    pe.load_guard_and_documents(ed, cfg)
     st.session_state[f"{ed}.examples"] = version.examples() if version else {}
     st.session_state[f"{ed}.descriptions"] = (
         {v.name: v.description for v in version.variables} if version else {})
@@ -223,20 +228,25 @@ with edit_tab:
         _load(by_number.get(base_no) if base_no else None, ed)
         st.session_state[f"{ed}.loaded"] = base_no
     base = by_number.get(base_no) if base_no else None
-    few_shot = base is not None and len(base.messages) > 2
-    if few_shot:
-        st.info("This version has example exchanges; they are kept as they are. Edit the "
-                "system and user messages here.")
+    gen = st.session_state[f"{ed}.gen"]
+    # A version whose messages are not system, example pairs, user (imported, or saved
+    # from code) keeps its messages as they are; only its system and last user message
+    # are edited here.
+    fixed_shape = base is not None and base.examples_pairs is None
+    if fixed_shape:
+        st.info("This version's messages are in an order the editor cannot show as "
+                "examples; they are kept as they are. Edit the system and user messages "
+                "here.")
 
     system = st.text_area("System message", key=keep(f"{ed}.system", ""), height=120,
                           placeholder="You are a friendly support agent for {{ company }}.")
+    examples: list[tuple[str, str]] = [] if fixed_shape else pe.examples_editor(ed, gen)
     user = st.text_area("User message", key=keep(f"{ed}.user", ""), height=100,
                         placeholder="Customer question: {{ question }}")
-    found, problem = pw.detect_variables(system, user)
+    found, problem = pw.detect_variables(system, *(t for pair in examples for t in pair), user)
     if problem:
         st.warning(problem)
     st.markdown("**Variables** (found in the messages; type an example value for each)")
-    gen = st.session_state[f"{ed}.gen"]
     values = pw.variable_inputs(found, st.session_state.get(f"{ed}.examples", {}),
                                 f"{ed}.var{gen}")
     descriptions: dict[str, str] = {}
@@ -264,16 +274,24 @@ with edit_tab:
                                      key=keep(f"{ed}.max_tokens"), placeholder="model default")
         stop = st.text_area("Stop sequences (one per line)", key=keep(f"{ed}.stop", ""),
                             height=68)
+        more = pe.guard_and_documents(
+            ed, PolicyStore(svc.db).names(), rag_widgets.collection_names(),
+            default_policy=svc.settings.guard_default_policy,
+            guards_on=svc.settings.guards_enabled, default_top_k=svc.settings.rag_top_k)
+    schema, schema_problem = pe.answer_format_editor(ed, gen)
 
     config = dict(base.config.set_fields()) if base else {}
     config.update(model=None if model == "(app default)" else model,
                   temperature=temperature, max_tokens=int(max_tokens) if max_tokens else None,
-                  stop=[s for s in stop.splitlines() if s.strip()] or None)
+                  stop=[s for s in stop.splitlines() if s.strip()] or None,
+                  response_schema=schema, **more)
     variables = [{"name": n, "example": values.get(n, ""),
                   "description": descriptions.get(n, "")} for n in found]
 
     def _draft() -> PromptVersion:
-        if few_shot:
+        if schema_problem:
+            raise PromptError(f"The answer format is not ready: {schema_problem}")
+        if fixed_shape:
             assert base is not None
             msgs = list(base.messages)
             sys_i = next((i for i, m in enumerate(msgs) if m.role == "system"), None)
@@ -282,7 +300,8 @@ with edit_tab:
             if sys_i is not None:
                 msgs[sys_i] = type(msgs[sys_i])("system", system)
             return reg.draft(name, messages=msgs, variables=variables, config=config)
-        return reg.draft(name, system=system, user=user, variables=variables, config=config)
+        return reg.draft(name, system=system, user=user, examples=examples,
+                         variables=variables, config=config)
 
     st.divider()
     st.markdown("**Try before saving**")
@@ -305,11 +324,18 @@ with edit_tab:
             else:
                 st.rerun()
     else:
+        n_ex = len(pinned.examples_pairs or ())
         p1.caption("A pinned draft runs next to this one: "
-                   f"“{pinned.user[:80]}{'…' if len(pinned.user) > 80 else ''}”")
+                   f"“{pinned.user[:80]}{'…' if len(pinned.user) > 80 else ''}”"
+                   + (f" with {n_ex} example{'s' if n_ex != 1 else ''}" if n_ex else ""))
         if p2.button("Unpin", icon=":material/close:", key=f"{ed}.unpin"):
             st.session_state.pop(pinned_key, None)
             st.rerun()
+        with st.expander("How this draft differs from the pinned one"):
+            try:
+                pe.show_diff(diff_versions(pinned, _draft()), "Pinned draft", "This draft")
+            except PromptError as err:
+                st.caption(err.user_message)
     if t1.button("Try the draft", icon=":material/play_arrow:", key=f"{ed}.try", type="primary"):
         try:
             draft = _draft()
@@ -357,13 +383,9 @@ with edit_tab:
         else:
             auth.require("prompts.write")
             try:
-                if few_shot:
-                    d = _draft()
-                    saved = reg.save_version(name, by=me, messages=list(d.messages),
-                                             variables=variables, config=config, note=note)
-                else:
-                    saved = reg.save_version(name, by=me, system=system, user=user,
-                                             variables=variables, config=config, note=note)
+                d = _draft()
+                saved = reg.save_version(name, by=me, messages=list(d.messages),
+                                         variables=variables, config=config, note=note)
             except PromptError as err:
                 st.error(err.user_message)
             else:
@@ -432,15 +454,7 @@ with history_tab:
             st.caption("No label has moved yet.")
 
 
-# -- diff -----------------------------------------------------------------------
-def _show(value) -> str:  # noqa: ANN001
-    if value is None:
-        return "not set"
-    if isinstance(value, list):
-        return ", ".join(map(str, value)) or "not set"
-    return str(value)
-
-
+# -- diff -----------------------------------------------------------------------------
 with compare_tab:
     if len(versions) < 2:
         st.info("Save at least two versions to compare them.")
@@ -451,26 +465,7 @@ with compare_tab:
                          format_func=lambda n: f"v{n}")
         b = c2.selectbox("To", numbers, index=0, key="prompts.diff.b",
                          format_func=lambda n: f"v{n}")
-        diff = reg.diff(name, a, b)
-        if diff.same:
-            st.info(f"v{a} and v{b} are the same.")
-        for role, lines in diff.messages:
-            st.markdown(f"**{role.capitalize()} message**")
-            # Drop the file and hunk headers: only the changed lines mean anything here.
-            st.code("\n".join(x for x in lines[2:] if not x.startswith("@@")),
-                    language="diff")
-        if diff.config:
-            st.markdown("**Settings**")
-            st.dataframe(pd.DataFrame([{"Setting": config_label(k), f"v{a}": _show(x),
-                                        f"v{b}": _show(y)} for k, x, y in diff.config]),
-                         hide_index=True)
-        if diff.variables_added or diff.variables_removed:
-            st.markdown("**Variables**: "
-                        + "; ".join(filter(None, [
-                            "added " + ", ".join(diff.variables_added)
-                            if diff.variables_added else "",
-                            "removed " + ", ".join(diff.variables_removed)
-                            if diff.variables_removed else ""])))
+        pe.show_diff(reg.diff(name, a, b), f"v{a}", f"v{b}")
 
 
 # -- labels -----------------------------------------------------------------------

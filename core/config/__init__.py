@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     # template, for instruction-tuned models) or "auto" (template when it has one).
     local_chat_format: str = "auto"
     local_context: int = 2048
+    #: Context window assumed for a model whose window Trellis does not know (an
+    #: OpenAI-compatible server, a model the price data lacks): small on purpose.
+    default_context_tokens: int = Field(default=8192, ge=256)
     local_threads: int | None = None
 
     default_model: str = "local/smollm2-135m-instruct"

@@ -28,6 +28,7 @@ from sqlalchemy import Engine, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from core.db import write_transaction
+from core.prompts.answer_format import check_schema
 from core.prompts.models import PromptLabelMoveRow, PromptLabelRow, PromptRow, PromptVersionRow
 from core.prompts.templates import PromptError, compile_template, find_variables
 from core.prompts.types import (
@@ -216,14 +217,16 @@ class PromptRegistry:
         variables: Iterable[Variable | dict[str, Any]] = (),
         config: PromptConfig | dict[str, Any] | None = None,
         note: str | None = None,
+        examples: Sequence[tuple[str, str]] | None = None,
     ) -> SaveResult:
         """Save new content as the next version; identical content saves nothing.
 
-        Give `system`/`user` (the editor's fields) or a full `messages` list
-        (few-shot pairs included). Variables are found in the templates;
-        `variables` adds each one's description and example value.
+        Give `system`/`user` (the editor's fields) with optional `examples`
+        (few-shot pairs: example user message, example answer), or a full
+        `messages` list. Variables are found in the templates; `variables` adds
+        each one's description and example value.
         """
-        msgs = _messages(system, user, messages)
+        msgs = _messages(system, user, messages, examples)
         cfg = _config(config)
         found = find_variables(*(m.content for m in msgs))
         given = {v.name: v for v in (_variable(v) for v in variables)}
@@ -289,9 +292,10 @@ class PromptRegistry:
         messages: Sequence[PromptMessage | dict[str, str] | tuple[str, str]] | None = None,
         variables: Iterable[Variable | dict[str, Any]] = (),
         config: PromptConfig | dict[str, Any] | None = None,
+        examples: Sequence[tuple[str, str]] | None = None,
     ) -> PromptVersion:
         """An unsaved version (number 0) to try before saving; checked like a saved one."""
-        msgs = _messages(system, user, messages)
+        msgs = _messages(system, user, messages, examples)
         cfg = _config(config)
         for m in msgs:
             compile_template(m.content)
@@ -560,8 +564,12 @@ def _tags(tags: Iterable[str]) -> list[str]:
 def _messages(
     system: str | None, user: str | None,
     messages: Sequence[PromptMessage | dict[str, str] | tuple[str, str]] | None,
+    examples: Sequence[tuple[str, str]] | None = None,
 ) -> tuple[PromptMessage, ...]:
     out: list[PromptMessage] = []
+    if messages is not None and examples:
+        raise PromptError("Give the examples inside the messages, or system, user and "
+                          "examples, not both.")
     if messages is not None:
         for m in messages:
             if isinstance(m, PromptMessage):
@@ -573,6 +581,7 @@ def _messages(
     else:
         if system and system.strip():
             out.append(PromptMessage("system", system))
+        out.extend(_example_messages(examples or ()))
         if user and user.strip():
             out.append(PromptMessage("user", user))
     for m in out:
@@ -585,6 +594,23 @@ def _messages(
     return tuple(out)
 
 
+def _example_messages(examples: Sequence[tuple[str, str]]) -> list[PromptMessage]:
+    """Few-shot pairs as user/assistant messages; a pair left empty is dropped."""
+    out: list[PromptMessage] = []
+    for i, pair in enumerate(examples, start=1):
+        question, answer = (str(x or "") for x in pair)
+        if not question.strip() and not answer.strip():
+            continue
+        if not question.strip():
+            raise PromptError(f"Example {i} has an answer but no user message; write both "
+                              "or remove the example.")
+        if not answer.strip():
+            raise PromptError(f"Example {i} has a user message but no answer; write both "
+                              "or remove the example.")
+        out += [PromptMessage("user", question), PromptMessage("assistant", answer)]
+    return out
+
+
 def _variable(v: Variable | dict[str, Any]) -> Variable:
     if isinstance(v, Variable):
         return v
@@ -594,9 +620,9 @@ def _variable(v: Variable | dict[str, Any]) -> Variable:
 
 _CONFIG_LABELS = {
     "model": "model", "temperature": "temperature", "max_tokens": "max tokens",
-    "top_p": "top-p", "stop": "stop sequences", "response_schema": "response JSON schema",
-    "guard_policy": "guard policy", "rag_collection": "document collection",
-    "rag_top_k": "passages retrieved",
+    "top_p": "top-p", "stop": "stop sequences", "response_schema": "answer format",
+    "guard_policy": "guardrail policy", "rag_collection": "answer from documents",
+    "rag_top_k": "how many passages",
 }
 
 
@@ -608,13 +634,17 @@ def _config(config: PromptConfig | dict[str, Any] | None) -> PromptConfig:
     if isinstance(config, PromptConfig):
         return config
     try:
-        return PromptConfig(**{k: v for k, v in (config or {}).items() if v is not None})
+        cfg = PromptConfig(**{k: v for k, v in (config or {}).items() if v is not None})
     except ValidationError as err:
         first = err.errors()[0]
         key = str(first["loc"][0]) if first.get("loc") else "a setting"
         raise PromptError(
             f"The setting '{config_label(key)}' is not valid: {_plain(first)}."
         ) from None
+    if cfg.response_schema is not None:
+        # A schema the output guard could not use must not be saved.
+        check_schema(cfg.response_schema)
+    return cfg
 
 
 def _plain(error: dict[str, Any]) -> str:
@@ -649,9 +679,12 @@ def _version(slug: str, row: Any) -> PromptVersion:
 
 
 def diff_versions(va: PromptVersion, vb: PromptVersion) -> VersionDiff:
-    out = VersionDiff(va.prompt, va.version, vb.version)
-    roles_a = _by_role(va.messages)
-    roles_b = _by_role(vb.messages)
+    out = VersionDiff(va.prompt, va.version, vb.version,
+                      examples=(len(va.examples_pairs or ()), len(vb.examples_pairs or ())))
+    roles_a = _by_part(va)
+    roles_b = _by_part(vb)
+    if (va.examples_pairs is None) != (vb.examples_pairs is None):
+        roles_a, roles_b = _by_role(va.messages), _by_role(vb.messages)
     for key in dict.fromkeys([*roles_a, *roles_b]):
         a, b = roles_a.get(key, ""), roles_b.get(key, "")
         if a != b:
@@ -670,8 +703,27 @@ def diff_versions(va: PromptVersion, vb: PromptVersion) -> VersionDiff:
     return out
 
 
+def _by_part(version: PromptVersion) -> dict[str, str]:
+    """A version's messages keyed by what they are to a reader.
+
+    Few-shot pairs get "example N: user message" / "example N: answer", so an
+    added, removed or edited example reads as such in a diff.
+    """
+    pairs = version.examples_pairs
+    if pairs is None:
+        return _by_role(version.messages)
+    out: dict[str, str] = {}
+    if version.system or any(m.role == "system" for m in version.messages):
+        out["system"] = version.system
+    for i, (question, answer) in enumerate(pairs, start=1):
+        out[f"example {i}: user message"] = question
+        out[f"example {i}: answer"] = answer
+    out["user"] = version.user
+    return out
+
+
 def _by_role(messages: tuple[PromptMessage, ...]) -> dict[str, str]:
-    """Messages keyed by role, with a number when a role repeats (few-shot pairs)."""
+    """Messages keyed by role, with a number when a role repeats."""
     out: dict[str, str] = {}
     counts: dict[str, int] = {}
     for m in messages:

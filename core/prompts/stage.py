@@ -9,6 +9,11 @@ log row carries the prompt's name and the version actually served.
 Messages: the version's messages come first; the caller's own messages
 (a conversation that continues the prompt) follow. A caller's `system`
 replaces the prompt's system message.
+
+Size: the filled-in messages (few-shot examples and the caller's own messages
+included) plus the answer's max tokens must fit the chosen model's context
+window (`core.providers.context`); a prompt that does not fit ends the call
+with one sentence naming the version, its size and the model's limit.
 """
 
 from __future__ import annotations
@@ -20,8 +25,40 @@ from typing import Any
 
 from core.engine.types import CallContext, CompletionRequest
 from core.prompts.registry import DEFAULT_LABEL, PromptRegistry
+from core.prompts.templates import PromptError
 from core.prompts.types import REQUEST_PARAMS, PromptVersion
 from core.providers.base import Message
+from core.providers.context import ContextWindows
+
+
+class PromptTooLong(PromptError):
+    """The filled-in prompt and its answer do not fit the model's context window."""
+
+
+def check_fits(
+    windows: ContextWindows, where: str, messages: list[Message], model_id: str,
+    max_tokens: int | None,
+) -> dict[str, Any]:
+    """Raise PromptTooLong unless `messages` plus `max_tokens` fit `model_id`'s window.
+
+    Returns the figures (for the span): tokens, whether counted exactly, window.
+    """
+    count = windows.count(messages, model_id)
+    window = windows.window(model_id)
+    answer = max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else 0
+    need = count.tokens + answer
+    if need > window.tokens:
+        parts = (f"{count.tokens:,} for the messages and {answer:,} for the answer"
+                 if answer else "for its messages")
+        fix = ("Shorten the messages, the examples or the variable values"
+               + (", lower Max tokens" if answer else "")
+               + ", or pick a model with a larger context.")
+        who = where[:1].upper() + where[1:] if where.startswith("the ") else f"Prompt {where}"
+        raise PromptTooLong(
+            f"{who} needs about {need:,} tokens ({parts}), but {model_id} holds "
+            f"{window.tokens:,}. {fix}"
+        )
+    return {"tokens": count.tokens, "exact": count.exact, "window": window.tokens}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +79,18 @@ VariantSelector = Callable[[CompletionRequest], VariantChoice | None]
 
 
 class RenderStage:
-    def __init__(self, registry: PromptRegistry) -> None:
+    def __init__(self, registry: PromptRegistry, windows: ContextWindows | None = None) -> None:
         self.registry = registry
         self.variant_selector: VariantSelector | None = None
+        #: Context windows of the engine's models (None: no size check).
+        self.windows = windows
+
+    def check_fit(self, where: str, messages: list[Message], model_id: str,
+                  max_tokens: int | None) -> dict[str, Any] | None:
+        """`check_fits` on this engine's models (the Prompts page's try uses it)."""
+        if self.windows is None:
+            return None
+        return check_fits(self.windows, where, messages, model_id, max_tokens)
 
     def __call__(self, ctx: CallContext) -> dict[str, Any] | None:
         req = ctx.request
@@ -86,6 +132,11 @@ class RenderStage:
                        prompt_label=label)
         ctx.request = dataclasses.replace(req, **changes)
         detail: dict[str, Any] = {"prompt": version.prompt, "version": version.version}
+        if isinstance(ctx.model_id, str) and "/" in ctx.model_id:
+            size = self.check_fit(version.label, ctx.messages, ctx.model_id,
+                                  ctx.request.max_tokens)
+            if size:
+                detail["size"] = size
         if label:
             detail["label"] = label
         if won:
@@ -148,8 +199,10 @@ def _rag(collection: str | None, top_k: int | None) -> dict[str, Any] | None:
     return {"collection": collection, **({"top_k": top_k} if top_k else {})}
 
 
-def install(engine: Any, registry: PromptRegistry) -> RenderStage:
-    stage = RenderStage(registry)
+def install(engine: Any, registry: PromptRegistry,
+            chain: Callable[[str], list[str]] | None = None) -> RenderStage:
+    """Add the render stage to `engine`; `chain` resolves `route/<name>` for size checks."""
+    stage = RenderStage(registry, ContextWindows(engine.settings, engine.registry, chain))
     # Not optional: a prompt that cannot be rendered must fail the call, not skip the prompt.
     engine.add_hook("render", stage, optional=False)
     return stage

@@ -95,6 +95,26 @@ class PromptVersion:
     def user(self) -> str:
         return next((m.content for m in reversed(self.messages) if m.role == "user"), "")
 
+    @property
+    def examples_pairs(self) -> list[tuple[str, str]] | None:
+        """The few-shot pairs (example user message, example answer), in order.
+
+        None when the messages are not shaped as [system], (user, assistant)*,
+        user: such a version (imported, or saved through the library) is kept
+        as it is and its pairs cannot be edited as pairs.
+        """
+        msgs = list(self.messages)
+        if msgs and msgs[0].role == "system":
+            msgs = msgs[1:]
+        if not msgs or msgs[-1].role != "user" or len(msgs) % 2 != 1:
+            return None
+        pairs: list[tuple[str, str]] = []
+        for q, a in zip(msgs[:-1:2], msgs[1:-1:2], strict=True):
+            if q.role != "user" or a.role != "assistant":
+                return None
+            pairs.append((q.content, a.content))
+        return pairs
+
     def render(self, variables: dict[str, Any] | None = None) -> list[Message]:
         """The chat messages with `variables` filled in.
 
@@ -174,8 +194,11 @@ class VersionDiff:
     prompt: str
     a: int
     b: int
-    #: Per message: (role, unified-diff lines); only messages that changed.
+    #: Per message: (which message, unified-diff lines); only messages that changed.
+    #: Which: "system", "user", or "example N: user message" / "example N: answer".
     messages: list[tuple[str, list[str]]] = field(default_factory=list)
+    #: How many few-shot examples a and b have.
+    examples: tuple[int, int] = (0, 0)
     #: (setting, value in a, value in b) for settings that differ.
     config: list[tuple[str, Any, Any]] = field(default_factory=list)
     variables_added: list[str] = field(default_factory=list)

@@ -231,6 +231,25 @@ class LocalProvider:
         """Whether `model` is prompted with its own chat template (loads it)."""
         return self._load(model or self.model_id)[1]
 
+    def context_window(self, model: str | None = None) -> int:
+        """Tokens the model's context holds here: the n_ctx it is (or will be) loaded with."""
+        del model  # every local model is loaded with the same n_ctx
+        return self._n_ctx
+
+    def count_tokens(self, texts: list[str], model: str | None = None) -> list[int] | None:
+        """Exact token counts with the model's own tokenizer, when it is loaded already.
+
+        Returns None when the model is not in memory yet: counting must never
+        make a call wait for a model to load.
+        """
+        model_id = self.model_id if model in (None, "default") else model
+        known = self._ready.get(model_id)  # type: ignore[arg-type]
+        if known is None:
+            return None
+        llm = known[0].llm
+        return [len(llm.tokenize(t.encode("utf-8"), add_bos=False, special=True))
+                for t in texts]
+
     def _load(self, model_id: str) -> tuple[_Loaded, bool]:
         """The model in memory (loaded on first use) and whether to use its chat template."""
         known = self._ready.get(model_id)

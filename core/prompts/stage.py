@@ -48,14 +48,14 @@ def check_fits(
     answer = max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else 0
     need = count.tokens + answer
     if need > window.tokens:
-        parts = (f"{count.tokens:,} for the messages and {answer:,} for the answer"
-                 if answer else "for its messages")
+        parts = (f" ({count.tokens:,} for the messages and {answer:,} for the answer)"
+                 if answer else " for its messages")
         fix = ("Shorten the messages, the examples or the variable values"
                + (", lower Max tokens" if answer else "")
                + ", or pick a model with a larger context.")
         who = where[:1].upper() + where[1:] if where.startswith("the ") else f"Prompt {where}"
         raise PromptTooLong(
-            f"{who} needs about {need:,} tokens ({parts}), but {model_id} holds "
+            f"{who} needs about {need:,} tokens{parts}, but {model_id} holds "
             f"{window.tokens:,}. {fix}"
         )
     return {"tokens": count.tokens, "exact": count.exact, "window": window.tokens}

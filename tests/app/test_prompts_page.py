@@ -222,3 +222,147 @@ def test_two_unsaved_drafts_run_side_by_side(svc, wire):
     sent = sorted(r.body["messages"][-1]["content"] for r in wire.completion_requests())
     assert sent == ["Draft A for Ada", "Draft B for Ada"]
     assert svc.prompts.versions("greet") == []  # trying saves nothing
+
+
+def _frame_text(at: AppTest) -> str:
+    return "\n".join(df.value.to_string() for df in at.dataframe)
+
+
+def test_examples_answer_format_guard_and_documents_are_edited_tried_saved_and_diffed(svc, wire):
+    svc.prompts.create("greet", by="ada")
+    svc.prompts.save_version("greet", by="ada", system="You greet for ACME.",
+                             user="Say hello to {{ name }}.",
+                             variables=[{"name": "name", "example": "Ada"}])
+    svc.rag.create_collection("handbook")
+    at = _ok(AppTest.from_file(PAGE, default_timeout=60).run())
+    assert "Example exchanges" in [e.label for e in at.expander]
+
+    # Three examples: type them, remove the second, move the third up.
+    for _ in range(3):
+        _ok(at.button(key=f"{ED}.ex.add").click().run())
+    for i, (q, a) in enumerate([("Hi, I am Bo.", "Hello Bo, welcome to ACME!"),
+                                ("Drop me", "gone"),
+                                ("Hey, {{ name }} here.", "Hi {{ name }}!")]):
+        at.text_area(key=f"{ED}.ex1.{i}.q").set_value(q)
+        at.text_area(key=f"{ED}.ex1.{i}.a").set_value(a)
+    _ok(at.run())
+    assert at.text_area(key=f"{ED}.ex1.1.q").label == "Example 2: user message"
+    _ok(at.button(key=f"{ED}.ex.rm.1").click().run())
+    _ok(at.button(key=f"{ED}.ex.up.2").click().run())
+    assert at.text_area(key=f"{ED}.ex1.2.q").label == "Example 1: user message"
+    assert at.text_area(key=f"{ED}.ex1.0.a").label == "Example 2: answer"
+
+    # Trying sends the examples, in their order, before the user message.
+    at.selectbox(key=f"{ED}.model").set_value("openai/gpt-4o-mini")
+    _ok(at.button(key=f"{ED}.try").click().run())
+    sent = wire.completion_requests()[0].body["messages"]
+    assert sent == [
+        {"role": "system", "content": "You greet for ACME."},
+        {"role": "user", "content": "Hey, Ada here."},
+        {"role": "assistant", "content": "Hi Ada!"},
+        {"role": "user", "content": "Hi, I am Bo."},
+        {"role": "assistant", "content": "Hello Bo, welcome to ACME!"},
+        {"role": "user", "content": "Say hello to Ada."},
+    ]
+
+    # The answer format as fields; a half-filled field is a plain sentence, not a crash.
+    at.radio(key=f"{ED}.fmt.mode").set_value("Fields I list")
+    _ok(at.run())
+    assert "Add at least one field, or pick Free text." in _texts(at)
+    _ok(at.button(key=f"{ED}.fmt.add").click().run())
+    _ok(at.button(key=f"{ED}.fmt.add").click().run())
+    at.text_input(key=f"{ED}.fmt1.0.name").set_value("greeting")
+    at.text_input(key=f"{ED}.fmt1.1.desc").set_value("Whether to call back")
+    _ok(at.run())
+    assert "Answer field 2 has no name; give it one or remove it." in _texts(at)
+    at.text_input(key=f"{ED}.fmt1.1.name").set_value("call_back")
+    at.selectbox(key=f"{ED}.fmt1.1.kind").set_value("yes or no")
+    at.checkbox(key=f"{ED}.fmt1.1.req").uncheck()
+    # Guardrail policy and documents, in plain words.
+    assert at.selectbox(key=f"{ED}.guard").value == "Use the default"
+    at.selectbox(key=f"{ED}.guard").set_value("strict")
+    assert at.selectbox(key=f"{ED}.rag").options == ["No documents", "handbook"]
+    at.selectbox(key=f"{ED}.rag").set_value("handbook")
+    _ok(at.run())
+    at.number_input(key=f"{ED}.top_k").set_value(3)
+    at.text_input(key=f"{ED}.note").set_value("Examples and a format")
+    _ok(at.button(key=f"{ED}.save").click().run())
+    assert "Saved version 2." in _texts(at)
+
+    v2 = svc.prompts.version("greet", 2)
+    assert v2.examples_pairs == [("Hey, {{ name }} here.", "Hi {{ name }}!"),
+                                 ("Hi, I am Bo.", "Hello Bo, welcome to ACME!")]
+    cfg = v2.config
+    assert (cfg.guard_policy, cfg.rag_collection, cfg.rag_top_k) == ("strict", "handbook", 3)
+    assert cfg.response_schema == {
+        "type": "object",
+        "properties": {"greeting": {"type": "string"},
+                       "call_back": {"type": "boolean", "description": "Whether to call back"}},
+        "required": ["greeting"], "additionalProperties": False}
+    # The editor shows the saved version at once.
+    assert at.selectbox(key=f"{ED}.base").value == 2
+    assert at.text_area(key=f"{ED}.ex1.2.q").value == "Hey, {{ name }} here."
+    assert at.radio(key=f"{ED}.fmt.mode").value == "Fields I list"
+
+    # The diff names each example and shows the settings in words.
+    text = _texts(at)
+    assert "**Example exchanges**: 0 in v1, 2 in v2." in text
+    assert "**Example 1: user message**" in text and "**Example 2: answer**" in text
+    codes = "\n".join(c.value for c in at.code)
+    assert "+Hey, {{ name }} here." in codes and "+Hello Bo, welcome to ACME!" in codes
+    frames = _frame_text(at)
+    assert "greeting (text); call_back (yes or no, optional)" in frames
+    assert "free text" in frames and "the default" in frames and "strict" in frames
+    assert "no documents" in frames and "handbook" in frames
+    assert "None" not in frames
+
+    # Loading v1 again empties the examples and the format; v2 brings them back.
+    at.selectbox(key=f"{ED}.base").set_value(1)
+    _ok(at.run())
+    assert not [t for t in at.text_area if ".ex" in (t.key or "")]
+    assert at.radio(key=f"{ED}.fmt.mode").value == "Free text"
+    assert at.selectbox(key=f"{ED}.guard").value == "Use the default"
+    at.selectbox(key=f"{ED}.base").set_value(2)
+    _ok(at.run())
+    assert at.text_area(key=f"{ED}.ex3.0.a").value == "Hi {{ name }}!"
+    assert at.text_input(key=f"{ED}.fmt3.1.name").value == "call_back"
+    assert at.selectbox(key=f"{ED}.rag").value == "handbook"
+
+
+def test_a_schema_the_fields_cannot_show_is_kept_as_json_and_a_bad_one_is_refused(svc):
+    custom = {"type": "object", "properties": {"mood": {"enum": ["happy", "sad"]}}}
+    svc.prompts.create("greet", by="ada")
+    svc.prompts.save_version("greet", by="ada", user="Hi", config={"response_schema": custom})
+    at = _ok(AppTest.from_file(PAGE, default_timeout=60).run())
+    assert at.radio(key=f"{ED}.fmt.mode").value == "A JSON schema (advanced)"
+    assert "shown as a JSON schema" in _texts(at)
+    at.text_area(key=f"{ED}.user").set_value("Hello")
+    at.text_input(key=f"{ED}.note").set_value("shorter")
+    _ok(at.button(key=f"{ED}.save").click().run())
+    assert svc.prompts.version("greet", 2).config.response_schema == custom  # kept
+
+    at.text_area(key=f"{ED}.fmt.json").set_value('{"type": "object", "required": "mood"}')
+    _ok(at.run())
+    sentence = ("The JSON schema is not valid: the part at “required” has the wrong kind of "
+                "value.")
+    assert sentence in _texts(at)
+    at.text_input(key=f"{ED}.note").set_value("broken")
+    _ok(at.button(key=f"{ED}.save").click().run())
+    assert f"The answer format is not ready: {sentence}" in _texts(at)
+    assert len(svc.prompts.versions("greet")) == 2
+
+
+def test_trying_a_draft_too_big_for_the_model_says_so_in_one_sentence(svc, wire):
+    svc.prompts.create("long", by="ada")
+    at = _ok(AppTest.from_file(PAGE, default_timeout=60).run())
+    ed = "prompts.ed.long"
+    model = "local/smollm2-135m-instruct"
+    if model not in at.selectbox(key=f"{ed}.model").options:
+        pytest.skip("the local model is not installed")
+    at.text_area(key=f"{ed}.system").set_value("Rules. " * 300)
+    at.text_area(key=f"{ed}.user").set_value("Hi")
+    at.selectbox(key=f"{ed}.model").set_value(model)
+    at.number_input(key=f"{ed}.max_tokens").set_value(1800)
+    _ok(at.button(key=f"{ed}.try").click().run())
+    assert ("The draft of long needs about 2,337 tokens (537 for the messages and 1,800 for "
+            "the answer), but local/smollm2-135m-instruct holds 2,048.") in _texts(at)

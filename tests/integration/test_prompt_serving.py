@@ -191,3 +191,49 @@ def test_variable_values_pass_the_input_guards_before_leaving(guards_on, wire, m
         assert "the refund" in sent
     finally:
         svc.close()
+
+
+def test_example_exchanges_are_served_in_order_and_counted_in_the_size(wired, wire):
+    wired.prompts.create("tone", by="ada")
+    wired.prompts.save_version(
+        "tone", by="ada", system="Answer like {{ brand }}.",
+        examples=[("Where is my order?", "On its way!"), ("Refund?", "Sure, {{ brand }} pays.")],
+        user="{{ question }}", config={"model": "openai/gpt-4o-mini", "max_tokens": 40})
+    wired.engine.chat(CompletionRequest(messages=[], prompt_name="tone",
+                                        variables={"brand": "ACME", "question": "Hi?"}))
+    [sent] = [r.body["messages"] for r in wire.completion_requests()]
+    assert sent == [
+        {"role": "system", "content": "Answer like ACME."},
+        {"role": "user", "content": "Where is my order?"},
+        {"role": "assistant", "content": "On its way!"},
+        {"role": "user", "content": "Refund?"},
+        {"role": "assistant", "content": "Sure, ACME pays."},
+        {"role": "user", "content": "Hi?"},
+    ]
+    [row] = wired.telemetry.recent_calls(10)
+    span = next(s for s in wired.telemetry.spans(row.id) if s.name == "render")
+    # Six messages, 20 estimated tokens of text, + 6 x 4 + 3: the examples count.
+    assert span.detail["size"] == {"tokens": 47, "exact": False, "window": 128_000}
+
+
+def test_a_prompt_too_big_for_its_model_fails_in_render_plainly_and_is_logged(wired, wire):
+    wired.prompts.create("long", by="ada")
+    wired.prompts.save_version("long", by="ada", system="Rules. " * 300, user="{{ q }}",
+                               config={"model": "local/smollm2-135m-instruct",
+                                       "max_tokens": 1800})
+    with pytest.raises(PromptError) as info:
+        wired.engine.chat(CompletionRequest(messages=[], prompt_name="long",
+                                            variables={"q": "Hi"}))
+    assert info.value.user_message == (
+        "Prompt long v1 needs about 2,337 tokens (537 for the messages and 1,800 for the "
+        "answer), but local/smollm2-135m-instruct holds 2,048. Shorten the messages, the "
+        "examples or the variable values, lower Max tokens, or pick a model with a larger "
+        "context.")
+    [row] = wired.telemetry.recent_calls(10)
+    assert (row.status, row.error_class, row.prompt_name) == ("error", "prompt", "long")
+    # The caller's own smaller max tokens fits: their setting wins, and the call goes on
+    # to the model (here the wire server, by the caller's model).
+    resp = wired.engine.chat(CompletionRequest(
+        messages=[], prompt_name="long", variables={"q": "Hi"}, max_tokens=100,
+        model="openai/gpt-4o-mini"))
+    assert resp.text == "Hello from the wire."

@@ -73,7 +73,7 @@ def examples_editor(ed: str, gen: int) -> list[tuple[str, str]]:
                    "answer you want. They are sent before the user message, in this order.")
         pairs: list[tuple[str, str]] = []
         for n, eid in enumerate(ids, start=1):
-            q_col, a_col, b_col = st.columns([5, 5, 1])
+            q_col, a_col, b_col = st.columns([5, 5, 1.6])
             question = q_col.text_area(f"Example {n}: user message",
                                        key=keep(f"{ed}.ex{gen}.{eid}.q", ""), height=80)
             answer = a_col.text_area(f"Example {n}: answer",
@@ -133,6 +133,42 @@ def _remove_field(ed: str, fid: int) -> None:
     st.session_state[f"{ed}.fmt.ids"] = [i for i in _field_ids(ed) if i != fid]
 
 
+def _current_fields(ed: str, gen: int) -> list[AnswerField]:
+    state = st.session_state
+    return [AnswerField(state.get(f"{ed}.fmt{gen}.{fid}.name", ""),
+                        state.get(f"{ed}.fmt{gen}.{fid}.kind", "text"),
+                        state.get(f"{ed}.fmt{gen}.{fid}.req", True),
+                        state.get(f"{ed}.fmt{gen}.{fid}.desc", ""))
+            for fid in _field_ids(ed)]
+
+
+def _mode_changed(ed: str, gen: int) -> None:
+    """Carry the format across a switch: fields become JSON, and JSON that fields
+    can say becomes fields, so nobody types the same answer twice."""
+    mode = st.session_state.get(f"{ed}.fmt.mode")
+    if mode == ADVANCED:
+        try:
+            schema = schema_from_fields(_current_fields(ed, gen))
+        except AnswerFormatError:
+            return
+        if schema:
+            st.session_state[f"{ed}.fmt.json"] = json.dumps(schema, indent=2)
+            st.session_state[f"{ed}.fmt.custom"] = False
+    elif mode == FIELDS and not _field_ids(ed):
+        try:
+            fields = fields_from_schema(parse_schema(st.session_state.get(f"{ed}.fmt.json")))
+        except AnswerFormatError:
+            return
+        for f in fields or []:
+            fid = st.session_state.get(f"{ed}.fmt.next", 0)
+            st.session_state[f"{ed}.fmt.ids"] = [*_field_ids(ed), fid]
+            st.session_state[f"{ed}.fmt.next"] = fid + 1
+            st.session_state[f"{ed}.fmt{gen}.{fid}.name"] = f.name
+            st.session_state[f"{ed}.fmt{gen}.{fid}.kind"] = f.kind
+            st.session_state[f"{ed}.fmt{gen}.{fid}.req"] = f.required
+            st.session_state[f"{ed}.fmt{gen}.{fid}.desc"] = f.description
+
+
 def answer_format_editor(ed: str, gen: int) -> tuple[dict[str, Any] | None, str | None]:
     """The answer format: free text, a list of fields, or a pasted JSON schema.
 
@@ -146,8 +182,10 @@ def answer_format_editor(ed: str, gen: int) -> tuple[dict[str, Any] | None, str 
         mode = st.radio(
             "How should the model answer?", MODES, horizontal=True,
             key=keep(f"{ed}.fmt.mode", FREE, options=MODES),
-            help="With fields or a schema, the model is asked for a JSON answer and each "
-                 "answer is checked against it (when the guards are on).")
+            on_change=_mode_changed, args=(ed, gen),
+            help="With fields or a JSON schema, each answer is checked against them (when "
+                 "the guardrails are on). Ask for a JSON answer with these fields in the "
+                 "system message or an example too.")
         if mode == FREE:
             st.caption("The model answers in its own words.")
             return None, None
@@ -174,11 +212,11 @@ def answer_format_editor(ed: str, gen: int) -> tuple[dict[str, Any] | None, str 
 
 
 def _fields(ed: str, gen: int) -> tuple[dict[str, Any] | None, str | None]:
-    st.caption("List what the answer must contain. The model answers in JSON with these "
-               "fields.")
+    st.caption("List what the answer must contain. Each answer is checked as JSON with "
+               "these fields; say so in the system message or show it in an example.")
     fields: list[AnswerField] = []
     for n, fid in enumerate(_field_ids(ed), start=1):
-        c_name, c_kind, c_desc, c_req, c_rm = st.columns([3, 2, 4, 1.4, 1.4],
+        c_name, c_kind, c_desc, c_req, c_rm = st.columns([3, 2, 3.4, 1.5, 1.9],
                                                          vertical_alignment="bottom")
         name = c_name.text_input(f"Field {n} name", key=keep(f"{ed}.fmt{gen}.{fid}.name", ""),
                                  placeholder="reply")

@@ -23,6 +23,7 @@ from core.db import write_transaction
 from core.prompts.registry import (
     LATEST,
     PromptRegistry,
+    _config,
     _messages,
     _variable,
     check_label_name,
@@ -32,7 +33,7 @@ from core.prompts.registry import L as LABELS
 from core.prompts.registry import P as PROMPTS
 from core.prompts.registry import V as VERSIONS
 from core.prompts.templates import PromptError, find_variables
-from core.prompts.types import PromptConfig, Variable, content_hash
+from core.prompts.types import Variable, content_hash
 from core.telemetry.models import utcnow
 
 FORMAT = 1
@@ -188,7 +189,7 @@ def import_prompt(reg: PromptRegistry, data: _PromptFile, *, by: str,
             .where(VERSIONS.c.prompt_id == pid))}
         for v in sorted(data.versions, key=lambda x: x.version):
             msgs = _messages(None, None, v.messages)
-            cfg = PromptConfig(**v.config)
+            cfg = _config(v.config)  # plain sentences; an invalid answer format refused
             given = {x.name: x for x in (_variable(d) for d in v.variables)}
             vars_ = tuple(given.get(n) or Variable(n)
                           for n in find_variables(*(m.content for m in msgs)))

@@ -208,3 +208,49 @@ def test_the_library_gets_and_renders_without_streamlit():
         ("system", "Be brief."), ("user", "Hi Ada")]
     assert prompts.render("hello", {"tone": "kind", "name": "Bo"}, version=1)[1].content == "Hi Bo"
     reg._db.dispose()
+
+
+def test_examples_and_answer_format_survive_yaml_and_a_bad_schema_is_a_conflict(reg, tmp_path):
+    reg.create("tone", by="ada")
+    schema = {"type": "object", "properties": {"reply": {"type": "string"}},
+              "required": ["reply"], "additionalProperties": False}
+    reg.save_version("tone", by="ada", system="Be {{ mood }}.",
+                     examples=[("Hi", "Hello!"), ("Bye {{ who }}", "See you, {{ who }}.")],
+                     user="{{ q }}", config={"response_schema": schema,
+                                             "guard_policy": "strict", "rag_top_k": 3})
+    export_dir(reg, tmp_path / "out")
+    db2 = make_engine(f"sqlite:///{tmp_path / 'other.db'}")
+    migrate(db2)
+    other = PromptRegistry(db2)
+    assert not import_dir(other, tmp_path / "out", by="importer").conflicts
+    got = other.version("tone", 1)
+    assert got.examples_pairs == [("Hi", "Hello!"), ("Bye {{ who }}", "See you, {{ who }}.")]
+    assert got.variable_names == ["mood", "who", "q"]
+    assert got.config == reg.version("tone", 1).config
+    # A file whose schema is not a JSON schema is reported, not imported.
+    path = tmp_path / "out" / "tone.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["name"] = "tone-two"
+    data["versions"][0]["config"]["response_schema"] = {"type": "text"}
+    path.write_text(yaml.safe_dump(data))
+    report = import_dir(other, tmp_path / "out", by="importer")
+    assert report.conflicts == [
+        "The JSON schema is not valid: the part at “type” is not one of the allowed values. "
+        "Fix that part, or describe the answer with fields instead."]
+    assert other.versions("tone-two") == []
+    db2.dispose()
+
+
+def test_an_example_with_one_half_missing_is_refused_and_the_diff_names_examples(reg):
+    reg.create("ex", by="ada")
+    with pytest.raises(PromptError, match="^Example 2 has a user message but no answer"):
+        reg.save_version("ex", by="ada", user="Hi", examples=[("a", "b"), ("c", " ")])
+    reg.save_version("ex", by="ada", user="Hi", examples=[("a", "b"), ("", "")])
+    assert reg.version("ex", 1).examples_pairs == [("a", "b")]  # the empty pair dropped
+    reg.save_version("ex", by="ada", user="Hi", examples=[("a", "B"), ("c", "d")])
+    d = reg.diff("ex", 1, 2)
+    assert d.examples == (1, 2)
+    parts = dict(d.messages)
+    assert list(parts) == ["example 1: answer", "example 2: user message", "example 2: answer"]
+    assert parts["example 1: answer"][-2:] == ["-b", "+B"]
+    assert "user" not in parts

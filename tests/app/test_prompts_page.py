@@ -341,6 +341,21 @@ def test_a_schema_the_fields_cannot_show_is_kept_as_json_and_a_bad_one_is_refuse
     _ok(at.button(key=f"{ED}.save").click().run())
     assert svc.prompts.version("greet", 2).config.response_schema == custom  # kept
 
+    # JSON the fields can say becomes fields on a switch, and fields become JSON.
+    at.text_area(key=f"{ED}.fmt.json").set_value(
+        '{"type": "object", "properties": {"mood": {"type": "string"}}, '
+        '"additionalProperties": false}')
+    _ok(at.run())
+    at.radio(key=f"{ED}.fmt.mode").set_value("Fields I list")
+    _ok(at.run())
+    assert at.text_input(key=f"{ED}.fmt1.0.name").value == "mood"
+    assert at.checkbox(key=f"{ED}.fmt1.0.req").value is False
+    at.checkbox(key=f"{ED}.fmt1.0.req").check()
+    _ok(at.run())
+    at.radio(key=f"{ED}.fmt.mode").set_value("A JSON schema (advanced)")
+    _ok(at.run())
+    assert '"required": [\n    "mood"\n  ]' in at.text_area(key=f"{ED}.fmt.json").value
+
     at.text_area(key=f"{ED}.fmt.json").set_value('{"type": "object", "required": "mood"}')
     _ok(at.run())
     sentence = ("The JSON schema is not valid: the part at “required” has the wrong kind of "

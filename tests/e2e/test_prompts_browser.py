@@ -1,6 +1,7 @@
 """A non-engineer's journey on the Prompts page, in a real browser: create a
-prompt with one variable, try it on the local model, save, edit and save
-again, open the diff, make version 2 production, roll back to version 1."""
+prompt with one variable, try it on the local model, save, edit (a new wording,
+an example exchange and an answer field) and save again, open the diff, make
+version 2 production, roll back to version 1."""
 
 from __future__ import annotations
 
@@ -87,16 +88,45 @@ def _press(driver, element) -> None:
 
 
 def _retry(action) -> None:
-    """Run `action`, again if a rerun replaced the element between finding and using it."""
-    from selenium.common.exceptions import StaleElementReferenceException
+    """Run `action`, again if a rerun replaced (or had not yet enabled) the element
+    between finding and using it."""
+    import time
+
+    from selenium.common.exceptions import (
+        ElementNotInteractableException,
+        StaleElementReferenceException,
+    )
 
     for _ in range(5):
         try:
             action()
             return
-        except StaleElementReferenceException:
-            continue
+        except (StaleElementReferenceException, ElementNotInteractableException):
+            time.sleep(0.5)
     action()
+
+
+def _open(driver, label: str) -> None:
+    """Open the expander titled `label` (a no-op when it is open already)."""
+    def find(d):
+        return next((e for e in d.find_elements(CSS, '[data-testid="stExpander"] details')
+                     if e.is_displayed() and label in e.text.split("\n")[0]), None)
+
+    def opening() -> None:
+        details = wait_for(driver, f"the '{label}' section", find)
+        if details.get_attribute("open") is None:
+            _press(driver, details.find_element(CSS, "summary"))
+
+    _retry(opening)
+    _settle(driver)
+
+
+def _choose(driver, label: str) -> None:
+    """Pick the radio option `label`."""
+    _retry(lambda: _press(driver, wait_for(driver, f"the '{label}' option", lambda d: next(
+        (e for e in d.find_elements(CSS, '[data-testid="stRadio"] label')
+         if e.is_displayed() and e.text.strip() == label), None))))
+    _settle(driver)
 
 
 def _tab(driver, label: str) -> None:
@@ -136,6 +166,16 @@ def test_a_non_engineer_creates_tries_saves_compares_deploys_and_rolls_back(
 
     _type(browser, "User message", "Say a warm hello to {{ name }} in one short sentence.",
           "textarea")
+    # One example exchange and an answer format of one field.
+    _open(browser, "Example exchanges")
+    _click(browser, "Add an example")
+    _type(browser, "Example 1: user message", "Say hello to Bo.", "textarea")
+    _type(browser, "Example 1: answer", "Hello Bo, lovely to see you!", "textarea")
+    _open(browser, "Answer format")
+    _choose(browser, "Fields I list")
+    _click(browser, "Add a field")
+    _type(browser, "Field 1 name", "greeting")
+    _shot(browser, "3a-example-and-format")
     _type(browser, "What changed? (a short note for the history)", "Warmer")
     _click(browser, "Save new version")
     _see(browser, "Saved version 2. Production is still v1")
@@ -146,6 +186,8 @@ def test_a_non_engineer_creates_tries_saves_compares_deploys_and_rolls_back(
     wait_for(browser, "the diff", lambda d: any(
         "+Say a warm hello to {{ name }}" in c.text
         for c in d.find_elements(CSS, '[data-testid="stCode"]') if c.is_displayed()))
+    _see(browser, "Example 1: user message")
+    _see(browser, "greeting (text)")
     _shot(browser, "4-diff")
 
     _tab(browser, "History")
@@ -171,6 +213,9 @@ def test_a_non_engineer_creates_tries_saves_compares_deploys_and_rolls_back(
         assert svc.prompts.prompt("greeting").production_version == 1
         moves = svc.prompts.history("greeting", label="production")
         assert [(m.from_version, m.to_version) for m in moves] == [(2, 1), (1, 2), (None, 1)]
+        v2 = svc.prompts.version("greeting", 2)
+        assert v2.examples_pairs == [("Say hello to Bo.", "Hello Bo, lovely to see you!")]
+        assert v2.config.response_schema["required"] == ["greeting"]
         rows = svc.telemetry.recent_calls(10)
         assert any(r.source == "prompt-editor" and r.status == "ok" for r in rows)
     finally:

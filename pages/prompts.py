@@ -305,6 +305,13 @@ with edit_tab:
 
     st.divider()
     st.markdown("**Try before saving**")
+    try:
+        size = svc.render.size_note(_draft().render(values), config.get("model")
+                                    or svc.settings.default_model, config.get("max_tokens"))
+    except PromptError:
+        size = None  # a missing example value or a broken template: said elsewhere
+    if size:
+        st.caption(size)
     t1, t2 = st.columns([2, 1], vertical_alignment="bottom")
     second_options = ["(no second model)", *models]
     second = t2.selectbox("Also try the draft on", second_options,

@@ -85,6 +85,19 @@ class RenderStage:
         #: Context windows of the engine's models (None: no size check).
         self.windows = windows
 
+    def size_note(self, messages: list[Message], model_id: str,
+                  max_tokens: int | None) -> str | None:
+        """One line for an editor: about how many tokens, of how many the model holds."""
+        if self.windows is None:
+            return None
+        count = self.windows.count(messages, model_id)
+        window = self.windows.window(model_id)
+        answer = f" + {max_tokens:,} for the answer" if max_tokens else ""
+        over = count.tokens + (max_tokens or 0) > window.tokens
+        return (f"With the example values this prompt is about {count.tokens:,} tokens{answer}"
+                f"; {model_id} holds {window.tokens:,}."
+                + (" That is too big: shorten it or pick another model." if over else ""))
+
     def check_fit(self, where: str, messages: list[Message], model_id: str,
                   max_tokens: int | None) -> dict[str, Any] | None:
         """`check_fits` on this engine's models (the Prompts page's try uses it)."""

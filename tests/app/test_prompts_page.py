@@ -378,6 +378,11 @@ def test_trying_a_draft_too_big_for_the_model_says_so_in_one_sentence(svc, wire)
     at.text_area(key=f"{ed}.user").set_value("Hi")
     at.selectbox(key=f"{ed}.model").set_value(model)
     at.number_input(key=f"{ed}.max_tokens").set_value(1800)
+    _ok(at.run())
+    # Said before trying, as the person types...
+    assert ("With the example values this prompt is about 537 tokens + 1,800 for the answer; "
+            "local/smollm2-135m-instruct holds 2,048. That is too big") in _texts(at)
+    # ...and trying refuses with the sentence the engine gives.
     _ok(at.button(key=f"{ed}.try").click().run())
     assert ("The draft of long needs about 2,337 tokens (537 for the messages and 1,800 for "
             "the answer), but local/smollm2-135m-instruct holds 2,048.") in _texts(at)

@@ -329,9 +329,10 @@ def show_diff(diff: VersionDiff, a: str, b: str) -> None:
         st.code("\n".join(x for x in lines[2:] if not x.startswith("@@")), language="diff")
     if diff.config:
         st.markdown("**Settings**")
-        st.dataframe(pd.DataFrame([{"Setting": config_label(k), a: setting_text(k, x),
-                                    b: setting_text(k, y)} for k, x, y in diff.config]),
-                     hide_index=True)
+        # A plain table: a few rows, all of them readable at once (and in a browser's text).
+        st.table(pd.DataFrame([{"Setting": config_label(k).capitalize(), a: setting_text(k, x),
+                                b: setting_text(k, y)} for k, x, y in diff.config])
+                 .set_index("Setting"))
         for k, x, y in diff.config:
             if k == "response_schema" and x and y and describe(x) == describe(y):
                 # Two custom schemas: the JSON itself is the only readable difference.

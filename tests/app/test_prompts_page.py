@@ -225,7 +225,7 @@ def test_two_unsaved_drafts_run_side_by_side(svc, wire):
 
 
 def _frame_text(at: AppTest) -> str:
-    return "\n".join(df.value.to_string() for df in at.dataframe)
+    return "\n".join(t.value.to_string() for t in [*at.dataframe, *at.table])
 
 
 def test_examples_answer_format_guard_and_documents_are_edited_tried_saved_and_diffed(svc, wire):

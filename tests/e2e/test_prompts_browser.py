@@ -18,6 +18,8 @@ from tests.e2e.support import ANSWER_TIMEOUT_S, MISSING, app_idle, wait_for
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.e2e,
+    # About thirty steps and a local-model answer: several minutes on 2 shared cores.
+    pytest.mark.timeout(900),
     pytest.mark.skipif(MISSING is not None, reason=MISSING or ""),
 ]
 
@@ -109,8 +111,12 @@ def _retry(action) -> None:
 def _open(driver, label: str) -> None:
     """Open the expander titled `label` (a no-op when it is open already)."""
     def find(d):
+        # The summary reads "<icon ligature>\n<title>".
         return next((e for e in d.find_elements(CSS, '[data-testid="stExpander"] details')
-                     if e.is_displayed() and label in e.text.split("\n")[0]), None)
+                     if e.is_displayed() and any(
+                         line.startswith(label)
+                         for line in e.find_element(CSS, "summary").text.split("\n"))),
+                    None)
 
     def opening() -> None:
         details = wait_for(driver, f"the '{label}' section", find)

@@ -200,12 +200,21 @@ def test_a_half_typed_draft_survives_a_visit_to_another_page(svc, app_path):
     at.text_area(key=f"{ED}.user").set_value("Hello {{ name }}, half typed")
     _ok(at.run())
     at.text_input(key=f"{ED}.var1.name").set_value("Ada")
+    _ok(at.button(key=f"{ED}.ex.add").click().run())
+    at.text_area(key=f"{ED}.ex1.0.q").set_value("An example question")
+    at.radio(key=f"{ED}.fmt.mode").set_value("Fields I list")
+    _ok(at.run())
+    _ok(at.button(key=f"{ED}.fmt.add").click().run())
+    at.text_input(key=f"{ED}.fmt1.0.name").set_value("reply")
     _ok(at.run())
     _ok(at.switch_page("../pages/operations.py").run())
     _ok(at.run())  # a second run on the other page drops the prompts page's widgets
     _ok(at.switch_page("../pages/prompts.py").run())
     assert at.text_area(key=f"{ED}.user").value == "Hello {{ name }}, half typed"
     assert at.text_input(key=f"{ED}.var1.name").value == "Ada"
+    assert at.text_area(key=f"{ED}.ex1.0.q").value == "An example question"
+    assert at.radio(key=f"{ED}.fmt.mode").value == "Fields I list"
+    assert at.text_input(key=f"{ED}.fmt1.0.name").value == "reply"
 
 
 def test_two_unsaved_drafts_run_side_by_side(svc, wire):

@@ -177,6 +177,16 @@ def import_prompt(reg: PromptRegistry, data: _PromptFile, *, by: str,
     slug = slugify(data.name)
     if slug != data.name:
         raise PromptError(f"'{data.name}' is not a valid prompt name; it would be '{slug}'.")
+    # Check every version before anything is written, so a refused file leaves
+    # no empty prompt behind.
+    parsed = []
+    for v in sorted(data.versions, key=lambda x: x.version):
+        msgs = _messages(None, None, v.messages)
+        cfg = _config(v.config)  # plain sentences; an invalid answer format refused
+        given = {x.name: x for x in (_variable(d) for d in v.variables)}
+        vars_ = tuple(given.get(n) or Variable(n)
+                      for n in find_variables(*(m.content for m in msgs)))
+        parsed.append((v, msgs, cfg, vars_))
     created = not reg.exists(slug)
     if created:
         reg.create(slug, by=data.created_by, description=data.description, tags=data.tags,
@@ -187,12 +197,7 @@ def import_prompt(reg: PromptRegistry, data: _PromptFile, *, by: str,
         have = {r.version: r.content_hash for r in conn.execute(
             select(VERSIONS.c.version, VERSIONS.c.content_hash)
             .where(VERSIONS.c.prompt_id == pid))}
-        for v in sorted(data.versions, key=lambda x: x.version):
-            msgs = _messages(None, None, v.messages)
-            cfg = _config(v.config)  # plain sentences; an invalid answer format refused
-            given = {x.name: x for x in (_variable(d) for d in v.variables)}
-            vars_ = tuple(given.get(n) or Variable(n)
-                          for n in find_variables(*(m.content for m in msgs)))
+        for v, msgs, cfg, vars_ in parsed:
             digest = content_hash(msgs, vars_, cfg)
             if v.version in have:
                 if have[v.version] == digest:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -263,9 +264,12 @@ with edit_tab:
         model_options.append(current_model)
     with st.expander("Model and settings", expanded=False):
         c1, c2, c3 = st.columns(3)
+        default_name = f"The app's default ({svc.settings.default_model})"
         model = c1.selectbox("Model", model_options,
                              key=keep(f"{ed}.model", "(app default)", options=model_options),
-                             help=f"(app default) is {svc.settings.default_model}")
+                             format_func=lambda m: default_name if m == "(app default)" else m,
+                             help="The app's default model is the one the chat starts with; "
+                                  "it can change in the app's settings.")
         temperature = c2.number_input("Temperature", 0.0, 2.0, value=None, step=0.1,
                                       key=keep(f"{ed}.temperature"),
                                       placeholder="model default")
@@ -317,6 +321,9 @@ with edit_tab:
     second = t2.selectbox("Also try the draft on", second_options,
                           key=keep(f"{ed}.second", second_options[0], options=second_options))
     tried = f"prompts.try.{name}"
+    # What the shown answers were made from: they are marked once the draft changes.
+    fingerprint = repr((system, user, examples, sorted(config.items(), key=str),
+                        sorted(values.items()), second))
     pinned_key = f"prompts.pin.{name}"
     pinned: PromptVersion | None = st.session_state.get(pinned_key)
     p1, p2 = st.columns([3, 1], vertical_alignment="center")
@@ -356,7 +363,7 @@ with edit_tab:
                 runs.append((f"Production (v{prompt.production_version})", "production"))
             if second != "(no second model)":
                 runs.append((f"Draft on {second}", "second"))
-            results = []
+            results: list[tuple[str, Any]] = []
             for col, (title, kind) in zip(st.columns(len(runs)), runs, strict=True):
                 with col:
                     st.markdown(f"**{title}**")
@@ -370,9 +377,12 @@ with edit_tab:
                     else:
                         answer = pw.try_saved(svc, name, values)
                 results.append((title, answer))
-            st.session_state[tried] = results
+            st.session_state[tried] = (fingerprint, results)
     elif st.session_state.get(tried):
-        results = st.session_state[tried]
+        shown_for, results = st.session_state[tried]
+        if shown_for != fingerprint:
+            st.info("These answers come from an earlier draft. Press **Try the draft** to "
+                    "run what is on the page now.", icon=":material/history:")
         for col, (title, answer) in zip(st.columns(len(results)), results, strict=True):
             with col:
                 st.markdown(f"**{title}**")

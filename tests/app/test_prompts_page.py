@@ -63,6 +63,14 @@ def test_editor_flow_create_try_save_diff_label_and_roll_back(svc, wire):
     assert "9 → 5 tokens" in _texts(at) and "latency" in _texts(at)
     _ok(at.run())  # the answer stays on the page after the stream, in full
     assert "Hello Ada, welcome to ACME." in _texts(at)
+    assert "come from an earlier draft" not in _texts(at)
+    at.text_input(key=f"{ed}.var1.name").set_value("Bo")
+    _ok(at.run())  # the old answer stays, marked as made from an earlier draft
+    assert "Hello Ada, welcome to ACME." in _texts(at)
+    assert "come from an earlier draft" in _texts(at)
+    at.text_input(key=f"{ed}.var1.name").set_value("Ada")
+    _ok(at.run())
+    assert "come from an earlier draft" not in _texts(at)
     sent = wire.completion_requests()[-1].body["messages"]
     assert sent == [{"role": "system", "content": "You greet customers of ACME."},
                     {"role": "user", "content": "Say hello to Ada."}]

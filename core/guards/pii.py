@@ -149,14 +149,14 @@ def _extra_recognizers() -> list[Any]:
         ],
         context=_PHONE_CONTEXT,
     )
-    # A bare run of 8-12 digits (95737758, 13912345678): only with a phone word right
-    # before it, 0.2 + Presidio's context boost (0.35). No validation step, so the
-    # score stays that low without one ("batch 55512345" stays).
+    # A bare run of 8-12 digits (95737758, 13912345678): only with a phone word
+    # shortly before it, 0.2 + Presidio's context boost (0.35). No validation step,
+    # so the score stays that low without one ("batch 55512345" stays).
     bare_phone = PatternRecognizer(
         supported_entity="PHONE_NUMBER",
         name="BareDigitsPhoneRecognizer",
         patterns=[Pattern("bare digits", r"(?<![\w.,/+-])\d{8,12}(?![\w,/-]|\.\d)", 0.2)],
-        context=[w for w in _PHONE_CONTEXT if w not in ("number", "contact", "text", "office")],
+        context=_PHONE_CONTEXT,
     )
     titled = PatternRecognizer(
         supported_entity="PERSON",

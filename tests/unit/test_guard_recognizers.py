@@ -16,6 +16,7 @@ from core.guards.recognizers import (
     card_network,
     luhn_ok,
     phone_false_positive,
+    place_candidates,
 )
 
 
@@ -94,7 +95,39 @@ def test_street_addresses_in_many_languages(text, expected):
 
 
 @pytest.mark.parametrize(
-    "text", ["In 2019 Toyota sold more cars.", "We ordered 12 pizzas for the Main event."]
+    "text,expected",
+    [
+        # the town, postcode and country lines after the street belong to the address
+        ("Ship to 95 230 Wit Rd\n Suite 246\n Bryanston\n Rwanda 02438\n\nThanks",
+         "95 230 Wit Rd\n Suite 246\n Bryanston\n Rwanda 02438"),
+        ("Our office: 15 rue de la Paix, 75002 Paris, France. Come by!",
+         "15 rue de la Paix, 75002 Paris, France"),
+        ("Gontardstraße 7\n10178 Berlin\nGermany\n\nBest regards,\nAnna",
+         "Gontardstraße 7\n10178 Berlin\nGermany"),
+        # no street word, but a postcode and a town on the next part
+        ("Marijana Blazica 2\n20000 Dubrovnik\nCroatia",
+         "Marijana Blazica 2\n20000 Dubrovnik\nCroatia"),
+        ("Shipping label\n13, Ahmet Haxhiu\nPristina 10010\nKosovo",
+         "13, Ahmet Haxhiu\nPristina 10010\nKosovo"),
+    ],
+)  # fmt: skip
+def test_addresses_extend_over_town_postcode_and_country(text, expected):
+    spans = [text[a:b] for a, b, _s in address_candidates(text)]
+    assert expected in spans, spans
+
+
+def test_address_stops_where_the_sentence_goes_on():
+    text = "I live at 12 Main Street, London and I love it"
+    assert [text[a:b] for a, b, _s in address_candidates(text)] == ["12 Main Street"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "In 2019 Toyota sold more cars.",
+        "We ordered 12 pizzas for the Main event.",
+        "See Chapter 3, 2019 Annual Report",
+    ],
 )
 def test_numbers_next_to_words_are_not_addresses(text):
     assert address_candidates(text) == []
@@ -108,11 +141,41 @@ def test_numbers_next_to_words_are_not_addresses(text):
         ("Account no. 12 345 678", "12 345 678"),
         ("Delivered on 2024-05-01", "2024-05-01"),
         ("Delivered on 01.05.2024", "01.05.2024"),
+        ("She worked there 1998-2004.", "1998-2004"),
     ],
 )
 def test_phone_false_positives(text, value):
     start = text.index(value)
     assert phone_false_positive(text, start, start + len(value))
+
+
+def test_eight_digits_with_a_dash_are_no_year_range():
+    text = "Call 3492-0780 tomorrow."
+    assert not phone_false_positive(text, 5, 14)
+
+
+def test_number_alone_is_no_order_cue():
+    text = "Her number: +41 98 186 28 04"
+    start = text.index("+41")
+    assert not phone_false_positive(text, start, len(text))
+
+
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("Visitors from Marshall Islands need a visa.", "Marshall Islands"),
+        ("He moved to Jordan in May.", "Jordan"),
+        ("Bosnia and Herzegovina won.", "Bosnia and Herzegovina"),
+        ("Lieferung nach Deutschland", "Deutschland"),
+    ],
+)
+def test_country_names_are_places(text, value):
+    assert value in [text[a:b] for a, b, _s in place_candidates(text)]
+
+
+@pytest.mark.parametrize("text", ["Ask Jordan about it.", "Chad signed the contract."])
+def test_countries_that_are_also_given_names_need_a_place_cue(text):
+    assert place_candidates(text) == []
 
 
 def test_phone_with_a_phone_word_stays():
@@ -185,3 +248,25 @@ def test_cards_phones_and_addresses_through_the_scanner(standard):
     assert "5551234567" in out and "2024-05-01" in out  # order number, date
     assert "+33 6 12 34 56 78" not in out
     assert "Via Roma 5" not in out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("Her number: +41 98 186 28 04", "+41 98 186 28 04"),
+        ("Call 00320 183613 after six.", "00320 183613"),
+        ("Ring me on 1-261-010-7511.", "1-261-010-7511"),
+        ("Landline: 005 5006684", "005 5006684"),
+        ("You can reach me on 95737758.", "95737758"),
+        ("Call +1-382-331-7549x123 tomorrow.", "+1-382-331-7549"),
+    ],
+)
+def test_phone_formats_of_many_countries(standard, text, value):
+    assert value not in standard(text)
+
+
+@pytest.mark.slow
+def test_bare_digit_runs_without_a_phone_word_stay(standard):
+    text = "Batch 55512345 shipped; see tracking number 123456789012."
+    assert standard(text) == text

@@ -43,7 +43,7 @@ def test_same_seed_gives_the_same_model_and_figures():
     assert first["leave_one_source_out"] == second["leave_one_source_out"]
     # Every source is measured, held out and left out.
     assert set(first["held_out"]) == set(first["leave_one_source_out"]) == {
-        "llm-warden", "tpl-en", "tpl-multilingual", "tpl-documents",
+        "llm-warden", "tpl-en", "tpl-multilingual", "tpl-documents", "bipia-email",
     }  # fmt: skip
 
     other = train(small[8], seed=8, loso=False, vectors=vectors)
@@ -55,4 +55,6 @@ def test_shipped_model_matches_the_feature_layout():
 
     model = load_classifier()
     assert model.coef.shape == (384 + CHAR_NGRAMS["n_features"] + len(RULE_NAMES),)
-    assert set(provenance()["leave_one_source_out"]) >= {"llm-warden", "tpl-multilingual"}
+    assert set(provenance()["leave_one_source_out"]) >= {
+        "llm-warden", "tpl-multilingual", "bipia-email",
+    }  # fmt: skip

@@ -6,6 +6,8 @@ Two strategies, chosen per collection:
   at most ``size`` tokens; each cut moves back to the strongest boundary in
   the second half of the window (paragraph, then line, then sentence, then
   word), and the next window starts ``overlap`` tokens earlier, on a word.
+  Record sections (CSV rows, one per line) are cut at line ends without
+  overlap, so every chunk holds whole rows and no row is embedded twice.
 - ``markdown``: one chunk per heading section (split the same way when too
   long), the heading path written at the top of the chunk, and sections too
   small to be useful merged into their neighbours.
@@ -102,17 +104,21 @@ def _by_page(sections: Iterable[Section], tokenizer: Any, size: int, overlap: in
     length = 0
     page: Any = _NO_PAGE
     pos = 0.0
+    records = True  # every section in `parts` is one record per line (no overlap then)
 
     def flush() -> Iterator[Chunk]:
         text = "".join(parts)
-        for start, end, tokens in _windows(text, tokenizer, size, overlap, max_chars):
+        step = 0 if records else overlap
+        for start, end, tokens in _windows(text, tokenizer, size, step, max_chars):
             heading = heads[max(bisect_right(starts, start) - 1, 0)]
             yield Chunk(text[start:end], 0, tokens, page, heading, pos)
 
     for s in sections:
-        if parts and s.page != page:
+        if parts and (s.page != page or s.records != records):
             yield from flush()
             parts, starts, heads, length = [], [], [], 0
+        if not parts:
+            records = s.records
         page = s.page
         head = s.heading.rsplit(" > ", 1)[-1] + "\n" if s.heading else ""
         first = True
@@ -145,8 +151,9 @@ def _by_heading(sections: Iterable[Section], tokenizer: Any, size: int, overlap:
         if budget < size // 2 or len(prefix) > max_chars // 2:
             # an absurdly long heading: don't let it eat the chunk
             prefix, budget = "", size
+        step = 0 if s.records else overlap
         for _, piece in blocks(s.text):
-            for start, end, tokens in _windows(piece, tokenizer, budget, overlap,
+            for start, end, tokens in _windows(piece, tokenizer, budget, step,
                                                max_chars - len(prefix)):
                 text = prefix + piece[start:end]
                 yield Chunk(text, 0, tokens + size - budget, s.page, s.heading, s.pos)

@@ -63,6 +63,9 @@ class Section:
     heading: str | None = None
     #: How far through the file this section ends (0–1), for progress.
     pos: float = 0.0
+    #: One self-contained record per line (CSV rows): chunks hold whole lines and
+    #: do not overlap, since a row repeated in part in the next chunk adds nothing.
+    records: bool = False
 
 
 @dataclass(slots=True)
@@ -631,12 +634,12 @@ def _load_csv(name: str, data: bytes, limits: Limits) -> Iterator[Section]:
         lines.append(line)
         size += len(line) + 1
         if size > BLOCK_CHARS:
-            yield Section("\n".join(lines), pos=min(done / n, 1.0))
+            yield Section("\n".join(lines), pos=min(done / n, 1.0), records=True)
             lines, size = [], 0
     if not body:
         yield Section(", ".join(header), pos=1.0)
     elif lines:
-        yield Section("\n".join(lines), pos=1.0)
+        yield Section("\n".join(lines), pos=1.0, records=True)
 
 
 def _rows(name: str, reader: Iterable[list[str]]) -> Iterator[list[str]]:

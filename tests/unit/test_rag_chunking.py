@@ -79,3 +79,26 @@ def test_markdown_strategy_prefixes_headings_and_merges_small_sections(tokenizer
 def test_unknown_strategy_is_refused(tokenizer) -> None:
     with pytest.raises(ValueError, match="Unknown chunking"):
         chunk_sections([Section("x")], tokenizer, strategy="semantic")
+
+
+@pytest.mark.parametrize("strategy", ["recursive", "markdown"])
+def test_csv_chunks_hold_whole_rows_without_overlap(tokenizer, strategy) -> None:
+    from core.rag.loaders import load_document
+
+    rows = "\n".join(f"{1000 + i},customer {i},Berlin,{i * 7}.50,paid" for i in range(300))
+    sections = load_document("orders.csv", f"order,customer,city,amount,status\n{rows}".encode())
+    assert all(s.records for s in sections)
+    chunks = chunk_sections(sections, tokenizer, strategy=strategy, size=64, overlap=16)
+    assert len(chunks) > 5
+    lines = [line for c in chunks for line in c.text.splitlines()]
+    # Every chunk starts and ends on a row; each row is embedded exactly once.
+    assert all(line.startswith("order: ") and line.endswith("status: paid") for line in lines)
+    assert len(lines) == len(set(lines)) == 300
+
+
+def test_text_next_to_records_keeps_its_overlap(tokenizer) -> None:
+    text = _paragraphs(40)
+    chunks = chunk_sections([Section("order: 1; city: Rome", records=True), Section(text)],
+                            tokenizer, size=64, overlap=16)
+    assert chunks[0].text == "order: 1; city: Rome"
+    assert any(a.text[-20:] in b.text for a, b in zip(chunks[1:], chunks[2:], strict=False))

@@ -13,6 +13,12 @@ import uvicorn
 from core.config import enforce_offline
 
 
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m api")
     parser.add_argument("--host", default=os.environ.get("TRELLIS_API_HOST", "127.0.0.1"))
@@ -29,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         Services.build().close()
     uvicorn.run(
         "api.asgi:app",
+        # The C HTTP parser and uvloop (both dependencies); uvicorn's pure-Python ones
+        # when a platform has no wheel for them.
+        http="httptools" if _has("httptools") else "h11",
+        loop="uvloop" if _has("uvloop") else "asyncio",
         host=args.host,
         port=args.port,
         workers=args.workers,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -22,14 +22,14 @@ from typing import Any
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import PlainTextResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.errors import ApiError, body, describe
+from api.errors import ApiError, JSONResponse, body, describe, dumps, loads
 from api.metrics import Metrics
 from api.schemas import ChatBody, FeedbackBody, extensions
 from core.access import Actor
@@ -87,10 +87,13 @@ def create_app(services: Services | None = None) -> FastAPI:
             yield
         finally:
             streams.shutdown(wait=False, cancel_futures=True)
+            # Every queued log row is written before the process ends.
+            await run_in_threadpool(state["svc"].telemetry.close_writer)
             if owned:
                 state["svc"].close()
 
-    app = FastAPI(title="Trellis gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(title="Trellis gateway", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  default_response_class=JSONResponse)
     # One thread per open stream, reading the engine and handing deltas to the event loop.
     streams = ThreadPoolExecutor(max_workers=256, thread_name_prefix="trellis-stream")
     metrics = Metrics()
@@ -158,7 +161,7 @@ def create_app(services: Services | None = None) -> FastAPI:
             raise ApiError(400, "The request body is empty; send a JSON object.",
                            code="invalid_json")
         try:
-            return json.loads(raw)
+            return loads(raw)
         except (ValueError, UnicodeDecodeError) as err:
             where = f" (line {err.lineno}, column {err.colno})" if hasattr(err, "lineno") else ""
             raise ApiError(400, f"The request body is not valid JSON{where}.",
@@ -245,6 +248,9 @@ def create_app(services: Services | None = None) -> FastAPI:
             variables=ext.get("variables"),
             options=options,
             trace_id=call_id,
+            # The answer names the call by its trace id, so the row need not be written
+            # before the answer leaves: the batched writer takes it off the request path.
+            record_async=True,
         )
         return req, ignored
 
@@ -324,14 +330,14 @@ def create_app(services: Services | None = None) -> FastAPI:
         base = {"id": f"chatcmpl-{headers[CALL_ID]}", "object": "chat.completion.chunk",
                 "created": int(time.time()), "model": chat.model}
 
-        def chunk(delta: dict, finish: str | None = None) -> str:
+        def chunk(delta: dict, finish: str | None = None) -> bytes:
             data = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None,
                                          "finish_reason": finish}]}
             if include_usage:
                 data["usage"] = None
-            return f"data: {json.dumps(data)}\n\n"
+            return b"data: " + dumps(data) + b"\n\n"
 
-        async def events() -> AsyncIterator[str]:
+        async def events() -> AsyncIterator[bytes]:
             pending = [first]
             try:
                 yield chunk({"role": "assistant", "content": ""})
@@ -341,7 +347,7 @@ def create_app(services: Services | None = None) -> FastAPI:
                         pending.append(more)
                     texts = [chunk({"content": v}) for k, v in pending if k == "delta" and v]
                     if texts:
-                        yield "".join(texts)
+                        yield b"".join(texts)
                     kind, value = pending[-1]
                     if kind != "delta":
                         break
@@ -350,19 +356,19 @@ def create_app(services: Services | None = None) -> FastAPI:
                     # Headers are gone: the error travels as an SSE event, as OpenAI sends it.
                     _, type_, code, _ = describe(value)
                     metrics.errors.labels("chat", value.error_class).inc()
-                    yield f"data: {json.dumps(body(value.user_message, type_, code))}\n\n"
+                    yield b"data: " + dumps(body(value.user_message, type_, code)) + b"\n\n"
                     return
                 resp = feed.stream.response
                 assert resp is not None
                 yield chunk({}, resp.finish_reason or "stop")
                 if include_usage:
                     last = {**base, "choices": [], "usage": _usage(resp.usage)}
-                    yield f"data: {json.dumps(last)}\n\n"
+                    yield b"data: " + dumps(last) + b"\n\n"
                 metrics.tokens.labels("input").inc(resp.usage.input_tokens)
                 metrics.tokens.labels("output").inc(resp.usage.output_tokens)
                 if resp.cost_usd:
                     metrics.cost.inc(resp.cost_usd)
-                yield "data: [DONE]\n\n"
+                yield b"data: [DONE]\n\n"
             finally:
                 # A client that went away: the producer closes the engine's stream at its
                 # next delta, which closes the provider's and records the call cancelled.
@@ -395,9 +401,7 @@ def create_app(services: Services | None = None) -> FastAPI:
             message, where = _validation_message(exc)
             raise ApiError(422, message, code="invalid_value", param=where) from None
         tel = svc().telemetry
-        row = await run_in_threadpool(tel.get_by_trace, fb.call_id)
-        if row is None and fb.call_id.isdigit():
-            row = await run_in_threadpool(tel.get_call, int(fb.call_id))
+        row = await run_in_threadpool(_find_call, tel, fb.call_id)
         tag = actor.budget_tag
         if row is None or (tag and tag not in (row.tags or "").split(",")):
             raise ApiError(404, f"There is no call '{fb.call_id}' made with this key; send the "
@@ -498,6 +502,24 @@ class _ClosingStream(StreamingResponse):
         finally:
             with anyio.CancelScope(shield=True):
                 await self.body_iterator.aclose()  # type: ignore[attr-defined]
+
+
+_TRACE_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def _find_call(tel: Any, call_id: str) -> Any:
+    """The call's row by trace id (or row number). Rows are written in the background
+    (this process's writer, or another worker's): a gateway call id not found yet is
+    looked for again for up to a second before the answer is 'not found'."""
+    deadline = time.monotonic() + 1.0
+    while True:
+        row = tel.get_by_trace(call_id)
+        if row is None and call_id.isdigit():
+            row = tel.get_call(int(call_id))
+        if row is not None or not _TRACE_ID.fullmatch(call_id) or time.monotonic() > deadline:
+            return row
+        tel.flush(1.0)
+        time.sleep(0.05)
 
 
 def _usage(usage: Any) -> dict:

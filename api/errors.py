@@ -8,12 +8,38 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from starlette.responses import JSONResponse as _StarletteJSON
 
 from core.access import AccessDenied, Unauthenticated
 from core.engine.pipeline import Cancelled
 from core.providers import errors as E
 from core.reliability import BudgetExceeded, CircuitOpen, RateLimitExceeded
 from core.telemetry.models import utcnow
+
+
+class JSONResponse(_StarletteJSON):
+    """A JSON response serialised by orjson (several times faster than the stdlib's)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value)
+
+
+def loads(raw: bytes) -> Any:
+    """Parse JSON with orjson; what orjson refuses but the stdlib takes (NaN, integers
+    beyond 64 bits) is parsed by the stdlib, so the gateway accepts what it always did."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        import json
+
+        return json.loads(raw)
 
 
 class ApiError(E.TrellisError):

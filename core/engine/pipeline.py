@@ -408,7 +408,10 @@ class Engine:
                 for span in record.spans:
                     span.detail = None
         try:
-            ctx.call_id = self.telemetry.record(record)
+            if req.record_async:
+                self.telemetry.record_later(record)
+            else:
+                ctx.call_id = self.telemetry.record(record)
         except Exception:  # noqa: BLE001
             # The caller still gets their answer; the failure is loud in the server log.
             log.exception("could not write the log row for trace %s", ctx.trace_id)

@@ -45,6 +45,9 @@ class CompletionRequest:
     #: reported), so a caller can show where a long call is. It must be quick; an
     #: error it raises is logged and ignored.
     on_stage: Callable[[str], None] | None = None
+    #: Write the log row in the background (batched) instead of before returning; the
+    #: response's `call_id` is then None. For callers that identify calls by trace id.
+    record_async: bool = False
 
 
 @dataclass(slots=True)

@@ -8,6 +8,7 @@ costs more than the write itself.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
@@ -17,6 +18,7 @@ from sqlalchemy import ColumnElement, Engine, and_, case, func, insert, select
 from core.db import session_scope
 from core.telemetry.demo import DEMO_SOURCE
 from core.telemetry.models import CallLog, Feedback, Span, utcnow
+from core.telemetry.writer import LogWriter
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +26,8 @@ _CALL = CallLog.__table__
 _SPAN = Span.__table__
 _INSERT_CALL = insert(_CALL)
 _INSERT_SPAN = insert(_SPAN)
+#: Many call rows at once, their ids back in the order given (SQLite >= 3.35, PostgreSQL).
+_INSERT_CALLS_RETURNING = insert(_CALL).returning(_CALL.c.id, sort_by_parameter_order=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +102,8 @@ class TelemetryStore:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._writer: LogWriter | None = None
+        self._writer_lock = threading.Lock()
 
     @property
     def engine(self) -> Engine:
@@ -117,6 +123,43 @@ class TelemetryStore:
                     [dict(s, call_id=call_id, seq=i) for i, s in enumerate(spans)],
                 )
         return int(call_id)
+
+    def record_later(self, record: CallRecord) -> None:
+        """Queue the row for the background writer (batched; see core/telemetry/writer).
+
+        For callers that do not need the row id before answering (the gateway)."""
+        writer = self._writer
+        if writer is None:
+            with self._writer_lock:
+                if self._writer is None:
+                    self._writer = LogWriter(self._record_many, self.record)
+                writer = self._writer
+        writer.put(record)
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every row queued with `record_later` is written."""
+        return self._writer.flush(timeout) if self._writer is not None else True
+
+    def close_writer(self, timeout: float = 30.0) -> None:
+        """Write what is queued and stop the background writer (a later
+        `record_later` starts a new one)."""
+        with self._writer_lock:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close(timeout)
+
+    def _record_many(self, records: list[CallRecord]) -> None:
+        """Many rows and their spans in one transaction: two multi-row INSERTs."""
+        values = [{name: getattr(r, name) for name in _CALL_FIELDS} for r in records]
+        with self._engine.begin() as conn:
+            ids = conn.execute(_INSERT_CALLS_RETURNING, values).scalars().all()
+            spans = [
+                dict({name: getattr(sp, name) for name in _SPAN_FIELDS}, call_id=cid, seq=i)
+                for cid, r in zip(ids, records, strict=True)
+                for i, sp in enumerate(r.spans)
+            ]
+            if spans:
+                conn.execute(_INSERT_SPAN, spans)
 
     def _checked_comment(self, score: int, comment: str | None) -> str | None:
         """Validate a rating; return its comment as it may be stored."""

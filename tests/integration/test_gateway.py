@@ -82,6 +82,7 @@ def test_non_streaming_answer_usage_call_id_and_log_row(svc, gw, key):
     assert resp.choices[0].finish_reason == "stop"
     assert resp.usage.prompt_tokens > 0 and resp.usage.completion_tokens > 0
     assert resp.id == f"chatcmpl-{call_id}"
+    svc.telemetry.flush()  # the gateway writes log rows in the background
     row = svc.telemetry.get_by_trace(call_id)
     assert (row.status, row.source, row.user_id, row.session_id) == ("ok", "api", "ana", "s1")
     assert row.tags.split(",")[:2] == ["support", "web"]
@@ -97,7 +98,7 @@ def test_streaming_with_usage_and_done(svc, gw, key, wire):
     assert text == REPLY
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens > 0
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
-    row = svc.telemetry.get_by_trace(call_id)
+    row = wait_for_row(svc, call_id)
     assert row.stream and row.status == "ok" and row.output_text == REPLY
     # Raw SSE ends with [DONE]; without include_usage there is no usage chunk.
     with httpx.stream("POST", gw.base_url + "/v1/chat/completions",
@@ -223,7 +224,7 @@ def test_feedback_on_a_call(svc, gw, key):
     r = httpx.post(gw.base_url + "/v1/feedback", headers=auth,
                    json={"call_id": call_id, "score": -1, "comment": "too short"})
     assert r.status_code == 200
-    row = svc.telemetry.get_by_trace(call_id)
+    row = wait_for_row(svc, call_id)
     [fb] = svc.telemetry.feedback_for(row.id)
     assert (fb.score, fb.comment) == (-1, "too short")
     r = httpx.post(gw.base_url + "/v1/feedback", headers=auth,
@@ -379,6 +380,7 @@ def test_no_key_or_password_in_logs_spans_errors_or_rows(svc, gw, key, wire, cap
     with pytest.raises(openai.AuthenticationError) as info:
         ask(client(gw, key + "x"))
     errors.append(info.value.response.text)
+    svc.telemetry.flush()
     dump = []
     with svc.db.connect() as conn:
         tables = [r[0] for r in conn.execute(
@@ -424,7 +426,7 @@ def test_gateway_on_postgresql(wire, monkeypatch, pg_url):
                            if ch.choices) == REPLY
             for call_id in (raw.headers["x-trellis-call-id"],
                             stream.response.headers["x-trellis-call-id"]):
-                assert services.telemetry.get_by_trace(call_id).status == "ok"
+                assert wait_for_row(services, call_id).status == "ok"
             assert services.access.events(action="key.create")[0].actor == "local admin"
     finally:
         services.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import openai
 import pytest
 
@@ -32,6 +34,7 @@ def test_real_model_through_the_gateway(sdk):
     resp = raw.parse()
     assert resp.choices[0].message.content.strip()
     assert 0 < resp.usage.completion_tokens <= 16
+    services.telemetry.flush()  # the gateway writes log rows in the background
     row = services.telemetry.get_by_trace(raw.headers["x-trellis-call-id"])
     assert (row.provider, row.status, row.source) == ("compat", "ok", "api")
 
@@ -47,5 +50,10 @@ def test_real_model_streams_with_usage(sdk):
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text.strip()
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
-    row = services.telemetry.get_by_trace(stream.response.headers["x-trellis-call-id"])
+    # A stream's row is queued as its generator ends, a moment after the last chunk.
+    call_id = stream.response.headers["x-trellis-call-id"]
+    deadline = time.monotonic() + 10
+    while (row := services.telemetry.get_by_trace(call_id)) is None and time.monotonic() < deadline:
+        services.telemetry.flush()
+        time.sleep(0.05)
     assert row.stream and row.status == "ok" and row.output_text == text

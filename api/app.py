@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.errors import ApiError, JSONResponse, body, describe, dumps, loads
 from api.metrics import Metrics
+from api.refusals import refusal_record
 from api.schemas import ChatBody, FeedbackBody, extensions
 from core.access import Actor
 from core.engine import CompletionRequest
@@ -138,7 +139,7 @@ def create_app(services: Services | None = None) -> FastAPI:
             secret = request.headers.get("x-api-key", "")
         return svc().access.verify_key(secret.strip() or None)
 
-    async def read_json(request: Request) -> Any:
+    async def read_json(request: Request, seen: dict[str, bytes] | None = None) -> Any:
         limit = int(svc().settings.api_max_body_mb * 1024 * 1024)
         too_big = ApiError(
             413,
@@ -157,6 +158,8 @@ def create_app(services: Services | None = None) -> FastAPI:
                 raise too_big
             chunks.append(chunk)
         raw = b"".join(chunks)
+        if seen is not None:
+            seen["raw"] = raw
         if not raw.strip():
             raise ApiError(400, "The request body is empty; send a JSON object.",
                            code="invalid_json")
@@ -254,15 +257,28 @@ def create_app(services: Services | None = None) -> FastAPI:
         )
         return req, ignored
 
+    def refuse(err: E.TrellisError, status: int, call_id: str, started: float,
+               actor: Actor | None, chat: ChatBody | None, raw: bytes | None,
+               stream: bool) -> None:
+        """The log row of a request refused before the engine (see api/refusals)."""
+        try:
+            record = refusal_record(err, status, call_id, started, actor, chat, raw, stream)
+            svc().telemetry.record_later(record)
+        except Exception:  # noqa: BLE001 - the refusal itself must still be answered
+            log.exception("could not queue the log row of refused call %s", call_id)
+
     # -- routes ------------------------------------------------------------
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request):  # noqa: ANN202 - JSON or SSE
         started = time.perf_counter()
         call_id = uuid.uuid4().hex
         stream = False
+        actor: Actor | None = None
+        chat: ChatBody | None = None
+        seen: dict[str, bytes] = {}
         try:
             actor = authenticate(request)
-            raw = await read_json(request)
+            raw = await read_json(request, seen)
             try:
                 chat = ChatBody.model_validate(raw)
             except ValidationError as exc:
@@ -274,7 +290,10 @@ def create_app(services: Services | None = None) -> FastAPI:
             est = estimate_input_tokens(req.messages) + (req.max_tokens or 0)
             admission = svc().access.admit_key(actor, est)
         except E.TrellisError as err:
-            return _finish(_error_response(err, call_id), err, started, stream)
+            response = _error_response(err, call_id)
+            refuse(err, response.status_code, call_id, started, actor, chat, seen.get("raw"),
+                   stream)
+            return _finish(response, err, started, stream)
         headers = {CALL_ID: call_id}
         if ignored:
             headers[IGNORED] = ", ".join(ignored)

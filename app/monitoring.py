@@ -428,7 +428,8 @@ LABELS: dict[str, str] = {
     "breaker_openings": "Breaker openings", "error_rate": "Error rate",
     "blocked_rate": "Guard-block rate", "ups": "Thumbs up", "downs": "Thumbs down",
     "up_rate": "Thumbs-up rate", "variable": "", "duration_ms": "Duration (ms)",
-    "start_ms": "Start (ms)", "name": "Stage",
+    "start_ms": "Start (ms)", "name": "Stage", "requests": "Requests",
+    "http_status": "HTTP status", "api_key": "API key (name)", "tags": "Tags",
 }
 
 #: Pipeline stage -> words, for a call's trace.
@@ -453,6 +454,13 @@ ERROR_CLASSES = {
     "internal": "Trellis error", "rate_limit": "rate limited", "schema": "wrong answer format",
     "server": "provider error", "stream_cut": "stream cut off", "timeout": "timed out",
     "unavailable": "provider unavailable", "validation": "invalid request",
+    # requests the gateway refused before the engine (api/refusals.py)
+    "invalid_api_key": "API key missing, wrong, expired or revoked",
+    "model_not_allowed": "key not allowed that model", "prompt_not_allowed":
+    "key not allowed that prompt", "model_not_found": "unknown model",
+    "request_too_large": "body too large", "invalid_json": "body not valid JSON",
+    "invalid_value": "field not valid", "unsupported_value": "value not supported",
+    "rate_limit_exceeded": "key over its rate limit",
 }
 
 

@@ -63,4 +63,21 @@ mon.table(to_local(recent, tz))
 mon.download(recent, "recent-errors", PAGE)
 mon.call_picker(recent, PAGE, label="Inspect an error")
 
+st.subheader("Refused at the gateway")
+st.caption("Requests the API gateway turned away before calling a model: a missing, wrong, "
+           "expired or revoked key, a key not allowed that model, a body too large or not "
+           "valid, a key over its rate limit. They are not counted as calls above.")
+refused = v["refused"]
+if refused.empty:
+    st.info("No requests were refused in this period.")
+else:
+    by_reason = v["refused_by_reason"]
+    named = by_reason.assign(error_class=[mon.ERROR_CLASSES.get(c, c) if isinstance(c, str)
+                                          else "unknown" for c in by_reason["error_class"]])
+    st.metric("Refused requests", f"{int(by_reason['requests'].sum()):,}")
+    mon.chart(px.bar(named, x="error_class", y="requests", title="Refused requests by reason",
+                     labels=mon.labels(requests="Requests")), key="errors.refused")
+    mon.table(to_local(refused, tz))
+    mon.download(refused, "refused", PAGE)
+
 mon.footer(f, tz, PAGE)

@@ -412,14 +412,14 @@ class AccessService:
             raise invalid
         now = utcnow()
         if row.revoked_at is not None:
-            raise Unauthenticated(
+            raise _known(Unauthenticated(
                 "This API key was revoked; ask an admin for a new one."
-            )
+            ), row)
         if row.expires_at is not None and row.expires_at <= now:
-            raise Unauthenticated(
+            raise _known(Unauthenticated(
                 f"This API key expired on {row.expires_at:%Y-%m-%d %H:%M} UTC; "
                 "ask an admin for a new one."
-            )
+            ), row)
         return Actor(
             f"key:{row.name}",
             "viewer",
@@ -516,6 +516,14 @@ class AccessService:
             writer.writerow([f"{e.at:%Y-%m-%d %H:%M:%S}", e.actor, e.action, e.target or "",
                              e.before or "", e.after or ""])
         return out.getvalue()
+
+
+def _known(err: Unauthenticated, row: ApiKey) -> Unauthenticated:
+    """A refusal of a real (revoked or expired) key: its name and public prefix ride
+    along for the gateway's log row, never its secret."""
+    err.key_label = f"{row.name} ({row.prefix})"  # type: ignore[attr-defined]
+    err.key_prefix = row.prefix  # type: ignore[attr-defined]
+    return err
 
 
 def _check_role(role: str) -> None:

@@ -11,6 +11,9 @@ from datetime import UTC, datetime
 from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, Text
 from sqlmodel import Field, SQLModel
 
+#: The status of a request the gateway refused before the engine (api/refusals.py).
+REFUSED = "refused"
+
 
 def utcnow() -> datetime:
     """Now in UTC, naive: SQLite has no time zones, so all stored times are UTC."""
@@ -79,7 +82,9 @@ class CallLog(SQLModel, table=True):
     ttft_ms: float | None = None
     tokens_per_s: float | None = None
 
-    status: str = Field(default="ok", max_length=20)  # ok | cached | error | blocked | cancelled
+    #: ok | cached | error | blocked | cancelled | refused (the gateway turned the request
+    #: away before the engine: no model was called; dashboards count these apart)
+    status: str = Field(default="ok", max_length=20)
     error_class: str | None = Field(default=None, max_length=50)
     error_message: str | None = Field(default=None, sa_column=Column(Text))
 

@@ -28,7 +28,7 @@ from sqlalchemy.sql.expression import UnaryExpression
 
 from core.telemetry import sqlfuncs
 from core.telemetry.filters import BUCKET_STEP, Filters, choose_bucket
-from core.telemetry.models import CallLog, Feedback, Span, utcnow
+from core.telemetry.models import REFUSED, CallLog, Feedback, Span, utcnow
 
 C = CallLog.__table__
 FB = Feedback.__table__
@@ -82,6 +82,10 @@ def conditions(f: Filters, table=C, *, time_index: bool = True) -> list[ColumnEl
     ):
         if values:
             terms.append(column.in_(values))
+    if not f.status:
+        # Requests the gateway refused before the engine called no model: they are not
+        # calls (traffic, error rates, latency); the Errors page lists them apart.
+        terms.append(c.status != REFUSED)
     if f.tag:
         wrapped = literal(",").concat(c.tags).concat(",")
         terms.append(
@@ -586,6 +590,32 @@ def recent_errors(engine: Bind, f: Filters, limit: int = 50) -> pd.DataFrame:
     return _frame(_rows(engine, stmt), ERROR_COLUMNS)
 
 
+REFUSED_COLUMNS = ["id", "created_at", "error_class", "error_message", "http_status",
+                   "api_key", "model", "tags"]
+
+
+def refused_requests(engine: Bind, f: Filters, limit: int = 50
+                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Requests the gateway refused before the engine (bad or revoked key, scope, size,
+    malformed body, a key's rate limit): counts per reason, and the latest ones."""
+    rf = f.with_(status=(REFUSED,))
+    by_reason = _frame(_rows(engine, (
+        select(C.c.error_class, func.count().label("n"))
+        .where(*conditions(rf)).group_by(C.c.error_class).order_by(func.count().desc())
+    )), ["error_class", "requests"])
+    rows = _rows(engine, (
+        select(C.c.id, C.c.created_at, C.c.error_class, C.c.error_message, C.c.params,
+               C.c.model, C.c.tags)
+        .where(*conditions(rf)).order_by(C.c.created_at.desc(), C.c.id.desc()).limit(limit)
+    ))
+    recent = pd.DataFrame(
+        [(r[0], r[1], r[2], r[3], (r[4] or {}).get("http_status"), (r[4] or {}).get("api_key"),
+          r[5], r[6]) for r in rows],
+        columns=REFUSED_COLUMNS,
+    )
+    return by_reason, recent
+
+
 def errors_view(engine: Bind, f: Filters) -> dict[str, pd.DataFrame]:
     """Everything the Errors page shows. The timeline and the per-model table
     come from one scan grouped by bucket and model, rolled up here."""
@@ -599,6 +629,7 @@ def errors_view(engine: Bind, f: Filters) -> dict[str, pd.DataFrame]:
         fine = _frame(_rows(conn, stmt), ["bucket", "provider", "model", *_ERROR_COUNTS])
         by_class = errors_by_class(conn, f)
         recent = recent_errors(conn, f)
+        refused_by_reason, refused = refused_requests(conn, f)
     fine["bucket"] = [sqlfuncs.bucket_value(v, unit) for v in fine["bucket"]]
     over_time = _errors_timeline(
         fine.groupby("bucket", as_index=False)[_ERROR_COUNTS].sum(), f, unit)
@@ -616,6 +647,8 @@ def errors_view(engine: Bind, f: Filters) -> dict[str, pd.DataFrame]:
         "by_class": by_class,
         "by_model": by_model,
         "recent": recent,
+        "refused_by_reason": refused_by_reason,
+        "refused": refused,
     }
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Engine, and_, case, func, insert, select
 
 from core.db import session_scope
 from core.telemetry.demo import DEMO_SOURCE
-from core.telemetry.models import CallLog, Feedback, Span, utcnow
+from core.telemetry.models import REFUSED, CallLog, Feedback, Span, utcnow
 from core.telemetry.writer import LogWriter
 
 log = logging.getLogger(__name__)
@@ -262,7 +262,8 @@ class TelemetryStore:
         with self._engine.connect() as conn:
             return int(
                 conn.execute(
-                    select(func.count()).select_from(_CALL).where(_CALL.c.created_at >= since)
+                    select(func.count()).select_from(_CALL).where(
+                        _CALL.c.created_at >= since, _CALL.c.status != REFUSED)
                 ).scalar_one()
             )
 
@@ -272,7 +273,8 @@ class TelemetryStore:
         sits next to a budget uses `spend_usd` here, not the demo share."""
         c = _CALL.c
         demo = c.source == DEMO_SOURCE
-        real = func.coalesce(c.source, "") != DEMO_SOURCE
+        # Requests the gateway refused called no model: not calls here.
+        real = and_(func.coalesce(c.source, "") != DEMO_SOURCE, c.status != REFUSED)
         with self._engine.connect() as conn:
             spend, calls, unknown, demo_spend, demo_calls = conn.execute(
                 select(

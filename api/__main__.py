@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import uvicorn
 
+from api.metrics import MULTIPROC_ENV
 from core.config import enforce_offline
 
 
@@ -28,11 +32,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-access-log", action="store_true")
     args = parser.parse_args(argv)
     enforce_offline()
+    run_dir = None
     if args.workers > 1:
         # Migrate once here, so workers do not race to create the schema.
         from core.services import Services
 
-        Services.build().close()
+        services = Services.build()
+        data_dir = services.settings.data_dir
+        services.close()
+        if not os.environ.get(MULTIPROC_ENV):
+            # Each worker writes its metrics here and /metrics adds them all up: a fresh
+            # folder per run, since counts left by an earlier run would be added too.
+            base = Path(data_dir) / "prometheus"
+            base.mkdir(parents=True, exist_ok=True)
+            run_dir = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=base))
+            os.environ[MULTIPROC_ENV] = str(run_dir)
+    try:
+        _serve(args)
+    finally:
+        if run_dir is not None:
+            shutil.rmtree(run_dir, ignore_errors=True)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> None:
     uvicorn.run(
         "api.asgi:app",
         # The C HTTP parser and uvloop (both dependencies); uvicorn's pure-Python ones
@@ -47,7 +70,6 @@ def main(argv: list[str] | None = None) -> int:
         # a key (the gateway reads keys only from headers).
         access_log=not args.no_access_log,
     )
-    return 0
 
 
 if __name__ == "__main__":

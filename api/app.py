@@ -23,7 +23,7 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, StreamingResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
@@ -257,6 +257,16 @@ def create_app(services: Services | None = None) -> FastAPI:
         )
         return req, ignored
 
+    async def settle(admission: Any, usage: Any) -> None:
+        """A limited key's token count corrected to the call's real tokens."""
+        if admission is None or usage is None:
+            return
+        try:
+            await run_in_threadpool(svc().access.settle_key, admission,
+                                    usage.input_tokens + usage.output_tokens)
+        except Exception:  # noqa: BLE001 - the answer is already on its way
+            log.exception("could not settle a key's token count")
+
     def refuse(err: E.TrellisError, status: int, call_id: str, started: float,
                actor: Actor | None, chat: ChatBody | None, raw: bytes | None,
                stream: bool) -> None:
@@ -288,7 +298,10 @@ def create_app(services: Services | None = None) -> FastAPI:
             check_model(actor, chat.model)
             req, ignored = build_request(actor, chat, request, call_id)
             est = estimate_input_tokens(req.messages) + (req.max_tokens or 0)
-            admission = svc().access.admit_key(actor, est)
+            admission = None
+            if actor.rpm is not None or actor.tpm is not None:
+                # The key's counts are shared in the database: one transaction, off the loop.
+                admission = await run_in_threadpool(svc().access.admit_key, actor, est)
         except E.TrellisError as err:
             response = _error_response(err, call_id)
             refuse(err, response.status_code, call_id, started, actor, chat, seen.get("raw"),
@@ -303,8 +316,7 @@ def create_app(services: Services | None = None) -> FastAPI:
             resp = await run_in_threadpool(svc().engine.chat, req)
         except E.TrellisError as err:
             return _finish(_error_response(err, call_id), err, started, False)
-        finally:
-            svc().access.settle_key(admission, None)
+        await settle(admission, resp.usage)
         metrics.tokens.labels("input").inc(resp.usage.input_tokens)
         metrics.tokens.labels("output").inc(resp.usage.output_tokens)
         if resp.cost_usd:
@@ -341,7 +353,6 @@ def create_app(services: Services | None = None) -> FastAPI:
         # proper HTTP status, not an error inside a 200 stream.
         first = await feed.get()
         if first[0] == "error":
-            svc().access.settle_key(admission, None)
             err = first[1]
             return _finish(_error_response(err, headers[CALL_ID]), err, started, True)
         metrics.ttft.observe(time.perf_counter() - started)
@@ -392,7 +403,8 @@ def create_app(services: Services | None = None) -> FastAPI:
                 # A client that went away: the producer closes the engine's stream at its
                 # next delta, which closes the provider's and records the call cancelled.
                 feed.cancel()
-                svc().access.settle_key(admission, None)
+                done = feed.stream.response
+                await settle(admission, done.usage if done is not None else None)
                 metrics.latency.labels("chat", "true").observe(time.perf_counter() - started)
 
         metrics.requests.labels("chat", "200").inc()
@@ -457,7 +469,7 @@ def create_app(services: Services | None = None) -> FastAPI:
 
     @app.get("/metrics")
     async def prometheus() -> PlainTextResponse:
-        return PlainTextResponse(generate_latest(metrics.registry),
+        return PlainTextResponse(await run_in_threadpool(metrics.exposition),
                                  media_type=CONTENT_TYPE_LATEST)
 
     return app

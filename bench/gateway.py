@@ -92,10 +92,17 @@ def _throughput(client, model: str, calls: int, concurrency: int) -> float:
     return calls / (time.perf_counter() - t)
 
 
-def _api_rows(svc: Services) -> int:
-    with svc.db.connect() as conn:
-        return int(conn.execute(text("SELECT count(*) FROM call_log WHERE source = 'api'"))
-                   .scalar_one())
+def _api_rows(svc: Services, expect: int | None = None, timeout: float = 15.0) -> int:
+    """API log rows (refusals aside). The gateway writes rows in the background: with
+    `expect`, wait (up to `timeout`) for that many to land before counting."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with svc.db.connect() as conn:
+            n = int(conn.execute(text("SELECT count(*) FROM call_log WHERE source = 'api' "
+                                      "AND status <> 'refused'")).scalar_one())
+        if expect is None or n >= expect or time.monotonic() > deadline:
+            return n
+        time.sleep(0.1)
 
 
 def _distinct_traces(svc: Services) -> int:
@@ -131,7 +138,7 @@ def run_db(name: str, url: str | None, args: argparse.Namespace, srv: WireServer
                     before = _api_rows(svc)
                     b, g, failed = _interleaved(bare, gw, stream, calls, conc)
                     sent += calls
-                    rows = _api_rows(svc) - before
+                    rows = _api_rows(svc, before + calls) - before
                     mode = "stream" if stream else "json  "
                     add50 = pct(g, 50) - pct(b, 50)
                     add99 = pct(g, 99) - pct(b, 99)
@@ -140,6 +147,7 @@ def run_db(name: str, url: str | None, args: argparse.Namespace, srv: WireServer
                           f"p99 {pct(g, 99):7.2f} | added p50 {add50:6.2f} p99 {add99:7.2f} ms"
                           f" | ratio p50 {pct(g, 50) / pct(b, 50):5.2f}x"
                           f" | rows {rows}/{calls} failed {failed}", flush=True)
+        time.sleep(0.5)  # a late duplicate would show here
         total_rows, distinct = _api_rows(svc), _distinct_traces(svc)
         locked = "database is locked" in log_path.read_text()
         print(f"  {name}: {total_rows} api log rows for {sent} gateway calls "

@@ -6,7 +6,8 @@ user with `AccessService.require(actor, action)`, which raises `AccessDenied`
 user cannot use, but the check is here, not in the hiding. API keys are shown
 once at creation and stored as a SHA-256 digest; key lookups are cached for
 at most `KEY_CACHE_TTL_S`, so a revocation reaches every replica within that
-time (well under 2 s).
+time (well under 2 s). A key's per-minute limits are counted in the database,
+so they hold across replicas too.
 """
 
 from __future__ import annotations
@@ -447,24 +448,21 @@ class AccessService:
         return row
 
     def admit_key(self, actor: Actor, tokens: int) -> Any:
-        """Apply a key's own requests/tokens per minute (core/reliability's limiter)."""
+        """Apply a key's own requests/tokens per minute. The counts live in the database
+        (core/reliability/shared_limits), so the limits hold across gateway processes;
+        a key without limits costs no database trip."""
         if actor.kind != "key" or (actor.rpm is None and actor.tpm is None):
             return None
         if self._limiter is None:
-            from core.reliability.limits import RateLimiter
+            from core.reliability.shared_limits import SharedRateLimiter
 
-            self._limiter = RateLimiter()
-        return self._limiter.admit(
-            user=f"key {actor.key_prefix}",
-            tokens=tokens,
-            rpm_global=None,
-            rpm_user=actor.rpm,
-            tpm_global=None,
-            tpm_user=actor.tpm,
-            max_concurrent=None,
-        )
+            self._limiter = SharedRateLimiter(self._db)
+        return self._limiter.admit(f"key:{actor.key_prefix}", tokens, rpm=actor.rpm,
+                                   tpm=actor.tpm, who="this API key")
 
     def settle_key(self, admission: Any, tokens: int | None) -> None:
+        """Correct the key's token count with the call's real tokens (None: keep the
+        estimate)."""
         if admission is not None and self._limiter is not None:
             self._limiter.settle(admission, tokens)
 

@@ -135,16 +135,29 @@ class OpenAIProvider:
 
     def complete(self, request: ChatRequest) -> Completion:
         openai = _import_openai()
+        params = self._params(request)
+        timeout = params.pop("timeout", None)
+        params.update(params.pop("extra_body", None) or {})
         try:
-            resp = self.client.chat.completions.create(**self._params(request))
+            # The SDK's own request path (auth, retries, status errors) without its
+            # parameter transform and response models: the body is already plain JSON, and
+            # those two cost about 0.6 ms a call, more than the rest of the engine.
+            data = self.client.post("/chat/completions", cast_to=object, body=params,
+                                    options={"timeout": timeout} if timeout is not None else {})
         except Exception as exc:  # noqa: BLE001 - translated below
             raise _translate(openai, exc, self.label) from exc
-        choice = resp.choices[0] if resp.choices else None
+        if not isinstance(data, dict):
+            raise E.ServerError("the answer is not a JSON object", provider=self.label)
+        choices = data.get("choices") or []
+        choice = None
+        if choices:
+            choice = choices[0] if isinstance(choices[0], dict) else {}
+        message = (choice or {}).get("message") or {}
         return Completion(
-            text=(choice.message.content or "") if choice else "",
-            usage=_usage(resp.usage),
-            finish_reason=choice.finish_reason if choice else None,
-            model=resp.model,
+            text=(message.get("content") or "") if choice is not None else "",
+            usage=_usage_of(data.get("usage")),
+            finish_reason=choice.get("finish_reason") if choice else None,
+            model=data.get("model"),
         )
 
     def stream(self, request: ChatRequest) -> StreamedCompletion:
@@ -193,6 +206,19 @@ def _translate(
     from core.providers._sdk_errors import translate
 
     return translate(openai, exc, label, mid_stream=mid_stream)
+
+
+def _usage_of(usage: Any) -> Usage:
+    """Usage from the answer's JSON `usage` object."""
+    if not isinstance(usage, dict):
+        return Usage()
+    details = usage.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else 0
+    return Usage(
+        input_tokens=usage.get("prompt_tokens") or 0,
+        output_tokens=usage.get("completion_tokens") or 0,
+        cached_tokens=cached or 0,
+    )
 
 
 def _usage(usage: Any) -> Usage:

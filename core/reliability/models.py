@@ -146,3 +146,18 @@ class OpsSetting(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=100)
     value: dict = Field(sa_column=Column(JSON, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class RateWindow(SQLModel, table=True):
+    """Requests and tokens one subject (an API key) used in one clock minute, shared by
+    every gateway process, so a key's per-minute limits hold across replicas."""
+
+    __tablename__ = "rate_window"
+    __table_args__ = (Index("ux_rate_window", "subject", "minute", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject: str = Field(max_length=100)
+    #: Minutes since the Unix epoch (UTC): the fixed window this row counts.
+    minute: int
+    requests: int = 0
+    tokens: int = 0

@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 
 #: The most rows one transaction writes.
 MAX_BATCH = 500
+#: How long the writer lets rows gather after the first one arrives: the answer that
+#: queued it leaves first (the write does not contend with it for the interpreter), and
+#: under load one transaction takes many rows.
+LINGER_S = 0.005
 
 
 class LogWriter:
@@ -45,6 +49,7 @@ class LogWriter:
         self._queued = 0  # records ever put
         self._done = 0  # records written (or given up on, loudly)
         self._closed = False
+        self._hurry = 0  # flushes waiting: no lingering
         self._thread: threading.Thread | None = None
 
     def put(self, record: Any) -> None:
@@ -68,11 +73,16 @@ class LogWriter:
         deadline = time.monotonic() + timeout
         with self._cond:
             target = self._queued
-            while self._done < target:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
+            self._hurry += 1
+            self._cond.notify_all()
+            try:
+                while self._done < target:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    self._cond.wait(left)
+            finally:
+                self._hurry -= 1
         return True
 
     def close(self, timeout: float = 30.0) -> None:
@@ -96,6 +106,8 @@ class LogWriter:
                     self._cond.wait()
                 if not self._queue and self._closed:
                     return
+                if len(self._queue) < MAX_BATCH and not (self._closed or self._hurry):
+                    self._cond.wait(LINGER_S)
                 batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
             self._write(batch)
             with self._cond:

@@ -22,7 +22,7 @@ URL = "/v1/chat/completions"
 HI = [{"role": "user", "content": "hi"}]
 
 
-def refused(svc) -> list[CallLog]:
+def refused(svc) -> list[CallLog]:  # noqa: F811 - the fixture, passed in
     svc.telemetry.flush()
     with session_scope(svc.db) as s:
         return list(s.execute(select(CallLog).where(CallLog.status == "refused")

@@ -135,7 +135,8 @@ def run_db(name: str, url: str | None, args: argparse.Namespace, srv: WireServer
             sent = args.warmup
             for stream in (False, True):
                 for conc, calls in ((1, args.calls), (50, args.conc_calls)):
-                    before = _api_rows(svc)
+                    # Rows of earlier calls land first (the gateway writes in the background).
+                    before = _api_rows(svc, sent)
                     b, g, failed = _interleaved(bare, gw, stream, calls, conc)
                     sent += calls
                     rows = _api_rows(svc, before + calls) - before

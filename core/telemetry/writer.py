@@ -2,8 +2,8 @@
 
 The gateway does not need a call's row id before it answers (the call id it
 sends is the trace id), so it hands each finished call's record to this
-writer instead of writing it inline: one thread drains the queue and writes
-whatever has gathered in one transaction (one multi-row INSERT for the calls,
+writer instead of writing it inline: one thread looks at the queue every 10 ms
+and writes whatever has gathered in one transaction (one multi-row INSERT for the calls,
 one for their spans). At concurrency 50 that is a handful of commits instead of
 fifty writers queueing for SQLite's lock; at concurrency 1 it takes the write
 (about 0.4 ms on SQLite, a round trip and a commit on PostgreSQL) out of the
@@ -31,10 +31,11 @@ log = logging.getLogger(__name__)
 
 #: The most rows one transaction writes.
 MAX_BATCH = 500
-#: How long the writer lets rows gather after the first one arrives: the answer that
-#: queued it leaves first (the write does not contend with it for the interpreter), and
-#: under load one transaction takes many rows.
-LINGER_S = 0.005
+#: How often the writer looks for queued rows. Queuing a row does not wake it (a
+#: wake-up per call would put a thread switch on every answer's path); rows gather
+#: and go in one transaction, at most this long after they were queued. A full
+#: batch, a flush or a close wakes it at once.
+POLL_S = 0.01
 
 
 class LogWriter:
@@ -49,7 +50,6 @@ class LogWriter:
         self._queued = 0  # records ever put
         self._done = 0  # records written (or given up on, loudly)
         self._closed = False
-        self._hurry = 0  # flushes waiting: no lingering
         self._thread: threading.Thread | None = None
 
     def put(self, record: Any) -> None:
@@ -62,7 +62,8 @@ class LogWriter:
                 self._thread = threading.Thread(target=self._run, name="trellis-log-writer",
                                                 daemon=True)
                 self._thread.start()
-            self._cond.notify_all()
+            if len(self._queue) >= MAX_BATCH:
+                self._cond.notify_all()
 
     def pending(self) -> int:
         with self._cond:
@@ -73,16 +74,12 @@ class LogWriter:
         deadline = time.monotonic() + timeout
         with self._cond:
             target = self._queued
-            self._hurry += 1
-            self._cond.notify_all()
-            try:
-                while self._done < target:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        return False
-                    self._cond.wait(left)
-            finally:
-                self._hurry -= 1
+            self._cond.notify_all()  # the writer goes now, not at its next look
+            while self._done < target:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
         return True
 
     def close(self, timeout: float = 30.0) -> None:
@@ -103,11 +100,9 @@ class LogWriter:
         while True:
             with self._cond:
                 while not self._queue and not self._closed:
-                    self._cond.wait()
+                    self._cond.wait(POLL_S)
                 if not self._queue and self._closed:
                     return
-                if len(self._queue) < MAX_BATCH and not (self._closed or self._hurry):
-                    self._cond.wait(LINGER_S)
                 batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
             self._write(batch)
             with self._cond:

@@ -6,6 +6,8 @@ state loads and removes demo traffic."""
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -285,3 +287,29 @@ def test_alert_panel_stays_open_for_a_refusal_and_rules_read_with_their_numbers(
     panel = next(e for e in at.expander if e.label.startswith("Alert rules"))
     assert panel.proto.expanded
     assert any("Give the rule a name" in e.value for e in panel.error)
+
+
+def test_refused_gateway_requests_are_listed_apart_not_counted_as_calls(demo_db, services):
+    at = _app("errors")
+    at.run()
+    calls_before = _metric(at, "Calls")
+    assert any("No requests were refused" in i.value for i in at.info)
+    from api.errors import ApiError
+    from api.refusals import refusal_record
+    from core.access import Unauthenticated
+
+    for err, status in ((Unauthenticated("No API key was sent; send one as 'Authorization: "
+                                         "Bearer <key>'."), 401),
+                        (ApiError(413, "The request body is larger than the gateway's limit.",
+                                  code="request_too_large"), 413)):
+        services.telemetry.record(refusal_record(err, status, uuid.uuid4().hex,
+                                                 time.perf_counter(), None, None, None, False))
+    at = _app("errors")
+    at.run()
+    assert not at.exception
+    assert _metric(at, "Calls") == calls_before  # refusals are not model calls
+    assert _metric(at, "Refused requests") == "2"
+    tables = [t.value for t in at.dataframe]
+    refused = next(t for t in tables if "HTTP status" in t.columns)
+    assert sorted(refused["HTTP status"].tolist()) == [401, 413]
+    assert "No API key was sent" in " ".join(refused["What went wrong"].tolist())

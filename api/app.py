@@ -26,6 +26,7 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
 from sqlalchemy import text
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -316,7 +317,6 @@ def create_app(services: Services | None = None) -> FastAPI:
             resp = await run_in_threadpool(svc().engine.chat, req)
         except E.TrellisError as err:
             return _finish(_error_response(err, call_id), err, started, False)
-        await settle(admission, resp.usage)
         metrics.tokens.labels("input").inc(resp.usage.input_tokens)
         metrics.tokens.labels("output").inc(resp.usage.output_tokens)
         if resp.cost_usd:
@@ -334,7 +334,11 @@ def create_app(services: Services | None = None) -> FastAPI:
             }],
             "usage": _usage(resp.usage),
         }
-        return _finish(JSONResponse(payload, headers=headers), None, started, False)
+        response = JSONResponse(payload, headers=headers)
+        if admission is not None:
+            # After the answer has gone: the key's real token count, off its latency.
+            response.background = BackgroundTask(settle, admission, resp.usage)
+        return _finish(response, None, started, False)
 
     def _finish(response: Any, err: E.TrellisError | None, started: float, stream: bool) -> Any:
         status = str(response.status_code)

@@ -120,4 +120,5 @@ class Services:
     def close(self) -> None:
         self.jobs.stop()
         self.rag.close()
+        self.telemetry.close_writer()  # rows queued by the gateway are written first
         self.db.dispose()

@@ -71,13 +71,18 @@ refused = v["refused"]
 if refused.empty:
     st.info("No requests were refused in this period.")
 else:
+    def in_words(df):
+        return df.assign(error_class=[mon.ERROR_CLASSES.get(c, c) if isinstance(c, str)
+                                      else "unknown" for c in df["error_class"]])
+
     by_reason = v["refused_by_reason"]
-    named = by_reason.assign(error_class=[mon.ERROR_CLASSES.get(c, c) if isinstance(c, str)
-                                          else "unknown" for c in by_reason["error_class"]])
     st.metric("Refused requests", f"{int(by_reason['requests'].sum()):,}")
-    mon.chart(px.bar(named, x="error_class", y="requests", title="Refused requests by reason",
-                     labels=mon.labels(requests="Requests")), key="errors.refused")
-    mon.table(to_local(refused, tz))
+    fig = px.bar(in_words(by_reason), x="error_class", y="requests",
+                 title="Refused requests by reason",
+                 labels=mon.labels(requests="Requests", error_class="Reason"))
+    fig.update_yaxes(rangemode="tozero", dtick=max(1, int(by_reason["requests"].max()) // 5))
+    mon.chart(fig, key="errors.refused")
+    mon.table(to_local(in_words(refused), tz))
     mon.download(refused, "refused", PAGE)
 
 mon.footer(f, tz, PAGE)

@@ -268,13 +268,19 @@ def create_app(services: Services | None = None) -> FastAPI:
         except Exception:  # noqa: BLE001 - the answer is already on its way
             log.exception("could not settle a key's token count")
 
-    def refuse(err: E.TrellisError, status: int, call_id: str, started: float,
-               actor: Actor | None, chat: ChatBody | None, raw: bytes | None,
-               stream: bool) -> None:
+    async def refuse(err: E.TrellisError, status: int, call_id: str, started: float,
+                     actor: Actor | None, chat: ChatBody | None, raw: bytes | None,
+                     stream: bool) -> None:
         """The log row of a request refused before the engine (see api/refusals)."""
         try:
-            record = refusal_record(err, status, call_id, started, actor, chat, raw, stream)
-            svc().telemetry.record_later(record)
+            tel = svc().telemetry
+            args = (err, status, call_id, started, actor, chat, raw, stream, tel.text_filter)
+            if tel.text_filter is not None and raw and status in (400, 422):
+                # The guards' redaction of the body excerpt is real work: off the loop.
+                record = await run_in_threadpool(refusal_record, *args)
+            else:
+                record = refusal_record(*args)
+            tel.record_later(record)
         except Exception:  # noqa: BLE001 - the refusal itself must still be answered
             log.exception("could not queue the log row of refused call %s", call_id)
 
@@ -305,8 +311,8 @@ def create_app(services: Services | None = None) -> FastAPI:
                 admission = await run_in_threadpool(svc().access.admit_key, actor, est)
         except E.TrellisError as err:
             response = _error_response(err, call_id)
-            refuse(err, response.status_code, call_id, started, actor, chat, seen.get("raw"),
-                   stream)
+            await refuse(err, response.status_code, call_id, started, actor, chat,
+                         seen.get("raw"), stream)
             return _finish(response, err, started, stream)
         headers = {CALL_ID: call_id}
         if ignored:

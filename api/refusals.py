@@ -11,13 +11,15 @@ The row has status `refused` (dashboards count model calls without these; the
 Errors page lists them apart), the error code and its one plain sentence, the
 HTTP status and the key's name and public prefix in `params` — never the key
 itself, never a header. A 400 or 422 keeps the first 200 characters of the
-body, with anything shaped like a key blanked out; other refusals keep none.
+body, with anything shaped like a key blanked out (and the guards' PII
+redaction applied when they are on); other refusals keep none.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from api.errors import ApiError, describe
@@ -49,7 +51,10 @@ def excerpt(raw: bytes | None) -> str | None:
 
 def refusal_record(err: E.TrellisError, status: int, call_id: str, started: float,
                    actor: Actor | None, chat: Any, raw: bytes | None,
-                   stream: bool) -> CallRecord:
+                   stream: bool, text_filter: Callable[[str], str | None] | None = None
+                   ) -> CallRecord:
+    """The row; `text_filter` (the guards' PII redaction, when they are on) is applied to
+    the body excerpt like every other stored text."""
     _, _, code, _ = describe(err)
     params: dict[str, Any] = {"http_status": status, "endpoint": "/v1/chat/completions"}
     tags = None
@@ -65,6 +70,8 @@ def refusal_record(err: E.TrellisError, status: int, call_id: str, started: floa
     note = None
     if status in (400, 422) and isinstance(err, ApiError):
         body = excerpt(raw)
+        if body and text_filter is not None:
+            body = text_filter(body)
         if body:
             note = f"Request body (first {EXCERPT_CHARS} characters): {body}"
     input_text = None

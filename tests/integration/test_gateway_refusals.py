@@ -3,6 +3,7 @@ never a key in it, and not counted as model calls on the dashboards."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import timedelta
 
@@ -19,6 +20,8 @@ from core.telemetry.models import CallLog, utcnow
 from tests.integration.test_gateway import UPSTREAM_KEY, gw, key, svc  # noqa: F401 - fixtures
 
 URL = "/v1/chat/completions"
+#: Generous: the machine running the suite may be busy (no assertion is about time).
+post = functools.partial(httpx.post, timeout=60)
 HI = [{"role": "user", "content": "hi"}]
 
 
@@ -40,7 +43,7 @@ def test_each_refusal_leaves_exactly_one_row_without_the_key(svc, gw, key, caplo
     svc.access.revoke_key(LOCAL_ADMIN, revoked.key.id)
     scoped = svc.access.create_key(LOCAL_ADMIN, "mini only", models=["openai/gpt-4o-mini"])
     limited = svc.access.create_key(LOCAL_ADMIN, "one a minute", rpm=1)
-    assert httpx.post(gw.base_url + URL, json={"model": "openai/gpt-4o-mini", "messages": HI},
+    assert post(gw.base_url + URL, json={"model": "openai/gpt-4o-mini", "messages": HI},
                       headers={"authorization": f"Bearer {limited.secret}"}).status_code == 200
     secrets_sent = [key, expired.secret, revoked.secret, scoped.secret, limited.secret]
     wrong = key[:-4] + "zzzz"
@@ -72,7 +75,7 @@ def test_each_refusal_leaves_exactly_one_row_without_the_key(svc, gw, key, caplo
     for what, headers, body, status, code, label in cases:
         before = len(refused(svc))
         kw = {"content": body} if isinstance(body, bytes) else {"json": body}
-        r = httpx.post(gw.base_url + URL, headers=headers, **kw)
+        r = post(gw.base_url + URL, headers=headers, **kw)
         assert r.status_code == status, what
         errors.append(r.text)
         rows = refused(svc)
@@ -120,8 +123,30 @@ def test_each_refusal_leaves_exactly_one_row_without_the_key(svc, gw, key, caplo
 def test_a_refusal_row_never_holds_the_header(svc, gw, header):  # noqa: F811
     secret = "trl_abcdefghij_" + "s" * 40
     value = f"Bearer {secret}" if header == "authorization" else secret
-    r = httpx.post(gw.base_url + URL, headers={header: value},
+    r = post(gw.base_url + URL, headers={header: value},
                    json={"model": "openai/gpt-4o-mini", "messages": HI})
     assert r.status_code == 401
     [row] = refused(svc)
     assert secret not in repr(row.__dict__) and "s" * 40 not in repr(row.__dict__)
+
+
+@pytest.mark.slow
+def test_a_refused_bodys_excerpt_is_redacted_when_the_guards_are_on(guards_on, wire,
+                                                                    monkeypatch):
+    from core.services import Services
+    from tests.servers.gateway import ThreadGateway
+
+    monkeypatch.setenv("OPENAI_API_KEY", UPSTREAM_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", wire.base_url + "/v1")
+    services = Services.build()
+    try:
+        secret = services.access.create_key(LOCAL_ADMIN, "guarded").secret
+        with ThreadGateway(services) as gateway:
+            r = post(gateway.base_url + URL, headers={"authorization": f"Bearer {secret}"},
+                           content=b'{"messages": [{"role": "user", "content": '
+                                   b'"mail jane.doe@example.com"}')
+            assert r.status_code == 400
+        [row] = refused(services)
+        assert "Request body" in row.input_text and "jane.doe@example.com" not in row.input_text
+    finally:
+        services.close()

@@ -443,7 +443,8 @@ STAGE_NAMES = {
 
 #: Call status -> words, for tables, charts, filters and the drill-down.
 STATUS_WORDS = {"ok": "answered", "cached": "answered from cache", "degraded": "answered, degraded",
-                "error": "failed", "blocked": "blocked by a guard", "cancelled": "stopped"}
+                "error": "failed", "blocked": "blocked by a guard", "cancelled": "stopped",
+                "refused": "refused at the gateway"}
 
 #: Error class -> a few words, for charts, tables and the drill-down (CSV keeps the code).
 ERROR_CLASSES = {

@@ -71,18 +71,14 @@ refused = v["refused"]
 if refused.empty:
     st.info("No requests were refused in this period.")
 else:
-    def in_words(df):
-        return df.assign(error_class=[mon.ERROR_CLASSES.get(c, c) if isinstance(c, str)
-                                      else "unknown" for c in df["error_class"]])
-
     by_reason = v["refused_by_reason"]
     st.metric("Refused requests", f"{int(by_reason['requests'].sum()):,}")
-    fig = px.bar(in_words(by_reason), x="error_class", y="requests",
+    fig = px.bar(mon.in_words(by_reason), x="error_class", y="requests",
                  title="Refused requests by reason",
                  labels=mon.labels(requests="Requests", error_class="Reason"))
     fig.update_yaxes(rangemode="tozero", dtick=max(1, int(by_reason["requests"].max()) // 5))
     mon.chart(fig, key="errors.refused")
-    mon.table(to_local(in_words(refused), tz))
+    mon.table(to_local(refused, tz))  # in words (mon.table); the CSV keeps the codes
     mon.download(refused, "refused", PAGE)
 
 mon.footer(f, tz, PAGE)

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import socket
+import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from datetime import timedelta
 from pathlib import Path, PurePath
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine as DBEngine
 
 from core.config import Settings
@@ -42,6 +44,13 @@ from core.telemetry.models import utcnow
 __all__ = ["IngestResult", "RagError", "RagService", "RetrievalFailed"]
 
 log = logging.getLogger(__name__)
+
+#: Chunks are embedded this many at a time inside a write batch, and the
+#: documents' (and jobs') heartbeat is renewed between slices at most every
+#: `_BEAT_EVERY_S`: on a slow machine one batch can take minutes, and recovery
+#: must not take a live, slow upload for an abandoned one.
+_EMBED_SLICE = 32
+_BEAT_EVERY_S = 10.0
 
 Progress = Callable[[float, str], None]
 
@@ -381,7 +390,7 @@ class RagService:
         """Embed and write one batch of chunks (from one or more documents)."""
         docs = list({id(p): p for p, _ in batch}.values())
         try:
-            vectors = embedder.encode([c.text for _, c in batch])
+            vectors = self._embed(embedder, [c.text for _, c in batch], docs, report)
             for p in docs:  # counted first: a failed add may still have written some
                 p.written += sum(1 for q, _ in batch if q is p)
             self.store.add(
@@ -405,6 +414,24 @@ class RagService:
             share = p.written / max(p.produced, 1)
             report(p.index, 0.05 + 0.9 * min(p.pos * share, 1.0),
                    f"{p.written:,} chunks embedded")
+
+    def _embed(self, embedder: Any, texts: list[str], docs: list[_Pending],
+               report: Callable[[int, float, str], None]) -> Any:
+        """Embed in slices, renewing the heartbeat of `docs` while it takes long."""
+        if len(texts) <= _EMBED_SLICE:
+            return embedder.encode(texts)
+        parts = []
+        last = time.monotonic()
+        for start in range(0, len(texts), _EMBED_SLICE):
+            parts.append(embedder.encode(texts[start : start + _EMBED_SLICE]))
+            if time.monotonic() - last >= _BEAT_EVERY_S and start + _EMBED_SLICE < len(texts):
+                last = time.monotonic()
+                self.registry.touch([p.row_id for p in docs])
+                for p in docs:  # the job's heartbeat is written with its progress
+                    share = p.written / max(p.produced, 1)
+                    report(p.index, 0.05 + 0.9 * min(p.pos * share, 1.0),
+                           f"{p.written:,} chunks embedded")
+        return np.concatenate(parts) if parts else embedder.encode(texts)
 
     def _cancel(self, coll: RagCollection, p: _Pending) -> None:
         """Stop one document: its chunks and its row go (the user asked for it)."""

@@ -180,6 +180,44 @@ def test_a_live_owner_is_left_alone(services) -> None:
     rag.registry.finish(row.id, FAILED, 0, "done")
 
 
+def test_a_slow_batch_keeps_its_heartbeat_so_recovery_leaves_it_alone(services,
+                                                                      monkeypatch) -> None:
+    """One write batch can take minutes on a busy machine; recovery must not fail it."""
+    import core.rag.service as service_mod
+
+    rag = services.rag
+    rag.batch_size = 128  # one batch of several embedding slices
+    rag.create_collection("docs", chunk_tokens=32, chunk_overlap=0)
+    monkeypatch.setattr(service_mod, "_BEAT_EVERY_S", 0.0)
+    rag.settings.rag_stale_after_s = 1.0
+    real = rag.embedder(rag.collection("docs"))
+    seen: list[tuple[int, str]] = []
+
+    class SlowEmbedder:  # the real model, slowed down as a loaded machine would be
+        name = real.name
+
+        def __getattr__(self, attr: str):
+            return getattr(real, attr)
+
+        def encode(self, texts: list[str]):
+            stuck = rag.registry.stuck()
+            if stuck:
+                rag.recover()  # a sweep from another part of the app, mid-batch
+                seen.append((len(texts), rag.registry.document(stuck[0].id).status))
+            time.sleep(1.2)  # longer than the stale window
+            return real.encode(texts)
+
+    monkeypatch.setattr(rag, "embedder", lambda collection=None: SlowEmbedder())
+    (res,) = rag.ingest("docs", [("slow.txt", _text(100))])
+    assert res.status == READY, res.message
+    assert len(seen) >= 3 and all(n <= 32 for n, _ in seen)  # embedded in slices
+    assert {status for _, status in seen} == {INGESTING}  # never failed mid-way
+    doc = rag.registry.document(res.document_id)
+    assert _chunks(rag, "docs", doc.id) == doc.chunk_count
+    hits = rag.search("docs", "expense claim 7 is paid within 7 days", mode="vector", top_k=1)
+    assert "claim 7 " in hits[0].text  # the sliced vectors line up with their chunks
+
+
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
 def test_hostile_file_names_and_tags_on_each_database(dialect, request, settings,
                                                       monkeypatch) -> None:

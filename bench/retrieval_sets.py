@@ -11,6 +11,8 @@ per subfolder (or at one set's folder):
   of Glasgow IR group: Cranfield (``cran.all.1400``, ``cran.qry``,
   ``cranqrel``), CISI (``CISI.ALL``, ``CISI.QRY``, ``CISI.REL``) and CACM
   (``cacm.all``, ``query.text``, ``qrels.text``).
+- NPL (Vaswani), also from the Glasgow collections: ``doc-text``,
+  ``query-text``, ``rlv-ass`` (records of an id line, text, and a ``/`` line).
 
 BEIR SciFact is reserved for measuring (never tuning): a folder named
 ``scifact`` is read only when asked for by name.
@@ -24,7 +26,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Dataset", "find_sets", "load_set"]
+__all__ = ["DEV_SET", "Dataset", "find_sets", "load_set"]
+
+
+#: The one set retrieval settings were chosen on; every other set is reported as untuned.
+DEV_SET = "cacm"
+
+_GLASGOW = ("no licence stated by the distributor (University of Glasgow IR group, "
+            "ir.dcs.gla.ac.uk/resources/test_collections); not shipped, fetch it yourself")
+_BEIR = "the licence of the BEIR release of that set; not shipped, fetch it yourself"
 
 
 @dataclass
@@ -36,6 +46,12 @@ class Dataset:
     queries: dict[str, str]
     #: query id -> {doc id: graded relevance > 0}
     qrels: dict[str, dict[str, int]]
+    licence: str = _GLASGOW
+
+    @property
+    def tuned(self) -> bool:
+        """Whether retrieval settings were chosen on this set (only the dev set)."""
+        return self.name == DEV_SET
 
     def judged(self) -> dict[str, str]:
         """The queries with at least one relevant document."""
@@ -106,6 +122,36 @@ _SMART_SETS = {
 }
 
 
+def _slash_records(path: Path) -> list[tuple[str, str]]:
+    """NPL's records: an id line, then text lines, ended by a line holding only "/"."""
+    out: list[tuple[str, str]] = []
+    rid, lines = None, []
+    for line in path.read_text(encoding="latin-1").splitlines():
+        if line.strip() == "/":
+            if rid is not None:
+                out.append((rid, " ".join(lines)))
+            rid, lines = None, []
+        elif rid is None:
+            if line.strip():
+                rid = str(int(line.strip()))
+        else:
+            lines.append(line)
+    return out
+
+
+def _npl(folder: Path) -> Dataset:
+    docs = {d: ("", _clean(t)) for d, t in _slash_records(folder / "doc-text")}
+    # Queries are upper case in the file; people type lower case.
+    queries = {q: _clean(t).lower() for q, t in _slash_records(folder / "query-text")}
+    qrels: dict[str, dict[str, int]] = {}
+    for qid, ids in _slash_records(folder / "rlv-ass"):
+        rel = {str(int(d)): 1 for d in ids.split() if str(int(d)) in docs}
+        if rel:
+            qrels[qid] = rel
+    return Dataset("npl", "NPL (Vaswani; electronics and physics abstracts), University of "
+                   "Glasgow IR test collections", docs, queries, qrels)
+
+
 def _beir(folder: Path) -> Dataset:
     docs = {}
     with (folder / "corpus.jsonl").open(encoding="utf-8") as fh:
@@ -128,13 +174,15 @@ def _beir(folder: Path) -> Dataset:
                 qrels.setdefault(row[0], {})[row[1]] = int(row[2])
     queries = {q: t for q, t in queries.items() if q in qrels}
     return Dataset(folder.name.lower(), f"BEIR {folder.name} ({split.name} split)", docs,
-                   queries, qrels)
+                   queries, qrels, _BEIR)
 
 
 def load_set(folder: Path) -> Dataset | None:
     """The set in `folder`, or None when it holds neither layout."""
     if (folder / "corpus.jsonl").is_file() and (folder / "queries.jsonl").is_file():
         return _beir(folder)
+    if all((folder / f).is_file() for f in ("doc-text", "query-text", "rlv-ass")):
+        return _npl(folder)
     for name, (docs, queries, qrels, source) in _SMART_SETS.items():
         if all((folder / f).is_file() for f in (docs, queries, qrels)):
             return _smart(folder, name, docs, queries, qrels, source)

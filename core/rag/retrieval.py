@@ -17,7 +17,8 @@ import numpy as np
 from core.rag.bm25 import DEFAULT_B, DEFAULT_K1, Bm25Index, analyze
 from core.rag.store import ChromaStore, StoredChunk
 
-__all__ = ["MODES", "Hit", "Retriever", "Served", "build_context", "where_clause"]
+__all__ = ["DOCUMENT_AGGREGATIONS", "FUSIONS", "MODES", "Hit", "Retriever", "Served",
+           "build_context", "indexed_text", "rank_documents", "where_clause"]
 
 MODES = ("hybrid", "vector", "bm25")
 
@@ -27,6 +28,14 @@ MODES = ("hybrid", "vector", "bm25")
 # more, and the stemmed BM25 list gets half again the vector list's weight.
 RRF_K = 20
 RRF_WEIGHTS = (1.0, 1.5)
+#: How hybrid mode combines the two lists: "rrf" (ranks) or "score" (each list's scores
+#: divided by its best, then a weighted sum). Both were measured on CACM (score
+#: combination with equal weights: nDCG@10 0.575, as RRF); RRF stays, as it needs no
+#: assumption about how the two scores are spread.
+FUSIONS = ("rrf", "score")
+SCORE_WEIGHTS = (1.0, 1.0)
+#: Ways to rank documents by their chunks (`rank_documents`).
+DOCUMENT_AGGREGATIONS = ("max", "sum")
 
 
 @dataclass(slots=True)
@@ -105,13 +114,19 @@ def _matches(meta: dict[str, Any], filters: dict[str, Any] | None) -> bool:
     return not (f.get("tag") and not meta.get(f"tag:{f['tag']}"))
 
 
+def indexed_text(text: str, heading: str | None) -> str:
+    """What both retrievers index for a chunk: its section heading (kept as metadata by
+    the recursive strategy, so a title's words would otherwise be lost to every chunk
+    after a section's first) and its text. The heading is not repeated where the text
+    already starts with it."""
+    if heading and not text.startswith(str(heading)):
+        return f"{heading}\n{text}"
+    return text
+
+
 def bm25_text(chunk: StoredChunk) -> str:
-    """What BM25 indexes for a chunk: its section heading (kept as metadata by the
-    recursive strategy, so a title's words would otherwise be lost) and its text."""
-    heading = chunk.metadata.get("heading")
-    if heading and not chunk.text.startswith(str(heading)):
-        return f"{heading}\n{chunk.text}"
-    return chunk.text
+    """What BM25 indexes for a stored chunk (see `indexed_text`)."""
+    return indexed_text(chunk.text, chunk.metadata.get("heading"))
 
 
 @dataclass(slots=True)
@@ -130,10 +145,15 @@ class Retriever:
 
     def __init__(self, store: ChromaStore, *, rrf_k: int = RRF_K,
                  weights: tuple[float, float] = RRF_WEIGHTS, k1: float = DEFAULT_K1,
-                 b: float = DEFAULT_B) -> None:
+                 b: float = DEFAULT_B, fusion: str = "rrf",
+                 score_weights: tuple[float, float] = SCORE_WEIGHTS) -> None:
+        if fusion not in FUSIONS:
+            raise ValueError(f"Unknown fusion '{fusion}'; choose one of {', '.join(FUSIONS)}.")
         self.store = store
         self.rrf_k = rrf_k
         self.weights = weights
+        self.fusion = fusion
+        self.score_weights = score_weights
         self.k1, self.b = k1, b
         self._bm25: dict[int, _Bm25Index] = {}
         self._lock = threading.Lock()
@@ -162,26 +182,42 @@ class Retriever:
         depth = max(top_k * 4, 20)
         vec = self._vector(collection, query, encode, served, depth, filters)
         kw = self._keyword(collection, collection_id, query, served, depth, filters)
+        if self.fusion == "score":
+            return self.combine(vec, kw, top_k)
         return self.fuse(vec, kw, top_k)
 
     def fuse(self, vector: list[Hit], keyword: list[Hit], top_k: int) -> list[Hit]:
         """Reciprocal rank fusion: sum of weight / (k + rank) over the two lists."""
+        return self._merge(vector, keyword, top_k, "rrf",
+                           lambda w, rank, _score, _best: w / (self.rrf_k + rank),
+                           self.weights)
+
+    def combine(self, vector: list[Hit], keyword: list[Hit], top_k: int) -> list[Hit]:
+        """Score combination: each list's scores divided by its best score, then a
+        weighted sum (a chunk missing from one list gets nothing from it)."""
+        return self._merge(vector, keyword, top_k, "combined",
+                           lambda w, _rank, score, best: w * score / best if best > 0 else 0.0,
+                           self.score_weights)
+
+    @staticmethod
+    def _merge(vector: list[Hit], keyword: list[Hit], top_k: int, label: str,
+               part: Callable[[float, int, float, float], float],
+               weights: tuple[float, float]) -> list[Hit]:
         fused: dict[str, Hit] = {}
-        for weight, name, hits in (
-            (self.weights[0], "vector", vector), (self.weights[1], "bm25", keyword)
-        ):
+        for weight, name, hits in ((weights[0], "vector", vector), (weights[1], "bm25", keyword)):
+            best = max((h.score for h in hits), default=0.0)
             for rank, hit in enumerate(hits, start=1):
                 entry = fused.setdefault(
                     hit.chunk_id,
                     Hit(hit.chunk_id, hit.text, hit.document_id, hit.document, hit.page,
                         hit.heading, 0.0),
                 )
-                entry.score += weight / (self.rrf_k + rank)
+                entry.score += part(weight, rank, hit.score, best)
                 entry.scores[name] = hit.score
                 entry.scores[f"{name}_rank"] = rank
         ranked = sorted(fused.values(), key=lambda h: h.score, reverse=True)[:top_k]
         for h in ranked:
-            h.scores["rrf"] = h.score
+            h.scores[label] = h.score
         return ranked
 
     def _vector(self, collection: str, query: str, encode: Callable[[list[str]], np.ndarray],
@@ -232,6 +268,34 @@ class Retriever:
     def forget(self, collection_id: int) -> None:
         with self._lock:
             self._bm25.pop(collection_id, None)
+
+
+def rank_documents(hits: list[Hit], how: str = "max", n: int = 2) -> list[Hit]:
+    """Documents in the order of their chunks' scores, each as its best chunk.
+
+    ``max``: a document scores as its best chunk; ``sum``: the sum of its best `n`
+    chunks' scores (a document many chunks of which match comes first). The best
+    chunk's ``scores["document"]`` holds the document's score. Measured on CACM
+    (nDCG@10 of hybrid): max 0.575, sum of the best 2 0.520; so the benchmark ranks
+    documents by their best chunk.
+    """
+    if how not in DOCUMENT_AGGREGATIONS:
+        raise ValueError(f"Unknown aggregation '{how}'; choose one of "
+                         f"{', '.join(DOCUMENT_AGGREGATIONS)}.")
+    groups: dict[Any, list[Hit]] = {}
+    for hit in hits:
+        key = hit.document_id if hit.document_id is not None else hit.document
+        groups.setdefault(key, []).append(hit)
+    out: list[Hit] = []
+    for chunks in groups.values():
+        chunks.sort(key=lambda h: h.score, reverse=True)
+        best = chunks[0]
+        best.scores["document"] = (best.score if how == "max"
+                                   else sum(h.score for h in chunks[:max(n, 1)]))
+        out.append(best)
+    # Ties keep the order of the best chunks (a stable sort over first appearances).
+    out.sort(key=lambda h: h.scores["document"], reverse=True)
+    return out
 
 
 def build_context(hits: list[Hit], count_tokens: Callable[[str], int],

@@ -37,7 +37,7 @@ from core.rag.models import (
     RagDocument,
 )
 from core.rag.registry import DocumentRegistry
-from core.rag.retrieval import MODES, Hit, Retriever, build_context
+from core.rag.retrieval import MODES, Hit, Retriever, build_context, indexed_text
 from core.rag.store import ChromaStore, StoreError
 from core.telemetry.models import utcnow
 
@@ -390,7 +390,9 @@ class RagService:
         """Embed and write one batch of chunks (from one or more documents)."""
         docs = list({id(p): p for p, _ in batch}.values())
         try:
-            vectors = self._embed(embedder, [c.text for _, c in batch], docs, report)
+            # The vector indexes the heading with the text, as BM25 does.
+            vectors = self._embed(embedder, [indexed_text(c.text, c.heading) for _, c in batch],
+                                  docs, report)
             for p in docs:  # counted first: a failed add may still have written some
                 p.written += sum(1 for q, _ in batch if q is p)
             self.store.add(

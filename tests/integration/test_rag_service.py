@@ -334,3 +334,29 @@ def test_an_openai_embedding_model_embeds_through_the_sdk(wire, monkeypatch) -> 
         assert wire.requests[-1].path == "/v1/embeddings"
     finally:
         svc.close()
+
+
+def test_every_chunk_is_embedded_with_its_heading(services) -> None:
+    """A section's later chunks do not repeat its heading in their text; the vector
+    indexes it with them all the same (as BM25 does), so a search for the section's
+    subject finds them."""
+    import numpy as np
+
+    rag = services.rag
+    rag.create_collection("headed", chunking="recursive", chunk_tokens=60, chunk_overlap=0)
+    body = " ".join(f"Clause {i} says the form is filed with the office in week {i}."
+                    for i in range(1, 30))
+    res = rag.ingest("headed", [("guide.md", f"# Volcano evacuation routes\n\n{body}\n".encode())])
+    assert [r.status for r in res] == [READY], res[0].message
+    chunks = sorted(_chunks_of(rag, "headed", res[0].document_id),
+                    key=lambda c: c.metadata["chunk"])
+    later = [c for c in chunks if not c.text.startswith("Volcano evacuation routes")]
+    assert len(chunks) > 3 and later
+    assert {c.metadata["heading"] for c in chunks} == {"Volcano evacuation routes"}
+    stored = rag.store.client.get_collection("headed", embedding_function=None).get(
+        ids=[later[0].id], include=["embeddings"])["embeddings"][0]
+    encode = rag.embedder(rag.collection("headed")).encode
+    with_heading, text_only = encode([f"Volcano evacuation routes\n{later[0].text}",
+                                      later[0].text])
+    assert np.allclose(stored, with_heading, atol=1e-4)
+    assert not np.allclose(stored, text_only, atol=1e-2)

@@ -111,3 +111,70 @@ def test_bm25_indexes_a_chunks_heading_with_its_text():
     top = StoredChunk("2", "Parental leave\n\nSixteen weeks.", {"heading": "Parental leave"})
     assert bm25_text(top) == top.text
     assert bm25_text(StoredChunk("3", "No heading.", {})) == "No heading."
+
+
+def test_score_combination_divides_each_list_by_its_best(tmp_path):
+    r = _retriever(tmp_path, fusion="score", score_weights=(1.0, 1.0))
+    vec = [_hit("a", 0.8), _hit("b", 0.4)]
+    kw = [_hit("b", 10.0), _hit("c", 9.0)]
+    out = r.combine(vec, kw, top_k=3)
+    # a: 0.8/0.8 = 1.0; b: 0.4/0.8 + 10/10 = 1.5; c: 9/10 = 0.9
+    assert [h.chunk_id for h in out] == ["b", "a", "c"]
+    assert [h.score for h in out] == pytest.approx([1.5, 1.0, 0.9])
+    assert out[0].scores["combined"] == pytest.approx(1.5)
+    assert (out[0].scores["vector_rank"], out[0].scores["bm25_rank"]) == (2, 1)
+    # RRF over the same lists sees places only: with BM25 weighted 1.5, c (BM25's
+    # second) passes a (the vector's first), though c's score is the further below.
+    assert [h.chunk_id for h in r.fuse(vec, kw, 3)] == ["b", "c", "a"]
+
+
+def test_score_combination_weights_and_an_empty_list(tmp_path):
+    vec, kw = [_hit("v", 0.5)], [_hit("k", 2.0)]
+    assert _retriever(tmp_path, score_weights=(1.0, 2.0)).combine(vec, kw, 1)[0].chunk_id == "k"
+    assert _retriever(tmp_path, score_weights=(2.0, 1.0)).combine(vec, kw, 1)[0].chunk_id == "v"
+    only = _retriever(tmp_path).combine(vec, [], 5)
+    assert [(h.chunk_id, h.score) for h in only] == [("v", 1.0)]
+
+
+def test_an_unknown_fusion_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="Unknown fusion"):
+        _retriever(tmp_path, fusion="borda")
+
+
+def _doc_hit(chunk_id: str, doc: int, score: float):
+    from core.rag.retrieval import Hit
+
+    return Hit(chunk_id, chunk_id, doc, f"{doc}.md", None, None, score)
+
+
+def test_documents_rank_by_their_best_chunk_or_the_sum_of_their_best_chunks():
+    from core.rag.retrieval import rank_documents
+
+    hits = [_doc_hit("1a", 1, 0.9), _doc_hit("2a", 2, 0.8), _doc_hit("2b", 2, 0.7),
+            _doc_hit("3a", 3, 0.5), _doc_hit("2c", 2, 0.6), _doc_hit("1b", 1, 0.1)]
+    best = rank_documents(hits, "max")
+    assert [h.chunk_id for h in best] == ["1a", "2a", "3a"]
+    assert best[0].scores["document"] == pytest.approx(0.9)
+    summed = rank_documents(hits, "sum", n=2)
+    # 2: 0.8 + 0.7 = 1.5 (its third chunk does not count); 1: 0.9 + 0.1; 3: 0.5
+    assert [h.chunk_id for h in summed] == ["2a", "1a", "3a"]
+    assert [h.scores["document"] for h in summed] == pytest.approx([1.5, 1.0, 0.5])
+    assert rank_documents([], "sum") == []
+    with pytest.raises(ValueError, match="Unknown aggregation"):
+        rank_documents(hits, "mean")
+
+
+def test_ties_between_documents_keep_the_order_of_their_best_chunks():
+    from core.rag.retrieval import rank_documents
+
+    hits = [_doc_hit("x", 7, 0.5), _doc_hit("y", 3, 0.5), _doc_hit("z", 5, 0.5)]
+    assert [h.document_id for h in rank_documents(hits)] == [7, 3, 5]
+
+
+def test_both_retrievers_index_the_heading_with_the_text():
+    from core.rag.retrieval import indexed_text
+
+    assert indexed_text("Sixteen weeks.", "Parental leave") == "Parental leave\nSixteen weeks."
+    assert indexed_text("Parental leave\n\nSixteen weeks.", "Parental leave") == (
+        "Parental leave\n\nSixteen weeks.")
+    assert indexed_text("Plain.", None) == indexed_text("Plain.", "") == "Plain."

@@ -110,7 +110,8 @@ def relevance(scores: dict[str, float], best_keyword: float | None = None) -> tu
         level = "High" if share >= 0.7 else "Medium" if share >= 0.4 else "Low"
     if keyword is not None and keyword > 0:
         reasons.append("contains your search words")
-    elif similarity is not None and "bm25_rank" not in scores and "rrf" in scores:
+    elif similarity is not None and "bm25_rank" not in scores and (
+            "rrf" in scores or "combined" in scores):
         reasons.append("does not contain your exact words")
     text = " and ".join(reasons) if reasons else "matched your search"
     return level, f"{level} relevance: {text}."

@@ -256,13 +256,19 @@ def _extra_recognizers() -> list[Any]:
         "LOCATION", "PlaceNameRecognizer",
         lambda text, _nlp: recognizers.place_candidates(text), [],
     )  # fmt: skip
+    labelled_phones = _SpanRecognizer(
+        "PHONE_NUMBER", "LabelledPhoneRecognizer",
+        lambda text, _nlp: recognizers.labelled_phone_candidates(text), [],
+    )  # fmt: skip
     names = _SpanRecognizer(
         "PERSON", "NameEvidenceRecognizer",
         lambda text, nlp: recognizers.name_candidates(text, nlp.tokens, nlp.entities)
         if nlp is not None else [],
         [],
     )  # fmt: skip
-    return [phone, bare_phone, titled, propn, cards, addresses, places, names]
+    return [
+        phone, bare_phone, titled, propn, cards, addresses, places, labelled_phones, names,
+    ]
 
 
 # -- the analyzer -----------------------------------------------------------------

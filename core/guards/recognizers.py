@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+import unicodedata
 from functools import lru_cache
 from typing import Any
 
@@ -111,7 +112,7 @@ _PHONE_NEGATIVE = re.compile(
     r"postal|isbn|case|transaction|confirmation|booking|receipt|policy|customer|member|"
     r"licen[cs]e|passport|ssn|social security|id|no\.|nr\.?|#|sku|part|routing|"
     r"bestell|rechnung|kunden|konto|commande|facture|pedido|factura)\W{0,3}"
-    r"(number|no\.?|nr\.?|#|id|code)?\W{0,3}$",
+    r"(number|no\.?|nr\.?|#|id|code)?(?:\s+(?:is|was))?\W{0,3}$",
     re.IGNORECASE,
 )
 _PHONE_POSITIVE = re.compile(
@@ -133,6 +134,29 @@ def phone_false_positive(text: str, start: int, end: int) -> bool:
     return bool(_PHONE_NEGATIVE.search(before) and not _PHONE_POSITIVE.search(before))
 
 
+# A phone word right before a number: "call 96391106", "Phone: 2716202", "Tel. 271-62021",
+# "ring me on 0-5786-3911". Presidio's context boost never sees "call" (a spaCy stop
+# word), and the digit-group shapes need groups of 2-4 digits.
+_LABELLED_PHONE = re.compile(
+    r"(?i:\b(?:phone|tel|telephone|mobile|cell|cellphone|call|ring|dial|fax|text|whatsapp|"
+    r"desk|landline|handy|telefon|rufnummer|téléphone|portable|teléfono|telefone|telefono|móvil|"
+    r"celular|llama al|appelez|anrufen unter|(?:my|her|his|their|your) (?:new )?number)"
+    r"(?:\s+(?:me|us|him|her|them))?(?:\s+(?:on|at|is|no\.?|nr\.?|number|:))*\s*[:.]?\s*)"
+    r"(\+?\(?\d[\d ().-]{5,20}\d)(?![\w/-]|[.,]\d)"
+)
+
+
+def labelled_phone_candidates(text: str) -> list[tuple[int, int, float]]:
+    """(start, end, 0.6) of 7-15 digit numbers right after a phone word."""
+    out = []
+    for m in _LABELLED_PHONE.finditer(text):
+        value = m.group(1)
+        digits = sum(c.isdigit() for c in value)
+        if 7 <= digits <= 15 and not _DATE_SHAPES.fullmatch(value) and "  " not in value:
+            out.append((m.start(1), m.end(1), 0.6))
+    return out
+
+
 # -- street addresses -------------------------------------------------------------
 _W = r"[^\W\d_]"  # a letter in any script
 _UPPER = "A-ZÀ-ÖØ-ÞĀ-Ž\u0386-\u038f\u0391-\u03ab\u0400-\u042f"  # Latin, Greek, Cyrillic
@@ -143,7 +167,8 @@ _LOWWORD = (
     r"with|by|km|mi|miles|minutes|min|blocks?|houses?|doors?)\b)[a-zà-ÿ][\w'’.-]*"
 )
 _STRONG_SUFFIX = r"street|st\.|road|rd\.|avenue|ave\.|lane|drive|boulevard|blvd\.?|way|court"
-_NAMEWORDS = rf"(?:(?:{_CAP}|de|del|de la|des|du|la|le|les|di|da|do|dos|das|van|von|der|den|het|y|e|of|the|am|an|im|zum|zur|d'|l')\s?){{1,5}}"  # noqa: E501
+# On one line: a name on the line above a street ("Emma Johnsen\nObala 33") is no street.
+_NAMEWORDS = rf"(?:(?:{_CAP}|de|del|de la|des|du|la|le|les|di|da|do|dos|das|van|von|der|den|het|y|e|of|the|am|an|im|zum|zur|d'|l')[ \t]?){{1,5}}"  # noqa: E501
 
 # Street words that come before the street's name (Romance, Slavic, ...).
 _PREFIX_STREET = (
@@ -275,9 +300,9 @@ def _address_rx() -> list[tuple[re.Pattern[str], float]]:
         # No street word, but a postcode and town on the next part: "Marijana Blazica 2\n
         # 20000 Dubrovnik", "Herengracht 573, 1017 CD Amsterdam", "13, Ahmet Haxhiu\n
         # Pristina 10010".
-        (rf"(?<![\w.,-])(?P<n>(?:{_CAP}\s){{1,3}}){_NUM}(?=(?:,[ \t]*|[ \t]*\n[ \t]*)"
+        (rf"(?<![\w.,-])(?P<n>(?:{_CAP}[ \t]){{1,3}}){_NUM}(?=(?:,[ \t]*|[ \t]*\n[ \t]*)"
          rf"(?:\d{{4,6}}|\d{{4}}\s?[A-Z]{{2}}|\d{{2}}-\d{{3}})\s+{_CAP})", 0.75),
-        (rf"(?<![\w.,-]){_NUM},?\s(?P<n>(?:{_CAP}\s){{0,2}}{_CAP})(?=(?:,[ \t]*|[ \t]*\n[ \t]*)"
+        (rf"(?<![\w.,-]){_NUM},?\s(?P<n>(?:{_CAP}[ \t]){{0,2}}{_CAP})(?=(?:,[ \t]*|[ \t]*\n[ \t]*)"
          rf"{_CAP}(?:\s{_CAP})?\s\d{{4,6}}\b)", 0.75),
         # UK and Canadian postcodes (specific shapes).
         (r"\b[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}\b", 0.7),
@@ -436,7 +461,8 @@ _NOT_NAMES = _words(
     austin phoenix denver boston orlando sydney brisbane perth
     mark bill will grant price page hall young read reading best smart wise rich
     bank card visa order service support office home work email phone mobile call
-    can cannot don won"""
+    can cannot don won world everyone everybody folks guys there friend friends colleagues
+    customer customers client clients"""
 )
 
 _CUE_BEFORE = re.compile(
@@ -466,12 +492,47 @@ _LOWER_CUE = re.compile(
 )
 _PARTICLES = _words("van von de der den del della di da do dos das du la le bin ibn al el ter ten")
 _LOWER_CUE_ANY = re.compile(
-    r"\b(?:my name is|name is|i am|i'm|call me|this is|dear|hi|hello|signed|regards|contact|"
+    r"\b(?:my name is|name is|i am|i'm|call me|this is|dear|hi|hello|signed|regards|contact|from|"
     r"name:|patient|customer|client|tenant|employee|ask|remind|ich bin|je suis|soy|mi chiamo|"
     r"me llamo|je m'appelle|меня зовут|клиент)\b\s*,?",
     re.IGNORECASE,
 )
 _NEXT_WORD = re.compile(r"[ \t]*([^\W\d_]{2,}\.?)")
+# Greetings spaCy may take into the name run ("Hola Sofia", "Hello Artem"): a cue, not a name.
+_GREETINGS = _words(
+    "hola hello hallo hi hey dear thanks bonjour salut ciao olá oi hej hei moi ahoj cześć "
+    "merci gracias danke grazie obrigado obrigada liebe lieber estimado estimada querido "
+    "querida caro cara cher chère reminder note customer client patient tenant employee "
+    "passenger guest contact ticket"
+)
+# Cues strong enough for a name nobody listed: "Dear Tatsuki Nomura", "Emergency contact:
+# Алдияр Абдуллаев", "chez Oliwia Mazur", "ask Ha-rin Cheon". Not "from", "to", "by", "with".
+_STRONG_CUE = re.compile(
+    r"(?:\b(?:dear|hi|hello|hey|hola|bonjour|hallo|mr|mrs|ms|miss|mx|dr|prof|herr|frau|mme|"
+    r"mlle|monsieur|madame|señor|señora|sr|sra|signor|signora|senhor|senhora|pan|pani|name|"
+    r"named|called|signed|contact|attn|cc|patient|customer|client|employee|tenant|applicant|"
+    r"ask|tell|met|meet|call|email|remind|ping|invite|thanks|thank you|billed to|bill to|"
+    r"ship to|deliver to|pass this on to|assigned to|forward to|chez|an|passenger|guest|"
+    r"speaker|author|recipient|sender)\.?,?:?\s*|\b(?:my name is|i am|i'm|this is|"
+    r"je suis|ich bin|soy|mi nombre es|mi chiamo|meu nome é|je m'appelle|ich heiße|"
+    r"ich heisse|меня зовут)\s+)$",
+    re.IGNORECASE,
+)
+# Scripts without capitals (Devanagari, Bengali, Gurmukhi, Gujarati, Tamil, Telugu, Kannada,
+# Malayalam, Sinhala, Thai, Georgian, Armenian lower-case, Arabic, Hebrew, Ethiopic).
+_CASELESS = re.compile(
+    r"[\u0900-\u0dff\u0e00-\u0e7f\u10a0-\u10ff\u0600-\u06ff\u0590-\u05ff\u1200-\u137f]"
+)
+_CASELESS_WORD = re.compile(
+    r"[\u0900-\u0dff\u0e00-\u0e7f\u10a0-\u10ff\u0600-\u06ff\u0590-\u05ff\u1200-\u137f]+"
+)
+_CASELESS_RUN = re.compile(
+    rf"{_CASELESS_WORD.pattern}(?:[ \t]{_CASELESS_WORD.pattern}){{0,2}}"
+)
+# An item of an inline list: "Passenger list: A B; C D; E F".
+_ITEM_BEFORE = re.compile(r"(?:[;•|]|^[^\n]{0,30}(?:list|names?|team|attendees|guests|"
+                          r"passengers|participants|members|cc|to)\s*:)\s*$", re.IGNORECASE)
+_ITEM_AFTER = re.compile(r"^\s*(?:[;•|]|$)")
 _TITLES = _words("mr mrs ms miss dr prof hr fr herr frau sir madam mme mlle sr sra")
 _CJK_SPACED = re.compile(
     r"(?<![\u4e00-\u9fff\u3040-\u30ff])([\u4e00-\u9fff]{1,3})[ \u3000]"
@@ -514,6 +575,9 @@ def name_candidates(text: str, tokens: Any, entities: Any) -> list[tuple[int, in
     place_spans = [
         (e.start_char, e.end_char) for e in entities if e.label_ in ("GPE", "LOC", "ORG", "FAC")
     ]
+    loc_spans = [
+        (e.start_char, e.end_char) for e in entities if e.label_ in ("GPE", "LOC", "LOCATION")
+    ]
     out: list[tuple[int, int, float]] = []
     runs: list[list[Any]] = []
     current: list[Any] = []
@@ -524,12 +588,15 @@ def name_candidates(text: str, tokens: Any, entities: Any) -> list[tuple[int, in
             len(word) >= 2
             and word[0].isupper()
             and not word.isupper()
-            and all(c.isalpha() or c in "'’-" for c in word)
+            # letters, apostrophes, hyphens and accents written apart ("Во́лков")
+            and all(c.isalpha() or c in "'’-" or unicodedata.category(c) == "Mn" for c in word)
             and low not in _NOT_NAMES
             and not tok.is_stop
             and (low in first or low in last or tok.pos_ == "PROPN")
         )
-        if name_like or (current and low in _PARTICLES and tok.whitespace_ != ""):
+        # A word in a script without capitals after a name: "Krishna देवी", "Sheikh আক্তার".
+        caseless = bool(current) and bool(_CASELESS_WORD.fullmatch(word))
+        if name_like or caseless or (current and low in _PARTICLES and tok.whitespace_ != ""):
             if current and current[-1].idx + len(current[-1].text) + 1 < tok.idx:
                 runs.append(current)
                 current = []
@@ -544,6 +611,8 @@ def name_candidates(text: str, tokens: Any, entities: Any) -> list[tuple[int, in
     for run in runs:
         while run and run[-1].text.lower() in _PARTICLES:
             run = run[:-1]
+        while run and run[0].text.lower() in _GREETINGS:
+            run = run[1:]
         if not run or len(run) > 4:
             continue
         start, end = run[0].idx, run[-1].idx + len(run[-1].text)
@@ -561,25 +630,68 @@ def name_candidates(text: str, tokens: Any, entities: Any) -> list[tuple[int, in
         alone_on_line = bool(_LIST_PREFIX.match(before)) and not after.strip(" ,;.")
         signoff = bool(_SIGNOFF_BEFORE.search(text[max(0, start - 30) : start]))
         in_place = any(a <= start and end <= b for a, b in place_spans)
+        strong = bool(_STRONG_CUE.search(text[max(0, start - 40) : start]))
+        # An item of an inline list ("Passengers: A B; C D") is as good as its own line.
+        item = bool(_ITEM_BEFORE.search(before)) and bool(_ITEM_AFTER.match(after))
+        alone_on_line = alone_on_line or item
+        # The subject of a verb ("Anna from Tehran joins", "Haruto Ishii wants"): a cue
+        # for a listed name.
+        subject = (
+            run[-1].dep_ in ("nsubj", "nsubjpass")
+            and run[-1].head.pos_ in ("VERB", "AUX")
+            and (len(words) >= 2 or words[0] in first)  # "Room booked for" is no subject cue
+        )
+        mixed = any(_CASELESS_WORD.fullmatch(t.text) for t in run)
+        latin = [t for t in run if not _CASELESS_WORD.fullmatch(t.text)]
         score = 0.0
         if full:
             score = 0.75
+            # spaCy's small model calls many foreign full names places ("Emil Virtanen"):
+            # a listed given name and surname that no place list knows is a person.
+            if any(a <= start and end <= b for a, b in loc_spans) and not _known_place(
+                text[start:end]
+            ):
+                score, in_place = 0.9, False
+        elif mixed and latin and not in_place:
+            # A capitalised Latin name next to one in a script without capitals.
+            known_latin = any(t.text.lower() in first or t.text.lower() in last for t in latin)
+            score = 0.9 if known_latin and (cue or strong or signoff or alone_on_line) else 0.75
         elif len(words) >= 2 and known >= 1:
-            score = 0.6 if (cue or alone_on_line or signoff) else 0.45
+            score = 0.6 if (cue or alone_on_line or signoff or strong or subject) else 0.45
         elif known:
             if cue or signoff:
                 score = 0.9
-            elif alone_on_line:
+            elif alone_on_line or subject:
                 score = 0.55
             elif not in_place and run[0].pos_ == "PROPN":
                 score = 0.4
+        elif strong and not in_place and (
+            len(words) >= 2 or (run[0].pos_ == "PROPN" and re.match(r"\s*(?:[,!:;]|$)", after))
+        ):
+            # No list knows it, but a strong cue names it: "Dear Tatsuki Nomura",
+            # "Emergency contact: Алдияр Абдуллаев", "Thanks Sofiya!".
+            score = 0.6
+        elif item and len(words) >= 2 and not in_place:
+            score = 0.55
         if in_place and not (cue or signoff):
             score = min(score, 0.45)
         if score:
             out.append((start, end, score))
 
+    # Names wholly in a script without capitals, after a strong cue or as a list item:
+    # "Passenger list: ლუკა გიორგაძე; ...", "contact: राम थापा".
+    for m in _CASELESS_RUN.finditer(text):
+        before, after = _line_bounds(text, m.start(), m.end())
+        cued = bool(_STRONG_CUE.search(text[max(0, m.start() - 40) : m.start()])) and bool(
+            re.match(r"\s*(?:[,!:;.]|$)", after)
+        )
+        listed = bool(_ITEM_BEFORE.search(before)) and bool(_ITEM_AFTER.match(after))
+        if (cued or listed) and not re.search(r"[A-Za-z]", before[-1:] or " "):
+            out.append((m.start(), m.end(), 0.6))
+
     # Lower-case names right after an explicit cue: "my name is john smith".
     for cue in _LOWER_CUE_ANY.finditer(text):
+        from_cue = cue.group(0).lower().startswith("from")
         words, pos = [], cue.end()
         while len(words) < 5 and (m := _NEXT_WORD.match(text, pos)):
             words.append((m.start(1), m.end(1), m.group(1)))
@@ -597,6 +709,14 @@ def name_candidates(text: str, tokens: Any, entities: Any) -> list[tuple[int, in
             n += 1
         while n and words[n - 1][2] in _PARTICLES:
             n -= 1
+        # A listed given name and one more word closing the phrase: "note from noah spiteri:".
+        if 0 < n < len(words) and n < 3 and words[0][2] in first:
+            w = words[n][2]
+            if (w.islower() and len(w) >= 2 and w not in _NOT_NAMES and w not in _stop_words()
+                    and re.match(r"[ \t]*(?:[:,.!?;\n]|$)", text[words[n][1]:])):
+                n += 1
+        if from_cue and (not n or words[0][2] not in first):
+            continue  # "from" alone is no cue for a word no name list knows
         if n:
             score = 0.7 if n >= 2 or words[0][2] in first else 0.6
             out.append((words[0][0], words[n - 1][1], score))
@@ -615,6 +735,16 @@ def name_candidates(text: str, tokens: Any, entities: Any) -> list[tuple[int, in
             or _CUE_AFTER.match(text[m.end() : m.end() + 40])
         ):
             out.append((m.start(), m.end(), 0.7))
+    # Korean names with the surname in Hanja: 許도윤, 金서윤.
+    for m in re.finditer(r"(?<![\u4e00-\u9fff\uac00-\ud7af])[\u4e00-\u9fff][\uac00-\ud7af]{1,3}"
+                         r"(?![\uac00-\ud7af])", text):  # fmt: skip
+        out.append((m.start(), m.end(), 0.75))
+    # Any CJK or Hangul name after a strong cue: "Emergency contact: 성수아".
+    for m in _CJK_NAME.finditer(text):
+        if _STRONG_CUE.search(text[max(0, m.start() - 40) : m.start()]) and re.match(
+            r"\s*(?:[,!:;.]|$)", text[m.end() : m.end() + 3]
+        ):
+            out.append((m.start(), m.end(), 0.6))
     # CJK names: a known surname followed by a known given name.
     for m in _CJK_NAME.finditer(text):
         value = m.group(0)
@@ -624,6 +754,11 @@ def name_candidates(text: str, tokens: Any, entities: Any) -> list[tuple[int, in
                 out.append((m.start(), m.end(), 0.6))
                 break
     return out
+
+
+def _known_place(value: str) -> bool:
+    countries, towns = place_lists()
+    return value.lower() in countries or value.lower() in towns
 
 
 # -- towns and countries ----------------------------------------------------------
@@ -675,7 +810,8 @@ _PLACE_CUE = re.compile(
 )
 _STRONG_PLACE_CUE = re.compile(
     r"(?i:\b(?:(?:born|based|living|lives|live|located|grew up|raised|stationed)\s+(?:in|near)|"
-    r"moved to|relocated to|flew (?:from|to)|travel(?:l)?ed to|city|town|country|"
+    r"moved to|relocated to|flew (?:from|to)|flew from \S+(?: \S+){0,3} to|"
+    r"travel(?:l)?ed to|city|town|country|"
     r"citizen of|native of)\W{0,3}$)"
 )
 
@@ -714,13 +850,16 @@ def place_candidates(text: str) -> list[tuple[int, int, float]]:
             before = text[max(0, a - 30) : a]
             cue = bool(_PLACE_CUE.search(before) or _STRONG_PLACE_CUE.search(before))
             common = low in _NOT_NAMES or low in first or low in last
+            # After "born in", "flew from", "City:" a listed place outranks spaCy's
+            # PERSON guess (0.85) and a name cue (0.9) for the same words ("flew from Sofia").
+            strong = bool(_STRONG_PLACE_CUE.search(before))
             if low in countries and (not common or cue):
-                out.append((a, b, 0.7))
+                out.append((a, b, 0.95 if strong else 0.7))
             elif low in towns:
                 after = text[b : b + 40]
                 then_country = re.match(r",\s*([^\W\d_][^,.\n]{2,40}?)(?=[,.\n]|$)", after)
-                if _STRONG_PLACE_CUE.search(before) or (cue and not common) or (
+                if strong or (cue and not common) or (
                     then_country and then_country.group(1).lower() in countries
                 ):
-                    out.append((a, b, 0.65))
+                    out.append((a, b, 0.95 if strong else 0.65))
     return out

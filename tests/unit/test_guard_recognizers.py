@@ -270,3 +270,82 @@ def test_phone_formats_of_many_countries(standard, text, value):
 def test_bare_digit_runs_without_a_phone_word_stay(standard):
     text = "Batch 55512345 shipped; see tracking number 123456789012."
     assert standard(text) == text
+
+
+def test_labelled_phone_numbers_need_a_phone_word():
+    from core.guards.recognizers import labelled_phone_candidates
+
+    for text, value in [
+        ("call 96391106 tomorrow", "96391106"),  # "call" is a spaCy stop word: no context boost
+        ("Phone: 2716202", "2716202"),
+        ("Tel. 271-62021", "271-62021"),
+        ("ring me on 0-5786-3911", "0-5786-3911"),
+        ("Desk: 306-53356", "306-53356"),
+    ]:
+        found = [text[a:b] for a, b, _ in labelled_phone_candidates(text)]
+        assert found == [value], text
+    for text in ["Order 55793147873 shipped", "Invoice 2716202 is due", "call 991 now",
+                 "call on 12.03.2025"]:  # fmt: skip
+        assert labelled_phone_candidates(text) == [], text
+
+
+def test_order_number_is_no_phone_even_with_is():
+    text = "my order number is 55512345"
+    assert phone_false_positive(text, text.index("5"), len(text))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        # spaCy calls these full names places; a listed given name + surname is a person.
+        ("Rückruf bitte an Emil Virtanen unter +3612341603.", "Emil Virtanen"),
+        ("Thanks Nora! I'll pass this on to Lucas Rojas.", "Lucas Rojas"),
+        # A greeting is not part of the name, and the name after it is cued.
+        ("Hola Sofia, te esperamos mañana.", "Sofia"),
+        # A name line above a street with no street word is no street.
+        ("Shipping label\nEmma Johnsen\nObala 33\n6320 Piran", "Emma Johnsen"),
+        # Names no list knows, after a strong cue or as items of an inline list.
+        ("Emergency contact: Алдияр Абдуллаев, tel. +1 506-234-7534", "Алдияр Абдуллаев"),
+        ("Customer Tatsuki Nomura wants the order delivered.", "Tatsuki Nomura"),
+        ("Passenger list: Sheikh আক্তার; ლუკა გიორგაძე; Matěj Černá", "ლუკა გიორგაძე"),
+        ("Passenger list: Sheikh আক্তার; ლუკა გიორგაძე; Matěj Černá", "আক্তার"),
+        # A Latin given name next to a name in a script without capitals.
+        ("Rückruf bitte an Krishna देवी unter 081234 59174.", "देवी"),
+        # Korean: a Hanja surname with a Hangul given name; Hangul after a cue.
+        ("Visitors need a visa; ask 吳민준 at the front desk.", "吳민준"),
+        ("Emergency contact: 성수아, tel. +821020004664", "성수아"),
+        # Lower case after "from": a listed given name and the word closing the phrase.
+        ("note from noah spiteri: running late, start without me", "spiteri"),
+        # The subject of a verb.
+        ("Reminder: Anna from Tehran joins the call at 10:30.", "Anna"),
+    ],
+)
+def test_names_without_list_or_with_a_place_label(standard, text, value):
+    assert value not in standard(text)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Thanks Team! The release notes are ready.",
+        "Hello World, this is our first program.",
+        "I flew from Paris to Berlin on Monday.",
+        "The note from finance: budgets are due.",
+    ],
+)
+def test_cues_alone_do_not_make_names(standard, text):
+    assert standard(text).count("<PERSON") == 0, standard(text)
+
+
+def test_towns_after_a_strong_place_cue_outrank_a_name_guess():
+    text = "Katla Berndsen flew from Maseru to Dakar on 10.02.2025."
+    found = {text[a:b]: score for a, b, score in place_candidates(text)}
+    assert found.get("Dakar", 0) > 0.9 and found.get("Maseru", 0) > 0.9
+
+
+@pytest.mark.slow
+def test_town_that_is_also_a_given_name_after_flew_from(standard):
+    out = standard("Sophia Hoffmann flew from Sofia to Bissau on 04.11.2025.")
+    assert "Sofia" not in out and out.count("<LOCATION_") == 2 and out.count("<PERSON_") == 1

@@ -518,6 +518,31 @@ _STRONG_CUE = re.compile(
     r"ich heisse|меня зовут)\s+)$",
     re.IGNORECASE,
 )
+# A name followed by its phone number or e-mail address, as on a contact card or a
+# lead list: "Lazar Perović, +382 30 237 597", "Ivan Petrov <ivan@example.org>", and
+# "call Artem at +86 ...".
+_CONTACT_AFTER_RX = re.compile(
+    r"(?:\s*[,:;]?\s*|\s+(?:at|on|via|unter|au|al)\s+)"
+    r"(?:(?P<n>\(?\+?\d[\d ()./-]{6,}\d)|<?[\w.+-]+@[\w-]+\.\w)"
+)
+# Words of company and department names: "Acme Corp, +1 555 ..." is no person.
+_ORG_WORDS = _words(
+    "corp corporation inc ltd llc gmbh ag sa sas spa bv nv plc co company group bank "
+    "support service services team office desk hotel restaurant shop store clinic hospital "
+    "university school department dept hr sales billing helpdesk hotline"
+)
+
+
+class _ContactAfter:
+    """`match(text_after)`: a phone number (not a date) or an e-mail address follows."""
+
+    @staticmethod
+    def match(after: str) -> bool:
+        m = _CONTACT_AFTER_RX.match(after)
+        return bool(m) and not (m.group("n") and _DATE_SHAPES.fullmatch(m.group("n").strip()))
+
+
+_CONTACT_AFTER = _ContactAfter()
 # Scripts without capitals (Devanagari, Bengali, Gurmukhi, Gujarati, Tamil, Telugu, Kannada,
 # Malayalam, Sinhala, Thai, Georgian, Armenian lower-case, Arabic, Hebrew, Ethiopic).
 _CASELESS = re.compile(
@@ -630,7 +655,9 @@ def name_candidates(text: str, tokens: Any, entities: Any) -> list[tuple[int, in
         alone_on_line = bool(_LIST_PREFIX.match(before)) and not after.strip(" ,;.")
         signoff = bool(_SIGNOFF_BEFORE.search(text[max(0, start - 30) : start]))
         in_place = any(a <= start and end <= b for a, b in place_spans)
-        strong = bool(_STRONG_CUE.search(text[max(0, start - 40) : start]))
+        strong = bool(_STRONG_CUE.search(text[max(0, start - 40) : start])) or bool(
+            _CONTACT_AFTER.match(text[end : end + 40])
+        )
         # An item of an inline list ("Passengers: A B; C D") is as good as its own line.
         item = bool(_ITEM_BEFORE.search(before)) and bool(_ITEM_AFTER.match(after))
         alone_on_line = alone_on_line or item
@@ -665,8 +692,10 @@ def name_candidates(text: str, tokens: Any, entities: Any) -> list[tuple[int, in
                 score = 0.55
             elif not in_place and run[0].pos_ == "PROPN":
                 score = 0.4
-        elif strong and not in_place and (
-            len(words) >= 2 or (run[0].pos_ == "PROPN" and re.match(r"\s*(?:[,!:;]|$)", after))
+        elif strong and not in_place and not any(w in _ORG_WORDS for w in words) and (
+            len(words) >= 2
+            or (run[0].pos_ == "PROPN" and re.match(r"\s*(?:[,!:;]|$)", after))
+            or _CONTACT_AFTER.match(text[end : end + 40])
         ):
             # No list knows it, but a strong cue names it: "Dear Tatsuki Nomura",
             # "Emergency contact: Алдияр Абдуллаев", "Thanks Sofiya!".

@@ -349,3 +349,25 @@ def test_towns_after_a_strong_place_cue_outrank_a_name_guess():
 def test_town_that_is_also_a_given_name_after_flew_from(standard):
     out = standard("Sophia Hoffmann flew from Sofia to Bissau on 04.11.2025.")
     assert "Sofia" not in out and out.count("<LOCATION_") == 2 and out.count("<PERSON_") == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("New lead from the fair: Lazar Perović, +382 30 237 597, lazar@example.de",
+         "Lazar Perović"),
+        ("please call Artem at +86 131 2345 0011.", "Artem"),
+    ],
+)  # fmt: skip
+def test_name_followed_by_its_phone_or_email(standard, text, value):
+    assert value not in standard(text)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "text",
+    ["Budget Report, 2024-05-01", "Acme Corp, +1 555 123 4567", "Quarterly Review, 12.03.2025"],
+)
+def test_dates_and_company_names_before_a_number_are_no_person(standard, text):
+    assert "<PERSON" not in standard(text)

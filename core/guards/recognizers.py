@@ -529,7 +529,10 @@ _CONTACT_AFTER_RX = re.compile(
 _ORG_WORDS = _words(
     "corp corporation inc ltd llc gmbh ag sa sas spa bv nv plc co company group bank "
     "support service services team office desk hotel restaurant shop store clinic hospital "
-    "university school department dept hr sales billing helpdesk hotline"
+    "university school department dept hr sales billing helpdesk hotline manager "
+    "reception receptionist marketing engineering finance legal accounting operations "
+    "security admin administration it review report budget project steps notes agenda "
+    "committee board council ministry agency foundation association club"
 )
 
 
@@ -704,6 +707,8 @@ def name_candidates(text: str, tokens: Any, entities: Any) -> list[tuple[int, in
             score = 0.55
         if in_place and not (cue or signoff):
             score = min(score, 0.45)
+        if not full and any(w in _ORG_WORDS for w in words):
+            score = min(score, 0.45)  # "Dear Hiring Manager", "Attendees: Marketing; Sales"
         if score:
             out.append((start, end, score))
 

@@ -371,3 +371,19 @@ def test_name_followed_by_its_phone_or_email(standard, text, value):
 )
 def test_dates_and_company_names_before_a_number_are_no_person(standard, text):
     assert "<PERSON" not in standard(text)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Dear Hiring Manager, I am applying for the role.",
+        "Please call Reception at +44 20 7946 0958.",
+        "Meeting notes: Project Phoenix; Budget Review; Next Steps",
+        "Attendees: Marketing; Sales; Engineering",
+        "Thanks Everyone! See you Monday.",
+        "CC: Finance Team",
+    ],
+)
+def test_roles_and_departments_after_cues_are_no_person(standard, text):
+    assert "<PERSON" not in standard(text)

@@ -163,10 +163,16 @@ class OpenAIProvider:
     def stream(self, request: ChatRequest) -> StreamedCompletion:
         openai = _import_openai()
         params = self._params(request)
+        timeout = params.pop("timeout", None)
+        params.update(params.pop("extra_body", None) or {})
         params["stream"] = True
         params["stream_options"] = {"include_usage": True}
         try:
-            raw = self.client.chat.completions.create(**params)
+            # As in `complete`: the SDK's request path and SSE decoder, with the chunks
+            # kept as plain JSON instead of one response model per chunk.
+            raw = self.client.post("/chat/completions", cast_to=object, body=params,
+                                   stream=True, stream_cls=openai.Stream[object],
+                                   options={"timeout": timeout} if timeout is not None else {})
         except Exception as exc:  # noqa: BLE001
             raise _translate(openai, exc, self.label) from exc
 
@@ -174,14 +180,19 @@ class OpenAIProvider:
             chunks = 0
             try:
                 for chunk in raw:
-                    if chunk.usage is not None:
-                        acc.usage = _usage(chunk.usage)
-                    acc.model = chunk.model or acc.model
-                    for choice in chunk.choices:
-                        if choice.finish_reason:
-                            acc.finish_reason = choice.finish_reason
-                        text = choice.delta.content if choice.delta else None
-                        if text:
+                    if not isinstance(chunk, dict):
+                        continue  # not a chunk object: nothing to read from it
+                    if chunk.get("usage"):
+                        acc.usage = _usage_of(chunk["usage"])
+                    acc.model = chunk.get("model") or acc.model
+                    for choice in chunk.get("choices") or ():
+                        if not isinstance(choice, dict):
+                            continue
+                        if choice.get("finish_reason"):
+                            acc.finish_reason = choice["finish_reason"]
+                        delta = choice.get("delta")
+                        text = delta.get("content") if isinstance(delta, dict) else None
+                        if isinstance(text, str) and text:
                             chunks += 1
                             yield text
             except Exception as exc:  # noqa: BLE001
@@ -217,17 +228,5 @@ def _usage_of(usage: Any) -> Usage:
     return Usage(
         input_tokens=usage.get("prompt_tokens") or 0,
         output_tokens=usage.get("completion_tokens") or 0,
-        cached_tokens=cached or 0,
-    )
-
-
-def _usage(usage: Any) -> Usage:
-    if usage is None:
-        return Usage()
-    details = getattr(usage, "prompt_tokens_details", None)
-    cached = getattr(details, "cached_tokens", 0) if details else 0
-    return Usage(
-        input_tokens=usage.prompt_tokens or 0,
-        output_tokens=usage.completion_tokens or 0,
         cached_tokens=cached or 0,
     )

@@ -188,6 +188,13 @@ def _fill(template: str, fake, rng: random.Random, source: str) -> dict:
         "exp": (None, lambda: f"{rng.randint(1, 12):02d}/{rng.randint(26, 32)}"),
         "badcard": (None, lambda: _bad_card(rng)),
     }
+    text, spans = fill_template(template, slots)
+    return {"full_text": text, "spans": spans, "source": source}
+
+
+def fill_template(template: str, slots: dict) -> tuple[str, list[dict]]:
+    """Replace each {slot} with a value from `slots` (slot -> (entity or None,
+    maker)); return the text and the gold span of every value with an entity."""
     text, spans, pos = "", [], 0
     for m in re.finditer(r"\{(\w+)\}", template):
         text += template[pos : m.start()]
@@ -205,7 +212,7 @@ def _fill(template: str, fake, rng: random.Random, source: str) -> dict:
         text += value
         pos = m.end()
     text += template[pos:]
-    return {"full_text": text, "spans": spans, "source": source}
+    return text, spans
 
 
 def main() -> None:

@@ -31,9 +31,13 @@ import csv
 import json
 import random
 import re
+import sys
 import unicodedata
 from functools import lru_cache
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.pii_eval_data import fill_template  # noqa: E402 - after the path is set
 
 DATA = Path(__file__).resolve().parent / "data" / "pii_independent"
 SEED = 4242
@@ -187,23 +191,7 @@ def generate(n: int = 300, seed: int = SEED) -> list[dict]:
         region = cc if cc != "XK" else "RS"
         person = [_person(rng, rng.choice([cc, cc, rng.choice(countries)])) for _ in range(3)]
         slots = _slots(rng, person, street, place, place2, region)
-        text, spans, pos = "", [], 0
-        for m in re.finditer(r"\{(\w+)\}", template):
-            text += template[pos : m.start()]
-            entity, make = slots[m.group(1)]
-            value = str(make())
-            if entity:
-                spans.append(
-                    {
-                        "entity_type": entity,
-                        "start_position": len(text),
-                        "end_position": len(text) + len(value),
-                        "value": value,
-                    }
-                )
-            text += value
-            pos = m.end()
-        text += template[pos:]
+        text, spans = fill_template(template, slots)
         out.append({"full_text": text, "spans": spans, "source": f"independent:{cc}"})
     return out
 

@@ -68,6 +68,18 @@ def wait_for_row(svc, trace_id, status=None, timeout=15.0):
     return svc.telemetry.get_by_trace(trace_id)
 
 
+def every_row(svc) -> list[str]:
+    """Every row of every table (SQLite), as text, once queued log rows are written."""
+    svc.telemetry.flush()
+    dump = []
+    with svc.db.connect() as conn:
+        tables = [r[0] for r in conn.execute(
+            text("SELECT name FROM sqlite_master WHERE type='table'"))]
+        for table in tables:
+            dump += [repr(tuple(r)) for r in conn.execute(text(f'SELECT * FROM "{table}"'))]
+    return dump
+
+
 def test_non_streaming_answer_usage_call_id_and_log_row(svc, gw, key):
     raw = client(gw, key).chat.completions.with_raw_response.create(
         model="openai/gpt-4o-mini",
@@ -380,14 +392,7 @@ def test_no_key_or_password_in_logs_spans_errors_or_rows(svc, gw, key, wire, cap
     with pytest.raises(openai.AuthenticationError) as info:
         ask(client(gw, key + "x"))
     errors.append(info.value.response.text)
-    svc.telemetry.flush()
-    dump = []
-    with svc.db.connect() as conn:
-        tables = [r[0] for r in conn.execute(
-            text("SELECT name FROM sqlite_master WHERE type='table'"))]
-        for table in tables:
-            dump += [repr(tuple(r)) for r in conn.execute(text(f'SELECT * FROM "{table}"'))]
-    haystack = "\n".join(dump + errors + [caplog.text])
+    haystack = "\n".join(every_row(svc) + errors + [caplog.text])
     assert "apikey:" in haystack and "eve" in haystack  # the scan sees the rows
     for secret in (key, key.split("_", 2)[2], password, UPSTREAM_KEY):
         assert secret not in haystack

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
 from core.access import LOCAL_ADMIN
 from core.access.models import ApiKey
@@ -17,7 +17,13 @@ from core.db import session_scope
 from core.telemetry import queries
 from core.telemetry.filters import Filters
 from core.telemetry.models import CallLog, utcnow
-from tests.integration.test_gateway import UPSTREAM_KEY, gw, key, svc  # noqa: F401 - fixtures
+from tests.integration.test_gateway import (  # noqa: F401 - fixtures
+    UPSTREAM_KEY,
+    every_row,
+    gw,
+    key,
+    svc,
+)
 
 URL = "/v1/chat/completions"
 #: Generous: the machine running the suite may be busy (no assertion is about time).
@@ -95,14 +101,7 @@ def test_each_refusal_leaves_exactly_one_row_without_the_key(svc, gw, key, caplo
     assert [r for r in refused(svc) if r.error_class == "request_too_large"][0].input_text is None
 
     # The secret scan: every table, every error body, every log line.
-    svc.telemetry.flush()
-    dump = []
-    with svc.db.connect() as conn:
-        tables = [r[0] for r in conn.execute(
-            text("SELECT name FROM sqlite_master WHERE type='table'"))]
-        for table in tables:
-            dump += [repr(tuple(r)) for r in conn.execute(text(f'SELECT * FROM "{table}"'))]
-    haystack = "\n".join(dump + errors + [caplog.text])
+    haystack = "\n".join(every_row(svc) + errors + [caplog.text])
     assert "refused" in haystack and "retired app" in haystack  # the scan sees the rows
     for secret in [*secrets_sent, wrong, UPSTREAM_KEY, "sk-abcdefghijklmnop"]:
         assert secret not in haystack

@@ -71,7 +71,8 @@ def _txt(text: str, enc: str = "utf-8") -> bytes:
     return text.encode(enc)
 
 
-def _pdf(pages: list[str]) -> bytes:
+def make_pdf(pages: list[str]) -> bytes:
+    """A real PDF with one page per text (fpdf2)."""
     from fpdf import FPDF
 
     pdf = FPDF()
@@ -85,7 +86,7 @@ def _pdf(pages: list[str]) -> bytes:
 def _locked_pdf() -> bytes:
     from pypdf import PdfReader, PdfWriter
 
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(_pdf(["secret plans"]))))
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf(["secret plans"]))))
     writer.encrypt(user_password="hunter2", owner_password="owner", algorithm="AES-128")
     buf = io.BytesIO()
     writer.write(buf)
@@ -308,11 +309,11 @@ CASES: list[Case] = [
     Case("csv-ragged", lambda: [("ragged.csv", b"a,b\n1\n1,2,3,4\n,,\n5,6\n")], ("ready",)),
     Case("csv-binary", lambda: [("bin.csv", _random(5000))], ("failed",), BINARY),
     # PDF
-    Case("pdf-plain", lambda: [("terms.pdf", _pdf(["Refunds within 14 days.", "Page two."]))],
+    Case("pdf-plain", lambda: [("terms.pdf", make_pdf(["Refunds within 14 days.", "Page two."]))],
          ("ready",)),
     Case("pdf-password", lambda: [("locked.pdf", _locked_pdf())], ("failed",),
          "password-protected"),
-    Case("pdf-truncated", lambda: [("cut.pdf", _pdf([_para(3)] * 3)[:600])], ("any",)),
+    Case("pdf-truncated", lambda: [("cut.pdf", make_pdf([_para(3)] * 3)[:600])], ("any",)),
     Case("pdf-random", lambda: [("noise.pdf", b"%PDF-1.7\n" + _random(20_000))], ("failed",),
          DAMAGED + "|" + NO_TEXT),
     Case("pdf-blank", lambda: [("scan.pdf", _blank_pdf())], ("failed",), "needs OCR first"),

@@ -12,6 +12,7 @@ from core.providers import Message
 from core.rag.models import FAILED, READY
 from core.rag.service import RagError, RagService
 from core.rag.store import ChromaStore
+from tests.hostile import make_pdf
 
 pytestmark = pytest.mark.slow
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
@@ -39,17 +40,6 @@ def _samples(*names: str) -> list[tuple[str, bytes]]:
     return [(n, (SAMPLES / n).read_bytes()) for n in names]
 
 
-def _pdf(pages: list[str]) -> bytes:
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    pdf.set_font("helvetica", size=12)
-    for text in pages:
-        pdf.add_page()
-        pdf.multi_cell(0, 8, text)
-    return bytes(pdf.output())
-
-
 def _chunks_of(rag: RagService, collection: str, doc_id: int) -> list:
     return rag.store.get(collection, where={"document_id": doc_id})
 
@@ -59,7 +49,7 @@ def test_ingest_then_search_in_every_mode_with_filters(services) -> None:
     rag.create_collection("docs", chunking="markdown", user="ana")
     res = rag.ingest("docs", _samples("employee-handbook.md"), tags=["hr"], user="ana")
     res += rag.ingest("docs", _samples("api-reference.md", "support-sla.html"), tags=["product"])
-    res += rag.ingest("docs", [("terms.pdf", _pdf(["Refunds within 14 days.",
+    res += rag.ingest("docs", [("terms.pdf", make_pdf(["Refunds within 14 days.",
                                                       "Refunds for annual plans are pro rata."]))])
     assert [r.status for r in res] == [READY] * 4, [r.message for r in res]
     doc = rag.documents("docs")[-1]

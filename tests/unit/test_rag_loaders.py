@@ -7,21 +7,11 @@ import io
 import pytest
 
 from core.rag.loaders import DocumentError, load_document
-
-
-def _pdf(pages: list[str]) -> bytes:
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    pdf.set_font("helvetica", size=12)
-    for text in pages:
-        pdf.add_page()
-        pdf.multi_cell(0, 8, text)
-    return bytes(pdf.output())
+from tests.hostile import make_pdf
 
 
 def test_pdf_keeps_page_numbers() -> None:
-    data = _pdf(["Refunds are issued within 14 days.", "Shipping takes three working days."])
+    data = make_pdf(["Refunds are issued within 14 days.", "Shipping takes three working days."])
     sections = load_document("terms.pdf", data)
     assert [s.page for s in sections] == [1, 2]
     assert "Refunds are issued within 14 days." in sections[0].text
@@ -31,7 +21,7 @@ def test_pdf_keeps_page_numbers() -> None:
 def test_encrypted_pdf_is_refused_plainly() -> None:
     from pypdf import PdfReader, PdfWriter
 
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(_pdf(["secret plans"]))))
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf(["secret plans"]))))
     writer.encrypt(user_password="hunter2", owner_password="owner", algorithm="AES-128")
     buf = io.BytesIO()
     writer.write(buf)
@@ -40,7 +30,7 @@ def test_encrypted_pdf_is_refused_plainly() -> None:
 
 
 def test_corrupt_pdf_is_refused_plainly() -> None:
-    data = _pdf(["fine text"])
+    data = make_pdf(["fine text"])
     broken = data[:40] + b"\x00garbage" * 50
     with pytest.raises(DocumentError) as err:
         load_document("broken.pdf", broken)

@@ -175,11 +175,7 @@ class ConversationStore:
     def get(self, conversation_id: str, user_id: str | None = None) -> ConversationView | None:
         """The conversation with its turns, or None when it is not this user's (or gone)."""
         with session_scope(self._engine) as s:
-            conv = s.execute(
-                select(Conversation).where(
-                    Conversation.id == conversation_id, _owned_by(user_id)
-                )
-            ).scalar_one_or_none()
+            conv = _owned(s, conversation_id, user_id)
             if conv is None:
                 return None
             rows = s.execute(
@@ -198,11 +194,7 @@ class ConversationStore:
     def delete(self, conversation_id: str, user_id: str | None = None) -> bool:
         """Delete this user's conversation and its turns; False when there was none."""
         with session_scope(self._engine) as s:
-            conv = s.execute(
-                select(Conversation).where(
-                    Conversation.id == conversation_id, _owned_by(user_id)
-                )
-            ).scalar_one_or_none()
+            conv = _owned(s, conversation_id, user_id)
             if conv is None:
                 return False
             # Explicit, so it holds where the database does not enforce foreign keys.
@@ -213,6 +205,13 @@ class ConversationStore:
             )
             s.delete(conv)
             return True
+
+
+def _owned(s: Any, conversation_id: str, user_id: str | None) -> Conversation | None:
+    """The conversation when it exists and belongs to `user_id`."""
+    return s.execute(
+        select(Conversation).where(Conversation.id == conversation_id, _owned_by(user_id))
+    ).scalar_one_or_none()
 
 
 def _owned_by(user_id: str | None) -> Any:

@@ -27,38 +27,48 @@ from core.prompts.answer_format import (
     schema_from_fields,
 )
 
+# -- rows a person adds, removes and reorders (examples, answer fields) ------------
+# Each list keeps its row ids under `<key>.ids` and the next free id under
+# `<key>.next`, so a removed row's widgets never hand their values to another.
+
+
+def _row_ids(key: str) -> list[int]:
+    return list(st.session_state.get(f"{key}.ids", []))
+
+
+def _reset_rows(key: str, n: int) -> None:
+    st.session_state[f"{key}.ids"] = list(range(n))
+    st.session_state[f"{key}.next"] = n
+
+
+def _add_row(key: str) -> int:
+    nxt = st.session_state.get(f"{key}.next", 0)
+    st.session_state[f"{key}.ids"] = [*_row_ids(key), nxt]
+    st.session_state[f"{key}.next"] = nxt + 1
+    return nxt
+
+
+def _remove_row(key: str, rid: int) -> None:
+    st.session_state[f"{key}.ids"] = [i for i in _row_ids(key) if i != rid]
+
+
+def _move_up(key: str, rid: int) -> None:
+    ids = _row_ids(key)
+    at = ids.index(rid)
+    if at > 0:
+        ids[at - 1], ids[at] = ids[at], ids[at - 1]
+    st.session_state[f"{key}.ids"] = ids
+
+
 # -- example exchanges ----------------------------------------------------------
 
 
 def load_examples(ed: str, pairs: list[tuple[str, str]], gen: int) -> None:
     """Put a version's example pairs in the editor (fresh keys for this load)."""
-    st.session_state[f"{ed}.ex.ids"] = list(range(len(pairs)))
-    st.session_state[f"{ed}.ex.next"] = len(pairs)
+    _reset_rows(f"{ed}.ex", len(pairs))
     for i, (question, answer) in enumerate(pairs):
         st.session_state[f"{ed}.ex{gen}.{i}.q"] = question
         st.session_state[f"{ed}.ex{gen}.{i}.a"] = answer
-
-
-def _ids(ed: str) -> list[int]:
-    return list(st.session_state.get(f"{ed}.ex.ids", []))
-
-
-def _add_example(ed: str) -> None:
-    nxt = st.session_state.get(f"{ed}.ex.next", 0)
-    st.session_state[f"{ed}.ex.ids"] = [*_ids(ed), nxt]
-    st.session_state[f"{ed}.ex.next"] = nxt + 1
-
-
-def _remove_example(ed: str, eid: int) -> None:
-    st.session_state[f"{ed}.ex.ids"] = [i for i in _ids(ed) if i != eid]
-
-
-def _move_up(ed: str, eid: int) -> None:
-    ids = _ids(ed)
-    at = ids.index(eid)
-    if at > 0:
-        ids[at - 1], ids[at] = ids[at], ids[at - 1]
-    st.session_state[f"{ed}.ex.ids"] = ids
 
 
 def examples_editor(ed: str, gen: int) -> list[tuple[str, str]]:
@@ -66,7 +76,7 @@ def examples_editor(ed: str, gen: int) -> list[tuple[str, str]]:
     # Kept like the other fields, so a visit to another page keeps the examples.
     keep(f"{ed}.ex.ids", [])
     keep(f"{ed}.ex.next", 0)
-    ids = _ids(ed)
+    ids = _row_ids(f"{ed}.ex")
     with st.expander(f"Example exchanges ({len(ids)})" if ids else "Example exchanges",
                      expanded=bool(ids)):
         st.caption("Show the model how to answer: each example is a user message and the "
@@ -81,13 +91,13 @@ def examples_editor(ed: str, gen: int) -> list[tuple[str, str]]:
             b_col.write("")
             if n > 1:
                 b_col.button("Up", key=f"{ed}.ex.up.{eid}", icon=":material/arrow_upward:",
-                             help=f"Move example {n} up", on_click=_move_up, args=(ed, eid))
+                             help=f"Move example {n} up", on_click=_move_up, args=(f"{ed}.ex", eid))
             b_col.button("Remove", key=f"{ed}.ex.rm.{eid}", icon=":material/delete:",
-                         help=f"Remove example {n}", on_click=_remove_example,
-                         args=(ed, eid))
+                         help=f"Remove example {n}", on_click=_remove_row,
+                         args=(f"{ed}.ex", eid))
             pairs.append((question, answer))
         st.button("Add an example", key=f"{ed}.ex.add", icon=":material/add:",
-                  on_click=_add_example, args=(ed,))
+                  on_click=_add_row, args=(f"{ed}.ex",))
     return pairs
 
 
@@ -110,27 +120,16 @@ def load_answer_format(ed: str, schema: dict[str, Any] | None, gen: int) -> None
         mode = FIELDS
     st.session_state[f"{ed}.fmt.mode"] = mode
     st.session_state[f"{ed}.fmt.custom"] = bool(schema) and mode == ADVANCED
-    st.session_state[f"{ed}.fmt.ids"] = list(range(len(fields)))
-    st.session_state[f"{ed}.fmt.next"] = len(fields)
+    _reset_rows(f"{ed}.fmt", len(fields))
     for i, f in enumerate(fields):
-        st.session_state[f"{ed}.fmt{gen}.{i}.name"] = f.name
-        st.session_state[f"{ed}.fmt{gen}.{i}.kind"] = f.kind
-        st.session_state[f"{ed}.fmt{gen}.{i}.req"] = f.required
-        st.session_state[f"{ed}.fmt{gen}.{i}.desc"] = f.description
+        _put_field(ed, gen, i, f)
 
 
-def _field_ids(ed: str) -> list[int]:
-    return list(st.session_state.get(f"{ed}.fmt.ids", []))
-
-
-def _add_field(ed: str) -> None:
-    nxt = st.session_state.get(f"{ed}.fmt.next", 0)
-    st.session_state[f"{ed}.fmt.ids"] = [*_field_ids(ed), nxt]
-    st.session_state[f"{ed}.fmt.next"] = nxt + 1
-
-
-def _remove_field(ed: str, fid: int) -> None:
-    st.session_state[f"{ed}.fmt.ids"] = [i for i in _field_ids(ed) if i != fid]
+def _put_field(ed: str, gen: int, fid: int, f: AnswerField) -> None:
+    st.session_state[f"{ed}.fmt{gen}.{fid}.name"] = f.name
+    st.session_state[f"{ed}.fmt{gen}.{fid}.kind"] = f.kind
+    st.session_state[f"{ed}.fmt{gen}.{fid}.req"] = f.required
+    st.session_state[f"{ed}.fmt{gen}.{fid}.desc"] = f.description
 
 
 def _current_fields(ed: str, gen: int) -> list[AnswerField]:
@@ -139,7 +138,7 @@ def _current_fields(ed: str, gen: int) -> list[AnswerField]:
                         state.get(f"{ed}.fmt{gen}.{fid}.kind", "text"),
                         state.get(f"{ed}.fmt{gen}.{fid}.req", True),
                         state.get(f"{ed}.fmt{gen}.{fid}.desc", ""))
-            for fid in _field_ids(ed)]
+            for fid in _row_ids(f"{ed}.fmt")]
 
 
 def _mode_changed(ed: str, gen: int) -> None:
@@ -154,19 +153,13 @@ def _mode_changed(ed: str, gen: int) -> None:
         if schema:
             st.session_state[f"{ed}.fmt.json"] = json.dumps(schema, indent=2)
             st.session_state[f"{ed}.fmt.custom"] = False
-    elif mode == FIELDS and not _field_ids(ed):
+    elif mode == FIELDS and not _row_ids(f"{ed}.fmt"):
         try:
             fields = fields_from_schema(parse_schema(st.session_state.get(f"{ed}.fmt.json")))
         except AnswerFormatError:
             return
         for f in fields or []:
-            fid = st.session_state.get(f"{ed}.fmt.next", 0)
-            st.session_state[f"{ed}.fmt.ids"] = [*_field_ids(ed), fid]
-            st.session_state[f"{ed}.fmt.next"] = fid + 1
-            st.session_state[f"{ed}.fmt{gen}.{fid}.name"] = f.name
-            st.session_state[f"{ed}.fmt{gen}.{fid}.kind"] = f.kind
-            st.session_state[f"{ed}.fmt{gen}.{fid}.req"] = f.required
-            st.session_state[f"{ed}.fmt{gen}.{fid}.desc"] = f.description
+            _put_field(ed, gen, _add_row(f"{ed}.fmt"), f)
 
 
 def answer_format_editor(ed: str, gen: int) -> tuple[dict[str, Any] | None, str | None]:
@@ -215,7 +208,7 @@ def _fields(ed: str, gen: int) -> tuple[dict[str, Any] | None, str | None]:
     st.caption("List what the answer must contain. Each answer is checked as JSON with "
                "these fields; say so in the system message or show it in an example.")
     fields: list[AnswerField] = []
-    for n, fid in enumerate(_field_ids(ed), start=1):
+    for n, fid in enumerate(_row_ids(f"{ed}.fmt"), start=1):
         c_name, c_kind, c_desc, c_req, c_rm = st.columns([3, 2, 3.4, 1.5, 1.9],
                                                          vertical_alignment="bottom")
         name = c_name.text_input(f"Field {n} name", key=keep(f"{ed}.fmt{gen}.{fid}.name", ""),
@@ -227,10 +220,10 @@ def _fields(ed: str, gen: int) -> tuple[dict[str, Any] | None, str | None]:
                                  key=keep(f"{ed}.fmt{gen}.{fid}.desc", ""))
         req = c_req.checkbox("Required", key=keep(f"{ed}.fmt{gen}.{fid}.req", True))
         c_rm.button("Remove", key=f"{ed}.fmt.rm.{fid}", icon=":material/delete:",
-                    help=f"Remove field {n}", on_click=_remove_field, args=(ed, fid))
+                    help=f"Remove field {n}", on_click=_remove_row, args=(f"{ed}.fmt", fid))
         fields.append(AnswerField(name, kind, req, desc))
     st.button("Add a field", key=f"{ed}.fmt.add", icon=":material/add:",
-              on_click=_add_field, args=(ed,))
+              on_click=_add_row, args=(f"{ed}.fmt",))
     if not fields:
         problem = "Add at least one field, or pick Free text."
         st.caption(problem)

@@ -15,6 +15,18 @@ class EndPage(Exception):  # noqa: N818 - a signal, not an error
     """A page has drawn all it has (an empty state); the shell catches it."""
 
 
+def flash(key: str, kind: str, text: str) -> None:
+    """Queue a note ("success", "info", "warning" or "error") for the page's next
+    run, so it is seen after the `st.rerun()` that shows the new state."""
+    st.session_state.setdefault(key, []).append((kind, text))
+
+
+def show_flashes(key: str) -> None:
+    """Show, once, the notes queued under `key`."""
+    for kind, text in st.session_state.pop(key, []):
+        getattr(st, kind)(text)
+
+
 def end_page() -> None:
     """Stop drawing this page but let the shell finish: st.stop() would also stop the
     shell's sidebar (providers and today's spend) after the page. A page run on its

@@ -9,6 +9,7 @@ import streamlit as st
 
 from app import auth, handles
 from app.state import keep
+from app.widgets import flash, show_flashes
 from core.access import ROLES, TrellisError
 from core.telemetry.models import utcnow
 
@@ -65,8 +66,7 @@ def _action(code: str) -> str:
     return f"{thing}: {what.replace('_', ' ')}" if what else code
 
 
-for kind, text in st.session_state.pop(FLASH, []):
-    getattr(st, kind)(text)
+show_flashes(FLASH)
 users_tab, keys_tab, audit_tab = st.tabs(["Users and roles", "API keys", "Audit trail"])
 
 
@@ -109,7 +109,7 @@ with users_tab:
             try:
                 access.add_user(me, name, role, password or None)
                 # Shown after the rerun that puts the user in the table.
-                st.session_state[FLASH] = [("success", f"User '{name.strip()}' added as {role}.")]
+                flash(FLASH, "success", f"User '{name.strip()}' added as {role}.")
                 st.rerun()
             except TrellisError as err:
                 st.error(err.user_message)

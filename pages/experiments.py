@@ -10,7 +10,7 @@ import streamlit as st
 
 from app import auth, handles
 from app.state import keep
-from app.widgets import end_page
+from app.widgets import end_page, flash, show_flashes
 from core.evals.results import EvalStore
 from core.prompts import PromptError
 from core.prompts.experiments import METRICS, UNITS, Variant, plan
@@ -30,12 +30,7 @@ st.title("Experiments")
 st.caption("Try a new prompt version or model on part of the live traffic. Each user keeps "
            "one variant; results stay valid however often you look.")
 
-for kind, text in st.session_state.pop(FLASH, []):
-    getattr(st, kind)(text)
-
-
-def _flash(kind: str, text: str) -> None:
-    st.session_state.setdefault(FLASH, []).append((kind, text))
+show_flashes(FLASH)
 
 
 def _act(fn, ok: str):  # noqa: ANN001, ANN202 - a core call and its success sentence
@@ -44,7 +39,7 @@ def _act(fn, ok: str):  # noqa: ANN001, ANN202 - a core call and its success sen
     except PromptError as err:
         st.error(err.user_message)
         return None
-    _flash("success", ok)
+    flash(FLASH, "success", ok)
     st.rerun()
     return result
 
@@ -143,7 +138,7 @@ if can_write and prompts:
                 st.error(err.user_message)
             else:
                 st.session_state[OPEN] = made.name
-                _flash("success", f"Created '{made.name}' as a draft; start it when ready.")
+                flash(FLASH, "success", f"Created '{made.name}' as a draft; start it when ready.")
                 st.rerun()
 elif not can_write:
     st.info("Your role can look at experiments but not change them; ask an admin for the "
@@ -335,7 +330,7 @@ if exp.state != "stopped":
             except PromptError as err:
                 st.error(err.user_message)
             else:
-                _flash("success" if done.passed else "warning", done.sentence)
+                flash(FLASH, "success" if done.passed else "warning", done.sentence)
                 st.rerun()
     if winner is None:
         st.caption("No variant has beaten the control yet.")

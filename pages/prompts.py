@@ -12,6 +12,7 @@ from app import auth, handles, rag_widgets
 from app import prompt_editor as pe
 from app import prompt_widgets as pw
 from app.state import forget, keep
+from app.widgets import flash, show_flashes
 from core.guards import PolicyStore
 from core.prompts import (
     LATEST,
@@ -38,12 +39,7 @@ if not can_write:
     st.info("Your role can look at prompts but not change them; ask an admin for the "
             "editor role.")
 
-for kind, text in st.session_state.pop(FLASH, []):
-    getattr(st, kind)(text)
-
-
-def _flash(kind: str, text: str) -> None:
-    st.session_state.setdefault(FLASH, []).append((kind, text))
+show_flashes(FLASH)
 
 
 def _when(ts) -> str:  # noqa: ANN001 - datetime or None
@@ -71,7 +67,7 @@ with (
             note = "" if created.name == new_name.strip() else (
                 f" (names use lowercase letters, digits and dashes, so '{new_name}' "
                 f"is saved as '{created.name}')")
-            _flash("success", f"Created prompt '{created.name}'{note}. Write its messages "
+            flash(FLASH, "success", f"Created prompt '{created.name}'{note}. Write its messages "
                               "below and save the first version.")
             st.session_state[OPEN] = created.name
             auth.record("prompt.create", created.name)
@@ -127,7 +123,7 @@ if prompt.archived:
         auth.require("prompts.write")
         reg.restore(name, by=me)
         auth.record("prompt.restore", name)
-        _flash("success", f"Restored '{name}'; apps can use it again.")
+        flash(FLASH, "success", f"Restored '{name}'; apps can use it again.")
         st.rerun()
 label_text = ", ".join(f"{lab.name} → v{lab.version}" for lab in prompt.labels
                        if lab.version is not None) or "no labels set yet"
@@ -164,7 +160,7 @@ def _confirm_box() -> None:
         else:
             auth.record("prompt.label_move", f"{name}:{pending['label']}",
                         before=current, after=pending["version"])
-            _flash("success", f"'{pending['label']}' now points at v{pending['version']}.")
+            flash(FLASH, "success", f"'{pending['label']}' now points at v{pending['version']}.")
             st.session_state.pop(CONFIRM, None)
             st.session_state.pop("prompts.confirm.reason", None)
             st.rerun()
@@ -182,7 +178,7 @@ with st.expander("Purpose and tags"), st.form(f"prompts.details.{name}", border=
         auth.require("prompts.write")
         reg.update_details(name, by=me, description=desc,
                            tags=[t for t in tag_text.split(",") if t.strip()])
-        _flash("success", "Saved the purpose and tags.")
+        flash(FLASH, "success", "Saved the purpose and tags.")
         st.rerun()
 
 _confirm_box()
@@ -412,11 +408,11 @@ with edit_tab:
                     extra = " It is production now (first version)." if n == 1 else (
                         " Production is still "
                         f"v{prompt.production_version}; make v{n} production in History.")
-                    _flash("success", f"Saved version {n}.{extra}")
+                    flash(FLASH, "success", f"Saved version {n}.{extra}")
                     # Applied before the widgets are drawn on the rerun.
                     st.session_state[f"{ed}.saved"] = n
                 else:
-                    _flash("info", f"Nothing changed since version {n}, so no new version "
+                    flash(FLASH, "info", f"Nothing changed since version {n}, so no new version "
                                    "was saved.")
                 st.rerun()
 
@@ -509,7 +505,7 @@ with labels_tab:
     if p2.button("Unprotect" if is_protected else "Protect", key="prompts.lab.protect"):
         auth.require("labels.protected")
         reg.set_protected(name, guarded, not is_protected, by=me)
-        _flash("success", f"'{guarded}' is {'no longer ' if is_protected else ''}protected.")
+        flash(FLASH, "success", f"'{guarded}' is {'no longer ' if is_protected else ''}protected.")
         st.rerun()
     with st.form("prompts.lab.add", clear_on_submit=True):
         a1, a2 = st.columns([2, 1], vertical_alignment="bottom")
@@ -522,7 +518,7 @@ with labels_tab:
             except PromptError as err:
                 st.error(err.user_message)
             else:
-                _flash("success", f"Added label '{made.name}'.")
+                flash(FLASH, "success", f"Added label '{made.name}'.")
                 st.rerun()
     with st.expander("Archive", expanded=False):
         st.caption("An archived prompt is hidden from the list and no longer served; its "
@@ -531,5 +527,5 @@ with labels_tab:
             auth.require("prompts.write")
             reg.archive(name, by=me)
             auth.record("prompt.archive", name)
-            _flash("success", f"Archived '{name}'.")
+            flash(FLASH, "success", f"Archived '{name}'.")
             st.rerun()

@@ -289,6 +289,7 @@ class Engine:
             stop=req.stop,
             timeout=req.timeout,
             extra=req.options.get("provider_params"),
+            json_schema=req.options.get("json_schema"),
         )
 
     def _call_provider(self, ctx: CallContext) -> dict[str, Any] | None:

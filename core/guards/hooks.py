@@ -422,6 +422,7 @@ class Guards:
             top_p=req.top_p,
             stop=req.stop,
             timeout=timeout,
+            json_schema=schema,
         )
         again = ctx.provider.complete(repair)
         usage = ctx.result.usage

@@ -76,12 +76,14 @@ class AnthropicProvider:
 
     def _params(self, request: ChatRequest) -> dict[str, Any]:
         # Anthropic takes the system prompt as a parameter, not a message.
-        system = "\n\n".join(m.content for m in request.messages if m.role == "system")
+        # A requested JSON Schema goes in as an instruction: there is no schema parameter.
+        messages = request.schema_messages()
+        system = "\n\n".join(m.content for m in messages if m.role == "system")
         params: dict[str, Any] = {
             "model": request.model,
             "messages": [
                 {"role": m.role, "content": m.content}
-                for m in request.messages
+                for m in messages
                 if m.role != "system"
             ],
             "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,

@@ -8,6 +8,7 @@ what cost tracking and time-to-first-token need.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -19,6 +20,27 @@ Role = Literal["system", "user", "assistant"]
 class Message:
     role: Role
     content: str
+
+
+JSON_INSTRUCTION = (
+    "Answer with one JSON value only: no other text and no code fence. "
+    "It must match this JSON Schema:\n{schema}"
+)
+
+
+def with_json_instruction(messages: list[Message], schema: dict[str, Any]) -> list[Message]:
+    """`messages` with the JSON instruction at the end of the (first) system message.
+
+    Small models rarely answer in JSON from a schema alone; with the instruction, and
+    a grammar where the provider has one, they do.
+    """
+    note = JSON_INSTRUCTION.format(schema=json.dumps(schema, ensure_ascii=False))
+    out = list(messages)
+    for i, m in enumerate(out):
+        if m.role == "system":
+            out[i] = Message("system", f"{m.content}\n\n{note}" if m.content else note)
+            return out
+    return [Message("system", note), *out]
 
 
 @dataclass(slots=True)
@@ -35,6 +57,16 @@ class ChatRequest:
     #: Provider-specific parameters (seed, penalties) sent as they are by adapters whose
     #: API takes them (the OpenAI-compatible ones); others ignore them.
     extra: dict[str, Any] | None = None
+    #: The answer must be one JSON value matching this JSON Schema. Every adapter
+    #: sends `schema_messages` (the instruction); those that can also constrain
+    #: generation do (OpenAI-compatible: `response_format`; local: a grammar).
+    json_schema: dict[str, Any] | None = None
+
+    def schema_messages(self) -> list[Message]:
+        """The messages with the JSON instruction added to the system prompt, if needed."""
+        if self.json_schema is None:
+            return self.messages
+        return with_json_instruction(self.messages, self.json_schema)
 
 
 @dataclass(slots=True)

@@ -16,7 +16,9 @@ A GGUF named by TRELLIS_LOCAL_MODEL_PATH is served beside them as
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
+import json
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -127,6 +129,21 @@ BUNDLED_MODELS: tuple[LocalModel, ...] = (
     LocalModel(SMOLLM2_ID, smollm2_model_path, _smollm2_missing, "template"),
     LocalModel(GEMMA_ID, bundled_model_path, _gemma_missing, "completion"),
 )
+
+
+@functools.lru_cache(maxsize=32)
+def _json_grammar(schema_json: str) -> Any | None:
+    """A llama.cpp grammar that only lets the model write JSON matching the schema.
+
+    None where llama.cpp cannot turn the schema into a grammar; the answer is then
+    unconstrained and the output guard's check (and its one repair) still applies.
+    """
+    from llama_cpp import LlamaGrammar
+
+    try:
+        return LlamaGrammar.from_json_schema(schema_json, verbose=False)
+    except Exception:  # noqa: BLE001 - any schema the converter cannot handle
+        return None
 
 
 def completion_prompt(messages: list[Message]) -> str:
@@ -299,6 +316,10 @@ class LocalProvider:
             args["temperature"] = request.temperature
         if request.top_p is not None:
             args["top_p"] = request.top_p
+        if request.json_schema is not None:
+            grammar = _json_grammar(json.dumps(request.json_schema, sort_keys=True))
+            if grammar is not None:
+                args["grammar"] = grammar
         return args
 
     def _translate(self, exc: Exception) -> E.TrellisError:
@@ -315,14 +336,15 @@ class LocalProvider:
             try:
                 if use_template:
                     out = llm.create_chat_completion(
-                        messages=[{"role": m.role, "content": m.content} for m in request.messages],
+                        messages=[{"role": m.role, "content": m.content}
+                                  for m in request.schema_messages()],
                         stop=request.stop,
                         **args,
                     )
                     text = out["choices"][0]["message"]["content"] or ""
                 else:
                     out = llm.create_completion(
-                        prompt=completion_prompt(request.messages),
+                        prompt=completion_prompt(request.schema_messages()),
                         stop=COMPLETION_STOPS + list(request.stop or []),
                         **args,
                     )
@@ -350,13 +372,14 @@ class LocalProvider:
             with loaded.lock:
                 try:
                     if use_template:
-                        msgs = [{"role": m.role, "content": m.content} for m in request.messages]
+                        msgs = [{"role": m.role, "content": m.content}
+                                for m in request.schema_messages()]
                         prompt_tokens = None
                         chunks = llm.create_chat_completion(
                             messages=msgs, stop=request.stop, stream=True, **args
                         )
                     else:
-                        prompt = completion_prompt(request.messages)
+                        prompt = completion_prompt(request.schema_messages())
                         prompt_tokens = len(llm.tokenize(prompt.encode("utf-8"), add_bos=True))
                         chunks = llm.create_completion(
                             prompt=prompt,
@@ -393,7 +416,7 @@ class LocalProvider:
                     # for a free model, and what the stream lets us see.
                     prompt_tokens = sum(
                         len(llm.tokenize(m.content.encode("utf-8"), add_bos=False))
-                        for m in request.messages
+                        for m in request.schema_messages()
                     )
                 acc.usage = Usage(input_tokens=prompt_tokens, output_tokens=out_tokens)
 

@@ -117,8 +117,16 @@ class OpenAIProvider:
     def _params(self, request: ChatRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
             "model": request.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": [{"role": m.role, "content": m.content}
+                         for m in request.schema_messages()],
         }
+        if request.json_schema is not None:
+            # Not strict: strict mode refuses many ordinary schemas (optional fields,
+            # formats); the output guard validates the answer either way.
+            params["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": request.json_schema},
+            }
         if request.temperature is not None:
             params["temperature"] = request.temperature
         if request.max_tokens is not None:

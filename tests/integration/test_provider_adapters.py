@@ -55,6 +55,40 @@ def test_complete_returns_text_and_usage(adapter):
         assert [m["role"] for m in body["messages"]] == ["system", "user"]
 
 
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+def test_a_json_schema_is_sent_as_an_instruction_and_where_possible_a_response_format(
+    adapter, stream
+):
+    name, provider, srv = adapter
+    req = _req(json_schema=SCHEMA)
+    if stream:
+        list(provider.stream(req))
+    else:
+        provider.complete(req)
+    body = srv.requests[-1].body
+    system = body["system"] if name == "anthropic" else body["messages"][0]["content"]
+    # The caller's own system prompt stays first; the instruction and schema follow it.
+    assert system.startswith("Be brief.\n\n")
+    assert "one JSON value only" in system and '"required": ["city"]' in system
+    if name == "openai":
+        assert body["response_format"] == {
+            "type": "json_schema",
+            "json_schema": {"name": "answer", "schema": SCHEMA},
+        }
+    else:
+        assert "response_format" not in body
+    # Without a schema nothing is added.
+    provider.complete(_req())
+    plain = srv.requests[-1].body
+    assert "response_format" not in plain
+    assert (plain["system"] if name == "anthropic" else plain["messages"][0]["content"]) == (
+        "Be brief."
+    )
+
+
 def test_stream_yields_the_text_and_fills_usage(adapter):
     _, provider, _ = adapter
     streamed = provider.stream(_req())

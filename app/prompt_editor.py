@@ -205,8 +205,8 @@ def answer_format_editor(ed: str, gen: int) -> tuple[dict[str, Any] | None, str 
 
 
 def _fields(ed: str, gen: int) -> tuple[dict[str, Any] | None, str | None]:
-    st.caption("List what the answer must contain. Each answer is checked as JSON with "
-               "these fields; say so in the system message or show it in an example.")
+    st.caption("List what the answer must contain. The model is asked to answer with "
+               "these fields, and each answer is checked against them.")
     fields: list[AnswerField] = []
     for n, fid in enumerate(_row_ids(f"{ed}.fmt"), start=1):
         c_name, c_kind, c_desc, c_req, c_rm = st.columns([3, 2, 3.4, 1.5, 1.9],

@@ -3,6 +3,7 @@ chat playground's prompt picker and "save as prompt"."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import streamlit as st
@@ -59,8 +60,10 @@ def figures(answer: dict[str, Any]) -> str:
 def run_streamed(svc: Services, request: CompletionRequest) -> dict[str, Any]:
     """Stream one request into the page; returns what to keep of the answer."""
     stream = svc.engine.stream(request)
+    slot = st.empty()
     try:
-        text = st.write_stream(stream)
+        with slot:
+            text = st.write_stream(stream)
     except TrellisError as err:
         st.error(err.user_message, icon=":material/error:")
         return {"error": err.user_message}
@@ -77,6 +80,10 @@ def run_streamed(svc: Services, request: CompletionRequest) -> dict[str, Any]:
         "cost_usd": resp.cost_usd,
         "latency_ms": resp.latency_ms,
     }
+    if answer_fields(answer["text"]) is not None:
+        # Streamed as it came; once whole, an answer in fields is shown as fields.
+        with slot.container():
+            _show_text(answer["text"])
     st.caption(figures(answer))
     return answer
 
@@ -116,8 +123,46 @@ def show_answer(answer: dict[str, Any]) -> None:
     if answer.get("error"):
         st.error(answer["error"], icon=":material/error:")
         return
-    st.markdown(answer["text"] or "_(empty answer)_")
+    _show_text(answer["text"])
     st.caption(figures(answer))
+
+
+def _show_text(text: str | None) -> None:
+    fields = answer_fields(text)
+    if fields is None:
+        st.markdown(text or "_(empty answer)_")
+        return
+    # An answer in the prompt's answer format reads as its fields, not as JSON.
+    st.markdown("\n".join(f"- **{k}**: {_field_text(v)}" for k, v in fields.items())
+                or "_(no fields)_")
+    with st.expander("As JSON"):
+        st.code(text or "", language="json")
+
+
+def answer_fields(text: str | None) -> dict[str, Any] | None:
+    """The answer's fields when it is one JSON object (a ```json fence allowed), else None."""
+    body = (text or "").strip()
+    if body.startswith("```"):
+        body = body.strip("`").removeprefix("json").strip()
+    if not body.startswith("{"):
+        return None
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _field_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(_field_text(v) for v in value) or "(none)"
+    if value is None:
+        return "(empty)"
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
 
 
 # -- the chat playground ----------------------------------------------------

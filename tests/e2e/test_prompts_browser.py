@@ -187,6 +187,15 @@ def test_a_non_engineer_creates_tries_saves_compares_deploys_and_rolls_back(
     _see(browser, "Saved version 2. Production is still v1")
     _settle(browser)
     _shot(browser, "3-saved-v2")
+    # With an answer format the default local model answers in its fields, shown as
+    # a list rather than raw JSON.
+    _click(browser, "Try the draft")
+    wait_for(browser, "the answer's greeting field", lambda d: any(
+        c.text.strip().startswith("greeting:")
+        for c in d.find_elements(CSS, '[data-testid="stMarkdownContainer"] li')
+        if c.is_displayed()), timeout=ANSWER_TIMEOUT_S)
+    _settle(browser)
+    _shot(browser, "3b-tried-with-answer-format")
 
     _tab(browser, "Compare versions")
     wait_for(browser, "the diff", lambda d: any(

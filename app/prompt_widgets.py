@@ -83,7 +83,7 @@ def run_streamed(svc: Services, request: CompletionRequest) -> dict[str, Any]:
     if answer_fields(answer["text"]) is not None:
         # Streamed as it came; once whole, an answer in fields is shown as fields.
         with slot.container():
-            _show_text(answer["text"])
+            show_text(answer["text"])
     st.caption(figures(answer))
     return answer
 
@@ -123,11 +123,11 @@ def show_answer(answer: dict[str, Any]) -> None:
     if answer.get("error"):
         st.error(answer["error"], icon=":material/error:")
         return
-    _show_text(answer["text"])
+    show_text(answer["text"])
     st.caption(figures(answer))
 
 
-def _show_text(text: str | None) -> None:
+def show_text(text: str | None) -> None:
     fields = answer_fields(text)
     if fields is None:
         st.markdown(text or "_(empty answer)_")

@@ -248,7 +248,10 @@ def _render_answer(answer: dict) -> None:
         st.caption(answer["model"])
         guard_widgets.render_report(answer)
         return
-    st.markdown(rag_widgets.answer_markdown(answer) or "_(empty answer)_")
+    if prompt_widgets.answer_fields(answer.get("text")) is not None:
+        prompt_widgets.show_text(answer["text"])  # a prompt's answer format: its fields
+    else:
+        st.markdown(rag_widgets.answer_markdown(answer) or "_(empty answer)_")
     note = _fallback_note(answer)
     if note:
         st.caption(f":material/alt_route: {note}")

@@ -1,6 +1,7 @@
 """Train the prompt-injection classifier and write its coefficients into core/guards.
 
     PYTHONPATH=. python scripts/train_injection.py [--seed N] [--no-loso]
+        [--vectors-cache FILE]
 
 Reads the labelled files in scripts/injection_data/ (sources and licences in
 the README there):
@@ -26,7 +27,10 @@ as before: seed 20240611 on the whole file); the 20 % is never trained on and
 bench/guard_quality.py measures on it. Features (core.guards.injection.features):
 MiniLM sentence embedding, hashed character 2-5-grams, and the heuristic
 rules' hits. Logistic regression with sample weights that give every source,
-and both classes within it, the same total weight; C chosen by 5-fold CV.
+and both classes within it, the same total weight; C chosen by the mean ROC
+AUC over the sources with each source left out of training in turn (its
+training rows only; the held-out 20 % stays unseen), so C suits text of an
+unseen style.
 Leave-one-source-out: for each source, a model trained on the others' training
 rows is scored on all of that source's rows.
 
@@ -214,21 +218,30 @@ def fit(x, y: np.ndarray, weights: np.ndarray, c: float):  # noqa: ANN001, ANN20
     return LogisticRegression(C=c, max_iter=5000).fit(x, y, sample_weight=weights)
 
 
-def choose_c(x, y: np.ndarray, weights: np.ndarray, seed: int) -> tuple[float, np.ndarray]:  # noqa: ANN001
-    """C with the best 5-fold ROC AUC, and that C's out-of-fold scores."""
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold
+def choose_c(x, y: np.ndarray, groups: list[str]) -> tuple[float, np.ndarray, float]:  # noqa: ANN001
+    """C with the best mean ROC AUC on a source none of the training rows came from.
 
-    folds = list(StratifiedKFold(n_splits=5, shuffle=True, random_state=seed).split(x, y))
+    Folds are the sources (each left out in turn, trained on the others' training rows,
+    balanced again), so C is picked for text of an unseen style rather than for more rows
+    of the same templates (random 5-fold CV picked the largest C, which memorises them).
+    Returns C, its out-of-source scores and their mean per-source ROC AUC.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    names = sorted(set(groups))
+    g = np.array(groups)
     best = (-1.0, C_GRID[0], None)
     for c in C_GRID:
         oof = np.zeros(len(y))
-        for tr, te in folds:
-            oof[te] = fit(x[tr], y[tr], weights[tr], c).predict_proba(x[te])[:, 1]
-        auc = roc_auc_score(y, oof)
-        if auc > best[0] + 1e-9:
-            best = (auc, c, oof)
-    return best[1], best[2]
+        aucs = []
+        for name in names:
+            te, tr = g == name, g != name
+            w = balanced_weights(list(g[tr]), y[tr])
+            oof[te] = fit(x[tr], y[tr], w, c).predict_proba(x[te])[:, 1]
+            aucs.append(roc_auc_score(y[te], oof[te]))
+        if float(np.mean(aucs)) > best[0] + 1e-9:
+            best = (float(np.mean(aucs)), c, oof.copy())
+    return best[1], best[2], best[0]
 
 
 def train(sources: dict[str, dict], seed: int, loso: bool = True, vectors=None) -> dict:  # noqa: ANN001
@@ -259,7 +272,7 @@ def train(sources: dict[str, dict], seed: int, loso: bool = True, vectors=None) 
     y = np.concatenate(tr_y)
     x = feats(tr_texts)
     w = balanced_weights(tr_groups, y)
-    c, oof = choose_c(x, y, w, seed)
+    c, oof, source_cv_auc = choose_c(x, y, tr_groups)
     model = fit(x, y, w, c)
     threshold = threshold_at_fpr(y, oof)
 
@@ -294,7 +307,7 @@ def train(sources: dict[str, dict], seed: int, loso: bool = True, vectors=None) 
         "intercept": float(model.intercept_[0]),
         "threshold": threshold,
         "C": c,
-        "cv_roc_auc": round(float(roc_auc_score(y, oof)), 4),
+        "cv_roc_auc": round(source_cv_auc, 4),
         "held_out": held_out,
         "leave_one_source_out": leave_one_out,
         "train_rows": {n: len(sources[n]["train"][0]) for n in names},
@@ -302,10 +315,42 @@ def train(sources: dict[str, dict], seed: int, loso: bool = True, vectors=None) 
     }
 
 
+def cached_vectors(texts: list[str], path: Path | None) -> dict[str, np.ndarray]:
+    """MiniLM vectors for `texts`, reusing (and extending) the cache file at `path`.
+
+    The cache maps the SHA-256 of a text to its vector; the same model on the same
+    machine gives the same vectors, so a rerun after editing the data embeds only the
+    new texts (the full set takes minutes on a small machine)."""
+    from core.rag.embeddings import embed
+
+    unique = sorted(set(texts))
+    keys = [hashlib.sha256(t.encode()).hexdigest() for t in unique]
+    cache: dict[str, np.ndarray] = {}
+    if path is not None and path.exists():
+        with np.load(path, allow_pickle=False) as data:
+            cache = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
+    missing = [t for t, k in zip(unique, keys, strict=True) if k not in cache]
+    if missing:
+        print(f"embedding {len(missing)} texts", flush=True)
+        for k, v in zip(
+            [hashlib.sha256(t.encode()).hexdigest() for t in missing], embed(missing), strict=True
+        ):
+            cache[k] = v
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            order = sorted(cache)
+            np.savez(path, keys=np.array(order), vectors=np.stack([cache[k] for k in order]))
+    return {t: cache[k] for t, k in zip(unique, keys, strict=True)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=SPLIT_SEED)
     parser.add_argument("--no-loso", action="store_true", help="skip leave-one-source-out")
+    parser.add_argument(
+        "--vectors-cache", type=Path, default=None,
+        help="file keeping the MiniLM vectors between runs (e.g. /tmp/injection_vectors.npz)",
+    )  # fmt: skip
     args = parser.parse_args()
 
     from sklearn import __version__ as sk_version
@@ -318,7 +363,9 @@ def main() -> None:
     for name, s in sources.items():
         print(f"{name}: train {len(s['train'][0])} ({int(s['train'][1].sum())} injection), "
               f"held out {len(s['test'][0])}")  # fmt: skip
-    result = train(sources, args.seed, loso=not args.no_loso)
+    texts = [t for s in sources.values() for part in ("train", "test") for t in s[part][0]]
+    vectors = cached_vectors(texts, args.vectors_cache)
+    result = train(sources, args.seed, loso=not args.no_loso, vectors=vectors)
     np.savez(
         OUT_NPZ,
         coef=result["coef"],
@@ -353,6 +400,8 @@ def main() -> None:
             f"{CHAR_NGRAMS['n_features']}) + heuristic rule hits ({len(RULE_NAMES)})",
             "estimator": "LogisticRegression, sample weights equal per source and class",
             "C": result["C"],
+            "C_chosen_by": "mean ROC AUC over the sources, each scored by a model trained "
+            "without it (training rows only)",
             "threshold_fpr_0.05_cv": round(result["threshold"], 4),
             "cv_roc_auc": result["cv_roc_auc"],
         },

@@ -68,15 +68,21 @@ _RULES: list[tuple[str, str, float]] = [
     ),
     (
         "ignore_instructions_de",
-        r"\b(vergiss|vergesst|vergessen sie|ignorier(e|t|en sie)?|missachte|übergehe|"
-        r"beachte nicht)\b[\w\s,'-]{0,40}\b(alles|vorherigen?|bisherigen?|obigen?|"
-        r"vorangegangenen?|früheren?|davor|oben)\b",
+        # "alles" / "davor" / "oben", or an earlier-word with an instruction noun: "Bitte
+        # ignorieren Sie die vorherige E-Mail" and "Vergiss nicht, alles ..." are no attacks.
+        r"\b(vergiss(?!\s+nicht)|vergesst|vergessen sie|ignorier(e|t|en sie)?|missachte|"
+        r"übergehe|beachte nicht)\b[\w\s,'-]{0,40}\b(alles|davor|oben|(vorherigen?|bisherigen?|"
+        r"obigen?|vorangegangenen?|früheren?|sämtliche)\s+(\w+\s+)?(anweisungen|befehle|regeln|"
+        r"vorgaben|instruktionen|aufgaben|prompts?|informationen|texte?))\b",
         0.9,
     ),
     (
         "ignore_instructions_fr_es",
+        # "everything before" or earlier instructions, not an earlier e-mail ("ignore el
+        # correo anterior", "ne tenez pas compte du message précédent").
         r"\b(oublie[zs]?|ignore[zs]?|olvid[ae]|ignor[ae]|no sigas)\b[\w\s,'-]{0,40}\b(précède|"
-        r"précédente?s?|antérieure?s?|anterior(es)?|previas?|tout|todo)\b",
+        r"tout|todo|(instructions?|consignes|règles|ordres|instrucciones|órdenes|reglas|"
+        r"indicaciones)\s+(\w+\s+)?(précédente?s?|antérieure?s?|anteriores|previas?))\b",
         0.85,
     ),
     (
@@ -101,6 +107,35 @@ _RULES: list[tuple[str, str, float]] = [
         r"\b(pretend|act|imagine|role-?play)\b[\w\s,'-]{0,40}\b(no|without|free from|not bound by)"
         r"\b[\w\s,'-]{0,20}\b(rules|restrictions|limitations|guidelines|filters|policies|ethics)",
         0.9,
+    ),
+    # A note addressed to an AI inside someone else's text ("Note to the AI assistant
+    # reading this:", "If you are an AI summarising this page", "Hinweis an die KI"):
+    # documents written for people do not talk to the model that reads them. A user
+    # greeting the assistant ("Hey ChatGPT, ...") is no such note, nor a note that is only
+    # mentioned ("is there a note for the assistant?"): the note form needs its colon.
+    (
+        "addressed_to_ai",
+        r"\b(note|message|instructions?|reminder|hinweis|nachricht|anweisung|remarque|nota)"
+        r"\b[\w\s,'-]{0,12}\b(to|for|an|für|pour|para)\s+(the\s+|any\s+|die\s+|l'|la\s+|el\s+)?"
+        r"(ai|a\.i\.|ai (assistant|agent|model)s?|assistant|language models?|llms?|chatbots?|"
+        r"ki|ki-assistent(en)?|sprachmodell(e)?|ia|asistente( de ia)?)\b(?![\s-]+(manager|director|"
+        r"professor|coach|editor|teacher|team|researchers?|developers?|engineers?|community|"
+        r"group|lab|ethics|policy|act|safety|regulation|course|project))[\w\s,'-]{0,30}:"
+        r"|<!--\s*(assistant|ai|llm|system|instructions?)\b"
+        r"|\b(for|to) the (ai|assistant|llm|chatbot|language model) only\b"
+        r"|\b(if|when) you are an? (ai|llm|large language model|language model|ai assistant|"
+        r"chatbot)\b|\bwenn du eine? (ki|sprachmodell|ki-assistent|chatbot)\b"
+        r"|\bsi (tu es|eres) un[ae]? (ia|intelligence artificielle|inteligencia artificial)\b",
+        0.8,
+    ),
+    # A change of task announced mid-prompt ("New task:", "Neue Aufgabe:", "Now forget all
+    # that and ..."): a weak cue, below any threshold alone, a feature for the classifier.
+    (
+        "task_switch",
+        r"\b(new task|neue aufgabe|nouvelle tâche|nueva tarea)\s*:"
+        r"|\bnow (forget|ignore|disregard)\b|\bjetzt (vergiss|ignoriere)\b"
+        r"|\b(maintenant oublie|ahora olvida)\b",
+        0.4,
     ),
     (
         "fake_delimiter",

@@ -33,11 +33,24 @@ PROVENANCE_PATH = Path(__file__).with_name("injection_model.json")
 _RULES: list[tuple[str, str, float]] = [
     (
         "ignore_instructions",
-        r"\b(ignore|disregard|forget|override|bypass)\b[\w\s,'-]{0,40}\b(previous|prior|"
+        r"(?<!n't )(?<!not )(?<!never )\b(ignore|disregard|forget|override|bypass)\b"
+        r"[\w\s,'-]{0,40}\b(previous|prior|"
         r"above|earlier|preceding|all|your|system|initial|original)\b[\w\s,'-]{0,30}\b("
         r"instructions?|prompts?|rules|directions|guidelines|programming|restrictions|"
         r"constraints)\b",
         0.95,
+    ),
+    # The same override with other verbs and nouns: "stop following your earlier
+    # directions", "skip all prior orders", "forget your previous task". Not "don't
+    # forget the previous tasks".
+    (
+        "drop_earlier_orders",
+        r"(?<!n't )(?<!not )(?<!never )\b(forget|disregard|ignore|skip|drop|discard|abandon|"
+        r"throw away|set aside|stop following|do not follow|don't follow|no longer follow)\b"
+        r"[\w\s,'-]{0,25}\b(previous|prior|above|earlier|preceding|former)\b[\w\s,'-]{0,15}?\b("
+        r"orders?|tasks?|assignments?|commands?|directives?|guidance|directions?|instructions?|"
+        r"rules|guidelines)\b",
+        0.85,
     ),
     (
         "new_instructions",
@@ -61,7 +74,8 @@ _RULES: list[tuple[str, str, float]] = [
     ),
     (
         "forget_everything",
-        r"\b(forget|ignore|disregard|never mind|drop)\b\s+(about\s+)?(everything|all|anything|"
+        r"\b(forget|ignore|disregard|never mind|drop|skip|throw away|stop following|"
+        r"do not follow|don't follow)\b\s+(about\s+)?(everything|all|anything|"
         r"whatever)\b[\w\s,'-]{0,20}\b(above|before|previous(ly)?|prior|so far|you (were|have "
         r"been) told|came before|preceding)\b",
         0.9,
@@ -73,7 +87,11 @@ _RULES: list[tuple[str, str, float]] = [
         r"\b(vergiss(?!\s+nicht)|vergesst|vergessen sie|ignorier(e|t|en sie)?|missachte|"
         r"übergehe|beachte nicht)\b[\w\s,'-]{0,40}\b(alles|davor|oben|(vorherigen?|bisherigen?|"
         r"obigen?|vorangegangenen?|früheren?|sämtliche)\s+(\w+\s+)?(anweisungen|befehle|regeln|"
-        r"vorgaben|instruktionen|aufgaben|prompts?|informationen|texte?))\b",
+        r"vorgaben|instruktionen|aufgaben|prompts?|informationen|texte?)"
+        r"|(vorherigen?|bisherigen?|obigen?|vorangegangenen?|früheren?)(?=\s*([.,;:!]|und\b|"
+        r"dann\b)))\b"
+        r"|\b(vergiss|ignorier(e|en sie)?|missachte)\s+(jetzt\s+|bitte\s+|nun\s+)?(deine|ihre|"
+        r"alle|sämtliche)\s+(anweisungen|befehle|regeln|vorgaben|instruktionen|richtlinien)\b",
         0.9,
     ),
     (
@@ -82,14 +100,19 @@ _RULES: list[tuple[str, str, float]] = [
         # correo anterior", "ne tenez pas compte du message précédent").
         r"\b(oublie[zs]?|ignore[zs]?|olvid[ae]|ignor[ae]|no sigas)\b[\w\s,'-]{0,40}\b(précède|"
         r"tout|todo|(instructions?|consignes|règles|ordres|instrucciones|órdenes|reglas|"
-        r"indicaciones)\s+(\w+\s+)?(précédente?s?|antérieure?s?|anteriores|previas?))\b",
+        r"indicaciones)\s+(\w+\s+)?(précédente?s?|antérieure?s?|anteriores|previas?))\b"
+        r"|\b(ignora|olvida|ignore|olvide|oublie|ignorez|oubliez)\s+(tus|todas (las|tus)|toutes "
+        r"(les|tes)|tes|vos)\s+(órdenes|instrucciones|reglas|indicaciones|instructions|consignes|"
+        r"règles)\b",
         0.85,
     ),
     (
         "role_switch",
         r"\b(from now on|von nun an|ab jetzt|ab sofort|à partir de maintenant|a partir de ahora)"
         r"\b[\w\s,'-]{0,15}\b(you are|you're|you will|bist du|du bist|tu es|eres)\b"
-        r"|\b(you are no longer|du bist kein|jetzt bist du|now you are)\b",
+        r"|\b(you are no longer|du bist kein|jetzt bist du|now you are)\b"
+        r"|\b(gelten|there are|you have)\s+(jetzt\s+|now\s+)?(keine|no)\s+(regeln|rules|"
+        r"restrictions|grenzen|limits)\s+(mehr|anymore|any more)\b",
         0.8,
     ),
     (

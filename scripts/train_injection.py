@@ -65,10 +65,13 @@ C_GRID = (0.3, 1.0, 3.0, 10.0)
 SOURCE_NOTES = {
     "llm-warden": "github.com/jackhhao/llm-warden datasets/balanced/"
     "jailbreak_dataset_train_balanced.csv (MIT)",
-    "tpl-en": "trellis_templates.csv, English overrides, role switches and questions (Trellis)",
-    "tpl-multilingual": "trellis_templates.csv, German/French/Spanish (Trellis)",
-    "tpl-documents": "trellis_templates.csv, injections hidden in documents and clean documents, "
-    "plus (benign) bench/rag_queries.json and the paragraphs of data/samples/ (Trellis)",
+    "tpl-en": "trellis_templates.csv, English overrides, task switches, role switches and "
+    "questions, with innocent lookalikes (Trellis)",
+    "tpl-multilingual": "trellis_templates.csv, the same in German/French/Spanish (Trellis)",
+    "tpl-documents": "trellis_templates.csv, instructions hidden in e-mails, web pages, tool "
+    "output, CVs, code and chat logs (notes to the AI, hidden markup, fake turns, off-topic "
+    "tasks) in four languages, the same documents clean or with requests to their human "
+    "reader, plus (benign) bench/rag_queries.json and the paragraphs of data/samples/ (Trellis)",
     "bipia-email": "github.com/microsoft/BIPIA benchmark/ e-mails with its text and code attack "
     "instructions inserted, the same e-mails clean, and the text attacks alone as benign "
     "requests (MIT); BIPIA's train/test split",
@@ -275,6 +278,12 @@ def train(sources: dict[str, dict], seed: int, loso: bool = True, vectors=None) 
     c, oof, source_cv_auc = choose_c(x, y, tr_groups)
     model = fit(x, y, w, c)
     threshold = threshold_at_fpr(y, oof)
+    # Calibration: shift the intercept so that 0.5 (the policies' threshold) sits where
+    # the out-of-source scores above had a false-positive rate of 5 %. Ranks, ROC AUC and
+    # TPR at a fixed FPR do not change; the flag/block decision at 0.5 gets fewer false
+    # alarms on text of a style the model has not seen.
+    shift = float(np.log(threshold / (1.0 - threshold)))
+    model.intercept_ = model.intercept_ - shift
 
     def figures(yy: np.ndarray, clf: np.ndarray, texts: list[str]) -> dict:
         heur = np.array([heuristic_score(t)[0] for t in texts])
@@ -299,6 +308,7 @@ def train(sources: dict[str, dict], seed: int, loso: bool = True, vectors=None) 
             keep = np.array([g != name for g in tr_groups])
             sub = fit(x[keep], y[keep], balanced_weights(
                 [g for g in tr_groups if g != name], y[keep]), c)  # fmt: skip
+            sub.intercept_ = sub.intercept_ - shift
             texts = sources[name]["train"][0] + sources[name]["test"][0]
             yy = np.concatenate([sources[name]["train"][1], sources[name]["test"][1]])
             leave_one_out[name] = figures(yy, sub.predict_proba(feats(texts))[:, 1], texts)
@@ -306,6 +316,7 @@ def train(sources: dict[str, dict], seed: int, loso: bool = True, vectors=None) 
         "coef": model.coef_[0].astype(np.float32),
         "intercept": float(model.intercept_[0]),
         "threshold": threshold,
+        "intercept_shift": shift,
         "C": c,
         "cv_roc_auc": round(source_cv_auc, 4),
         "held_out": held_out,
@@ -403,6 +414,8 @@ def main() -> None:
             "C_chosen_by": "mean ROC AUC over the sources, each scored by a model trained "
             "without it (training rows only)",
             "threshold_fpr_0.05_cv": round(result["threshold"], 4),
+            "calibration": "intercept shifted by -logit(threshold_fpr_0.05_cv) = "
+            f"{-result['intercept_shift']:.4f}: a score of 0.5 is the out-of-source 5 % FPR point",
             "cv_roc_auc": result["cv_roc_auc"],
         },
         "held_out": result["held_out"],

@@ -10,11 +10,20 @@ same on every run) into labelled prompts of styles the llm-warden set lacks:
   Spanish;
 - `switch`: role or task switches and prompt-leak requests ("From now on you
   are ...", "Jetzt bist du ...", "print the text above");
-- `indirect`: instructions hidden in documents (e-mails, reviews, web pages)
-  addressed to the assistant that reads them;
+- `indirect`: instructions hidden in documents (e-mails, reviews, web pages;
+  second round: tickets, search results, tool output, invites, CVs, code, CSV,
+  chat logs, invoices, minutes, in four languages) as notes to the AI, hidden
+  HTML comments, fake system blocks and turns, explicit overrides or plain
+  off-topic tasks;
+- task switches after praise or a stop word ("Well done! New task: ...",
+  "Danke, das reicht. Neue Aufgabe: ..."), as `override`;
 - `benign`: questions and tasks in the same four languages, documents without
-  instructions, and innocent uses of the same words ("ignore the typos",
-  "vergiss nicht ...").
+  instructions or with requests to their human reader, and innocent uses of
+  the same words ("ignore the typos", "vergiss nicht ...", "Bitte ignorieren
+  Sie die vorherige E-Mail", "Great, thanks. Now can you ...").
+
+The second round draws from its own random stream (seed + 1), so adding to it
+leaves the first round's rows as they are.
 
 Written for this repository (same licence as Trellis); not derived from any
 evaluation set.

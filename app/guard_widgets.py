@@ -15,6 +15,7 @@ from core.guards.describe import (
     report_sentences,
     threshold_words,
 )
+from core.guards.injection import rule_words
 from core.services import Services
 
 POLICY_KEY = "chat.guard_policy"
@@ -125,7 +126,7 @@ def render_report(answer: dict[str, Any]) -> None:
                     hide_index=True, width="stretch",
                 )
         if inj and inj.get("decision") not in (None, "error"):
-            rules = ", ".join(inj.get("rules") or []) or "none"
+            rules = rule_words(inj.get("rules") or [])
             st.caption(
                 f"Prompt-injection check: score {inj.get('score', 0):.2f} of 1 (the policy acts "
                 f"at {inj.get('threshold', 0):.2f}) → {inj.get('decision')}; "

@@ -168,6 +168,35 @@ _RULES: list[tuple[str, str, float]] = [
     ),
 ]
 _COMPILED = [(n, re.compile(p, re.IGNORECASE | re.MULTILINE), s) for n, p, s in _RULES]
+
+#: What each rule saw, in words for the guard report (people never see the rule names).
+RULE_WORDS: dict[str, str] = {
+    "ignore_instructions": "asks to ignore earlier instructions",
+    "new_instructions": "gives the model new instructions",
+    "reveal_prompt": "asks for the system prompt",
+    "dan_roleplay": "jailbreak role play (developer mode, no filters)",
+    "forget_everything": "asks to forget everything before",
+    "ignore_instructions_de": "asks to ignore earlier instructions (German)",
+    "ignore_instructions_fr_es": "asks to ignore earlier instructions (French or Spanish)",
+    "drop_earlier_orders": "asks to drop earlier orders or tasks",
+    "role_switch": "tries to switch the model's role",
+    "repeat_above": "asks to repeat the text above",
+    "dan_persona": "names a known jailbreak persona",
+    "pretend_no_rules": "asks to pretend there are no rules",
+    "addressed_to_ai": "a note to the AI hidden in the text",
+    "task_switch": "a sudden change of task",
+    "fake_delimiter": "fake chat or system markers",
+}
+
+
+def rule_words(hits: list[str]) -> str:
+    """The rules' hits as one phrase for people ("none" when no rule matched)."""
+    words = []
+    for hit in hits:
+        name = hit.removeprefix("encoded:")
+        text = RULE_WORDS.get(name, name.replace("_", " "))
+        words.append(f"{text}, hidden in encoded text" if hit != name else text)
+    return "; ".join(dict.fromkeys(words)) or "none"
 _B64 = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{24,}={0,2}(?![A-Za-z0-9+/=])")
 _HEX = re.compile(r"\b(?:[0-9a-fA-F]{2}){16,}\b")
 

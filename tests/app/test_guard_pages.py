@@ -59,6 +59,10 @@ def test_blocked_message_shows_plain_error_and_report(app_env):
     assert not at.exception
     assert any("blocked this message" in e.value for e in at.error)
     assert any("message refused" in e.label for e in at.expander)
+    # The rules that matched are named in words, not by their code names.
+    shown = " ".join(c.value for c in at.caption)
+    assert "asks to ignore earlier instructions" in shown
+    assert "ignore_instructions" not in shown
     assert not app_env.completion_requests()
 
 

@@ -121,6 +121,9 @@ def main() -> None:
     parser.add_argument("--policy", default="all", help="standard, strict or all")
     parser.add_argument("--only", default="", help="pii or injection")
     parser.add_argument("--n", type=int, default=400, help="texts per Faker split")
+    parser.add_argument(
+        "--sets", default="", help="comma-separated PII sets: tune, holdout, independent, shared"
+    )
     args = parser.parse_args()
     from core.config import enforce_offline
 
@@ -144,6 +147,7 @@ def run_pii(args: argparse.Namespace) -> None:
     )
     from core.guards.policy import BUILTIN_ENTITIES, builtin_policies
 
+    wanted = set(filter(None, args.sets.split(","))) or {"tune", "holdout", "independent", "shared"}
     sets = [
         ("faker:tune (Faker, 15 locales; the split the recognizers were tuned on)",
          generate("tune", args.n)),
@@ -152,7 +156,11 @@ def run_pii(args: argparse.Namespace) -> None:
         ("independent (no Faker: CC0 popular names, OpenCage address-formatting test "
          "addresses (MIT), libphonenumber numbers; never tuned on)", generate_independent()),
     ]  # fmt: skip
-    if PII_DATA.exists():
+    sets = [s for s, key in zip(sets, ("tune", "holdout", "independent"), strict=True)
+            if key in wanted]  # fmt: skip
+    if "shared" not in wanted:
+        pass
+    elif PII_DATA.exists():
         sets.append(
             ("presidio-research generated_small.json (../shared/data/pii, MIT)",
              json.loads(PII_DATA.read_text()))

@@ -1,6 +1,7 @@
 """The PII development splits: the texts whose misses are looked at while tuning.
 
-    PYTHONPATH=. python bench/pii_dev.py [--entity PERSON|LOCATION|PHONE_NUMBER] [--show]
+    PYTHONPATH=. python bench/pii_dev.py [--entity PERSON|LOCATION|PHONE_NUMBER] [--set NAME]
+        [--show]
 
 The sets bench/guard_quality.py reports as never tuned on stay that way: the
 recognizers' third round was developed here instead.
@@ -13,7 +14,15 @@ recognizers' third round was developed here instead.
   seeds 31 and 37 (the holdout uses 90210), in short phone-word and no-cue
   templates, one of them next to an order number that must stay.
 
-`--show` prints every miss and every false positive (standard policy).
+- `places-dev` (bench/pii_places_data.py, fourth round): towns, regions,
+  countries and addresses of every Faker locale and GeoNames in templates of
+  its own, with distractor sentences full of capitalised words that are no
+  place. `places-check` is the same generator's other split (other templates
+  and seed): measured, its misses never shown.
+
+`--show` prints every miss and every false positive (standard policy) of the
+dev sets. The last column is the leak rate: gold values of any type left
+verbatim in the redacted text.
 """
 
 from __future__ import annotations
@@ -67,17 +76,27 @@ def faker_phones_dev() -> list[dict]:
     return out
 
 
-def measure(data: list[dict], entity: str, show: bool) -> tuple[float, float, int]:
-    from core.guards.pii import PiiScanner, storage_thresholds
+def places(split: str):
+    from bench.pii_places_data import generate
+
+    return lambda: generate(split, 600)
+
+
+def measure(data: list[dict], entity: str, show: bool) -> tuple[float, float, int, float]:
+    from core.guards.pii import PiiScanner, Redactor, storage_thresholds
     from core.guards.policy import builtin_policies
 
     policy = next(p for p in builtin_policies() if p.name == "standard")
     thresholds = storage_thresholds(policy.entities)
     scanner = PiiScanner()
-    tp = fn = ptp = pall = 0
+    tp = fn = ptp = pall = leaked = total = 0
     for item in data:
         text = item["full_text"]
-        found = [f for f in scanner.scan(text, thresholds) if f.entity_type == entity]
+        every = scanner.scan(text, thresholds)
+        redacted = Redactor().redact(text, every)[0]
+        total += len(item["spans"])
+        leaked += sum(s["value"] in redacted for s in item["spans"])
+        found = [f for f in every if f.entity_type == entity]
         gold = [s for s in item["spans"] if ALIAS.get(s["entity_type"], s["entity_type"]) == entity]
         for g in gold:
             hit = any(f.start < g["end_position"] and f.end > g["start_position"] for f in found)
@@ -89,12 +108,13 @@ def measure(data: list[dict], entity: str, show: bool) -> tuple[float, float, in
             pall, ptp = pall + 1, ptp + ok
             if show and not ok:
                 print(f"FP   {text[f.start:f.end]!r} {f.score:.2f} | {text[:140]!r}")
-    return ptp / max(pall, 1), tp / max(tp + fn, 1), tp + fn
+    return ptp / max(pall, 1), tp / max(tp + fn, 1), tp + fn, leaked / max(total, 1)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--entity", default="", help="one entity type (default: all three)")
+    parser.add_argument("--set", default="", help="one set (default: all)")
     parser.add_argument("--show", action="store_true", help="print misses and false positives")
     args = parser.parse_args()
     from core.config import enforce_offline
@@ -104,12 +124,17 @@ def main() -> None:
         ("independent-dev", independent_dev, "PERSON"),
         ("independent-dev", independent_dev, "LOCATION"),
         ("faker-phones-dev", faker_phones_dev, "PHONE_NUMBER"),
+        ("places-dev", places("dev"), "LOCATION"),
+        ("places-dev", places("dev"), "PERSON"),
+        ("places-check", places("check"), "LOCATION"),
+        ("places-check", places("check"), "PERSON"),
     ]
     for name, make, entity in runs:
-        if args.entity and entity != args.entity:
+        if (args.entity and entity != args.entity) or (args.set and args.set != name):
             continue
-        p, r, n = measure(make(), entity, args.show)
-        print(f"{name:<17} {entity:<13} n {n:>4}  P {p:.3f}  R {r:.3f}")
+        show = args.show and not name.endswith("-check")
+        p, r, n, leak = measure(make(), entity, show)
+        print(f"{name:<17} {entity:<13} n {n:>4}  P {p:.3f}  R {r:.3f}  leaked {leak:.1%}")
 
 
 if __name__ == "__main__":

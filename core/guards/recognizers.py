@@ -404,7 +404,17 @@ def address_candidates(text: str) -> list[tuple[int, int, float]]:
             if "v" not in rx.groupindex and score >= 0.75:
                 start, end = _extend_address(text, start, end)
             out.append((start, end, score))
+    out.extend((m.start(), m.end(), 0.85) for m in _MILITARY.finditer(text))
     return out
+
+
+# US military and diplomatic mail: "PSC 4086, Box 4342, APO AA 54685", "USNS Rhodes, FPO AE
+# 09835", "Unit 9890 Box 7983\nDPO AP 33165".
+_MILITARY = re.compile(
+    r"(?<![\w])(?:(?:PSC|CMR|Unit)[ \t]\d{1,5},?[ \t]Box[ \t]\d{1,5}"
+    r"|(?:USNS|USNV|USS|USCGC)[ \t][A-Z][\w'-]*(?:[ \t][A-Z][\w'-]*)?)"
+    r"[ \t]*(?:,[ \t]*|\n[ \t]*)(?:APO|FPO|DPO)[ \t]A[AEP][ \t]\d{5}(?![\w-])"
+)
 
 
 ADDRESS_CONTEXT = [
@@ -906,7 +916,10 @@ def _common_words() -> frozenset[str]:
         logistics design devops qa"""
     )
     greetings = _GREETINGS | _words("merhaba namaste salaam shalom aloha privet hoi servus")
-    return frozenset(_stop_words() | _NOT_NAMES | lorem | extra | _ORG_WORDS | greetings)
+    countries, towns = place_lists()
+    # The name filter's words minus its places ("london", "florida" are places here).
+    not_names = {w for w in _NOT_NAMES if w not in countries and w not in towns}
+    return frozenset(_stop_words() | not_names | lorem | extra | _ORG_WORDS | greetings)
 
 
 # A capitalised run that may name a place: "Marshall Islands", "Bosnia and Herzegovina",
@@ -936,8 +949,14 @@ _LOWER_PLACE_CUE = re.compile(
     r"originally from|i'?m from|am from|is from|are from|(?:city|town|hometown|country)\s*:)"
     r"\s+$)"
 )
+_LOWER_CUE_WORD = re.compile(r"(?i:\b(?:in|from|near|to|at|around|outside|visit(?:ing)?|"
+                             r"city|town|hometown|country)\b:?[ \t]+)")
 _LOWER_WEAK_CUE = re.compile(r"\b(?:in|from|near|to|at|around|outside|visiting|visit)\s+$")
 _LOWER_RUN = re.compile(r"[a-zà-öø-ÿā-ž][\w'’.-]*(?:[ -][a-zà-öø-ÿā-ž][\w'’.-]*){0,3}")
+_UNCASED_PLACE = re.compile(
+    rf"{_CASELESS_WORD.pattern}(?:[ \t]{_CASELESS_WORD.pattern}){{0,2}}"
+    r"|[\u4e00-\u9fff\u3040-\u30ff\uac00-\ud7af]{2,8}"
+)
 # Between two items of one list of places: "Ghent, Leuven and Namur", "between A and B".
 _PLACE_JOIN = re.compile(r"\s*(?:,|;|/|,?\s+(?:and|or|und|et|y|oder|ou)\b)\s*")
 # "Springfield, IL 62704", "Springfield, IL", "Springfield, Illinois 62704".
@@ -948,14 +967,16 @@ _US_TOWN_STATE = re.compile(
 )
 
 
-def _run_is_common(value: str, surnames: bool = True) -> bool:
+def _run_is_common(value: str, surnames: bool = True, given: bool = True) -> bool:
     """Every word of the run is a common word or a name ("North Hill", "Jordan");
-    `surnames=False` lets a surname count as a place word ("moved to Larouche")."""
+    `surnames=False` lets a surname count as a place word ("moved to Larouche"),
+    `given=False` a given name ("new york city")."""
     first, last = name_lists()
     common = _common_words()
     words = [w.strip(".'’").lower() for w in re.split(r"[\s-]+", value) if w]
     return all(
-        w in common or w in first or (surnames and w in last) or len(w) < 3 for w in words
+        w in common or (given and w in first) or (surnames and w in last) or len(w) < 3
+        for w in words
     )
 
 
@@ -967,6 +988,22 @@ def common_words_place(value: str) -> bool:
     common = _common_words()
     words = [w.strip(".,'’").lower() for w in re.split(r"[\s-]+", value) if w.strip(".,'’")]
     return bool(words) and all(w in common for w in words)
+
+
+def _name_next_to(text: str, start: int, end: int) -> bool:
+    """A capitalised word that is no common word right before or after: "Pari Devi",
+    "Haruto Ishii" (not "The Heemstede branch")."""
+    common = _common_words()
+    before = re.search(rf"({_CAP})[ \t]$", text[max(0, start - 30) : start])
+    after = re.match(rf"[ \t]({_CAP})", text[end : end + 30])
+    return any(m and m.group(1).lower().strip(".") not in common for m in (before, after))
+
+
+def _no_name_word(value: str) -> bool:
+    """No word of `value` is in a name list: spaCy's PERSON guess (0.85) is weaker
+    evidence than the place rule that found it, which then scores 0.86."""
+    first, last = name_lists()
+    return not any(w.lower() in first or w.lower() in last for w in re.split(r"[\s-]+", value))
 
 
 def _person_like(value: str) -> bool:
@@ -1032,7 +1069,8 @@ def place_candidates(text: str, tokens: Any = None) -> list[tuple[int, int, floa
                 if i == 0 and _STRONG_PLACE_CUE.search(cue_before):
                     value = run.group(0).rstrip(".,'’")
                     if not _person_like(value) and not _run_is_common(value, surnames=False):
-                        out.append((run.start(), run.start() + len(value), 0.7))
+                        score = 0.86 if _no_name_word(value) else 0.7
+                        out.append((run.start(), run.start() + len(value), score))
                         pieces.append([run.start(), run.start() + len(value), True])
                         break
                 if loose < 0:
@@ -1049,7 +1087,7 @@ def place_candidates(text: str, tokens: Any = None) -> list[tuple[int, int, floa
             i = j
             before = text[max(0, a - 40) : a]
             cue = bool(_PLACE_CUE.search(before) or _STRONG_PLACE_CUE.search(before))
-            common = low in first or low in last or low in common_words
+            common = low in _NOT_NAMES or low in first or low in last or low in common_words
             # After "born in", "flew from", "City:" a listed place outranks spaCy's
             # PERSON guess (0.85) and a name cue (0.9) for the same words ("flew from Sofia").
             strong = bool(_STRONG_PLACE_CUE.search(before))
@@ -1064,11 +1102,25 @@ def place_candidates(text: str, tokens: Any = None) -> list[tuple[int, int, floa
                 if strong or (cue and not common) or then_low in countries or then_low in regions:
                     # Over spaCy's PERSON guess (0.85) when no name list knows the word.
                     score = 0.95 if strong else 0.86 if cue and not common else 0.65
-                elif not common and not _run_is_common(text[a:b]) and _propn_only(a, b, tokens):
-                    score = 0.6
+                elif (
+                    not common
+                    and not _name_next_to(text, a, b)
+                    and not _run_is_common(text[a:b])
+                    and _propn_only(a, b, tokens)
+                ):
+                    # On its own: the whole capitalised run ("Pari Devi" is a name).
+                    score = 0.86 if _no_name_word(text[a:b]) else 0.6
             if score:
                 out.append((a, b, score))
             pieces.append([a, b, bool(score)])
+    # Towns in scripts without capitals (Thai, Arabic, Tamil...) or in CJK: after a strong
+    # cue, and through the list rule below ("ตรัง, Bermuda", "哈尔滨县, 江西省").
+    for m in _UNCASED_PLACE.finditer(text):
+        if _STRONG_PLACE_CUE.search(text[max(0, m.start() - 40) : m.start()]):
+            out.append((m.start(), m.end(), 0.7))
+            pieces.append([m.start(), m.end(), True])
+        else:
+            pieces.append([m.start(), m.end(), False])
     _spread_over_lists(text, pieces, out)
     for m in _US_TOWN_STATE.finditer(text):
         state = m.group("state")
@@ -1078,7 +1130,10 @@ def place_candidates(text: str, tokens: Any = None) -> list[tuple[int, int, floa
             and (m.group("zip") or not _run_is_common(m.group("town")))
         ):
             out.append((m.start(), m.end(), 0.8 if m.group("zip") else 0.7))
-    for m in _LOWER_RUN.finditer(text):
+    for cue in _LOWER_CUE_WORD.finditer(text):
+        m = _LOWER_RUN.match(text, cue.end())
+        if m is None:
+            continue
         before = text[max(0, m.start() - 30) : m.start()]
         personal = bool(_LOWER_PLACE_CUE.search(before))
         if not personal and not _LOWER_WEAK_CUE.search(before):
@@ -1087,7 +1142,7 @@ def place_candidates(text: str, tokens: Any = None) -> list[tuple[int, int, floa
         for j in range(len(words), 0, -1):
             value = " ".join(words[:j]).rstrip(".,'’")
             if value in countries or value in towns or value in regions:
-                if not _run_is_common(value):
+                if not _run_is_common(value, surnames=False, given=j == 1):
                     out.append((m.start(), m.start() + len(value), 0.8 if personal else 0.65))
                 break
     return out
@@ -1114,5 +1169,5 @@ def _spread_over_lists(text: str, pieces: list[list[Any]], out: list) -> None:
             ):
                 continue
             other[2] = True
-            out.append((other[0], other[1], 0.65))
+            out.append((other[0], other[1], 0.86 if _no_name_word(value) else 0.65))
             changed = True

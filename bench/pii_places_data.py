@@ -17,7 +17,7 @@ on text that none of the reported sets contains. Values:
 
 Templates are written for this set: personal cues ("I live in", "born in",
 "moved to"), no cue at all (a place as the subject, in lists, forms, headings,
-signatures, lower-case chat), and distractor sentences full of capitalised
+signatures, lower-case chat, ALL CAPS labels), and distractor sentences full of capitalised
 words that are no place (products, teams, months, weekdays, brands) that must
 stay. Two splits with disjoint templates and seeds: `dev` is looked at while
 tuning (`bench/pii_dev.py --show`), `check` is only measured.
@@ -71,6 +71,12 @@ TEMPLATES = {
         "{first} from {team} says the {thing} and the {thing2} are ready.",
         "Notes: {thing}, {thing2}; owner {name}, {team}",
         "Can we move the {thing} review to {weekday}, {month} 3?",
+        "SHIP TO: {uname}\n{uaddress}",
+        "WELCOME TO {ucity}!",
+        "{lcity} weather tomorrow?",
+        "best pizza in {lcity}, {lregion}?",
+        "{ucountry} VISA APPLICATION - {uname}",
+        "any tips for {lcountry} in {month}?",
     ],
     "check": [
         "My family lives in {city}, {country}.",
@@ -196,6 +202,12 @@ def generate(split: str = "dev", n: int = 600) -> list[dict]:
             "address": ("STREET_ADDRESS", lambda fake=fake: re.sub(r"\s*\n\s*", ", ",
                                                                    fake.address())),
             "address_lines": ("STREET_ADDRESS", fake.address),
+            "ucity": ("LOCATION", lambda: city().upper()),
+            "lregion": ("LOCATION", lambda: region().lower()),
+            "ucountry": ("LOCATION", lambda: country().upper()),
+            "lcountry": ("LOCATION", lambda: country().lower()),
+            "uaddress": ("STREET_ADDRESS", lambda fake=fake: fake.address().upper()),
+            "uname": ("PERSON", lambda fake=fake: fake.name().upper()),
             "name": ("PERSON", fake.name),
             "first": ("PERSON", fake.first_name),
             "thing": (None, lambda: rng.choice(THINGS)),

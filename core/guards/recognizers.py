@@ -274,7 +274,9 @@ def _address_rx() -> list[tuple[re.Pattern[str], float]]:
         # lower-case: 8 wressle road suite 771
         (rf"\b{_NUM},?\s+(?:{_LOWWORD}\s+){{1,3}}(?:{_STRONG_SUFFIX})(?![\w]){_UNIT}", 0.75),
         # zip: 11164 / postcode: SW1A 1AA
-        (r"(?i:\b(?:zip(?: ?code)?|post ?code|postal code|plz|c\.?p\.?|cap)\b\s*:?\s*)"
+        # ("my zip code is 94107", "code postal 75002", "CEP 01310-100", "PIN code 560001")
+        (r"(?i:\b(?:zip(?: ?code)?|post ?code|postal code|postleitzahl|plz|code postal|"
+         r"c[óo]digo postal|cep|pin ?code|c\.?p\.?|cap)\b(?:\s+(?:is|was|=))?\s*:?\s*)"
          r"(?P<v>\d{4,6}(?:-\d{3,4})?|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2})\b", 0.7),
         # 12 Main Street / 1600 Pennsylvania Ave NW / 77763 Tony Village Suite 690
         (rf"\b{_NUM},?\s+(?:[NSEW]\.?\s+|north\s+|south\s+|east\s+|west\s+)?"

@@ -489,3 +489,12 @@ def test_places_and_caps_names_through_the_scanner(standard, text, value, placeh
 )
 def test_teams_are_no_places(standard, text):
     assert "<LOCATION" not in standard(text), standard(text)
+
+
+@pytest.mark.parametrize(
+    "text,value",
+    [("My zip code is 94107.", "94107"), ("code postal 75002", "75002"),
+     ("CEP 01310-100", "01310-100"), ("PIN code 560001", "560001")],
+)  # fmt: skip
+def test_postcodes_after_a_postcode_phrase(text, value):
+    assert value in [text[a:b] for a, b, _s in address_candidates(text)]

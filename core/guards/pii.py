@@ -71,13 +71,13 @@ _PHONE_CONTEXT = [
 # spaCy labels Presidio has no mapping for: kept under their own names (so it
 # does not warn on every call), and never requested by a policy. Numeric ones
 # are dropped.
-_PASS_THROUGH = ("FAC", "PRODUCT", "WORK_OF_ART", "EVENT", "LAW", "LANGUAGE")
+_PASS_THROUGH = ("PRODUCT", "WORK_OF_ART", "EVENT", "LAW", "LANGUAGE")
 _IGNORED = ("CARDINAL", "ORDINAL", "QUANTITY", "MONEY", "PERCENT")
 # Tokens inside these (Presidio-mapped) entities are not proper-noun name
 # candidates. LOCATION, ORGANIZATION and NRP are deliberately absent: the small
 # model labels many rare surnames as places ("Beaufort"); where both fire, the
 # anonymizer keeps the higher score.
-_NAMED_LABELS = frozenset({"PERSON", *_PASS_THROUGH})
+_NAMED_LABELS = frozenset({"PERSON", "FAC", *_PASS_THROUGH})
 
 
 def _extra_recognizers() -> list[Any]:
@@ -310,6 +310,9 @@ def _load_analyzer(model: str = DEFAULT_SPACY_MODEL) -> Any:
         )
 
         mapping = {**MODEL_TO_PRESIDIO_ENTITY_MAPPING, **{k: k for k in _PASS_THROUGH}}
+        # Facilities ("Oak Street", "Maple Court", an airport) are places too: spaCy's
+        # small model puts many street names and estates there.
+        mapping["FAC"] = "LOCATION"
         config = {
             "nlp_engine_name": "spacy",
             "models": [{"lang_code": "en", "model_name": resolve_spacy_model(model)}],

@@ -472,6 +472,9 @@ def test_caps_as_title_keeps_offsets():
         ("Hi Erik, how was Östersund?", "Östersund", "<LOCATION_"),
         ("SHIP TO: NNEKA MADU\n602 EKENE SPRINGS", "NNEKA MADU", "<PERSON_1>"),
         ("Sales in Portalegre rose 4 % last quarter.", "Portalegre", "<LOCATION_1>"),
+        # spaCy's FAC (buildings, estates) counts as a place.
+        ("Pick me up at Kingsway Mansions.", "Kingsway Mansions", "<LOCATION_1>"),
+        ("We moved to Elm Grove Terrace last year.", "Elm Grove Terrace", "<LOCATION_1>"),
     ],
 )
 def test_places_and_caps_names_through_the_scanner(standard, text, value, placeholder):

@@ -1,7 +1,7 @@
 """Guard quality on labelled data, every evaluation set with its source.
 
     PYTHONPATH=. python bench/guard_quality.py [--policy standard|strict|all]
-        [--only pii|injection] [--n 400]
+        [--only pii|injection] [--n 400] [--sets tune,holdout,independent,shared]
 
 PII, per evaluation set (each printed with its source):
 - `faker:tune` and `faker:holdout` (bench/pii_eval_data.py): synthetic texts in
@@ -158,14 +158,12 @@ def run_pii(args: argparse.Namespace) -> None:
     ]  # fmt: skip
     sets = [s for s, key in zip(sets, ("tune", "holdout", "independent"), strict=True)
             if key in wanted]  # fmt: skip
-    if "shared" not in wanted:
-        pass
-    elif PII_DATA.exists():
+    if "shared" in wanted and PII_DATA.exists():
         sets.append(
             ("presidio-research generated_small.json (../shared/data/pii, MIT)",
              json.loads(PII_DATA.read_text()))
         )  # fmt: skip
-    else:
+    elif "shared" in wanted:
         print(f"{PII_DATA} is missing: measuring on the Faker sets only.")
     entities = list(BUILTIN_ENTITIES)
     scanner = PiiScanner()

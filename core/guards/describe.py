@@ -26,8 +26,8 @@ ENTITY_NAMES: dict[str, tuple[str, str]] = {
     "IP_ADDRESS": ("IP address (a computer's network address)",
                    "IP addresses (computers' network addresses)"),
     "LOCATION": (
-        "place or street address (city, country, region, street)",
-        "places and street addresses (cities, countries, regions, streets)",
+        "place or street address (city, country, region, street, building)",
+        "places and street addresses (cities, countries, regions, streets, buildings)",
     ),
     "STREET_ADDRESS": ("street address", "street addresses"),
     "ADDRESS": ("street address", "street addresses"),

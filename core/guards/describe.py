@@ -27,7 +27,7 @@ ENTITY_NAMES: dict[str, tuple[str, str]] = {
                    "IP addresses (computers' network addresses)"),
     "LOCATION": (
         "place or street address (city, country, region, street, building)",
-        "places and street addresses (cities, countries, regions, streets, buildings)",
+        "places and addresses (towns, countries, streets, buildings)",
     ),
     "STREET_ADDRESS": ("street address", "street addresses"),
     "ADDRESS": ("street address", "street addresses"),

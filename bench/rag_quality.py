@@ -2,7 +2,7 @@
 
     PYTHONPATH=. python bench/rag_quality.py [--sets DIR] [--only NAME ...]
         [--max-queries N] [--chunking recursive|markdown] [--skip-samples]
-        [--format txt|md] [--doc-agg max|sum]
+        [--format txt|md] [--doc-agg max|sum] [--feedback CHUNKS,WEIGHT]
 
 Two parts:
 
@@ -25,10 +25,11 @@ Two parts:
      BM25.
    A document's rank is that of its best chunk (`--doc-agg sum`: the sum of
    its best two). Reported per set: source, licence, size and whether
-   settings were chosen on it (only CACM, the dev set; every other set is
-   untuned); nDCG@10 (trec_eval's linear gain, graded where the set is) and
+   settings were chosen on it (only CACM and Medline, the dev sets; every
+   other set is untuned); nDCG@10 (trec_eval's linear gain, graded where the set is) and
    recall@10 of every system, hybrid with the other fusion (score
-   combination) as an extra row, and the differences the goals are about:
+   combination) and hybrid without pseudo-relevance feedback as extra rows,
+   and the differences the goals are about:
    hybrid vs the best bare baseline (goal: +5 points) and Trellis BM25 vs
    bare BM25 over the same chunks (goal: >= 0).
    `--format md` uploads each document as Markdown with its title as a
@@ -56,7 +57,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.retrieval_sets import DEV_SET, Dataset, find_sets  # noqa: E402
+from bench.retrieval_sets import DEV_SETS, Dataset, find_sets  # noqa: E402
 
 MODES = ("vector", "bm25", "hybrid")
 #: Chunks asked for per query: enough distinct documents for the top 10.
@@ -164,7 +165,7 @@ def run_set(svc, ds: Dataset, model, max_queries: int | None, chunking: str,
           "queries", flush=True)
     print(f"  licence: {ds.licence}")
     print("  " + ("DEV SET: retrieval settings were chosen on it" if ds.tuned else
-                  f"untuned: nothing was chosen on it (the dev set is {DEV_SET})"))
+                  f"untuned: nothing was chosen on it (the dev sets are {', '.join(DEV_SETS)})"))
     print(f"  uploaded as {fmt} files; documents ranked by {doc_agg} of their chunks")
     # Identical documents: Trellis keeps the first and skips the rest as duplicates.
     first_of: dict[str, str] = {}
@@ -198,15 +199,19 @@ def run_set(svc, ds: Dataset, model, max_queries: int | None, chunking: str,
     # Trellis, each mode, and hybrid with the other fusion.
     retriever = rag.retriever
     other = "score" if retriever.fusion == "rrf" else "rrf"
+    feedback = retriever.feedback_chunks
     for qid, q in queries.items():
-        runs = [(f"trellis {mode}", mode, retriever.fusion) for mode in MODES]
-        runs.append((f"trellis hybrid ({other})", "hybrid", other))
-        for label, mode, fusion in runs:
-            kept, retriever.fusion = retriever.fusion, fusion
+        runs = [(f"trellis {mode}", mode, retriever.fusion, feedback) for mode in MODES]
+        runs.append((f"trellis hybrid ({other})", "hybrid", other, feedback))
+        if feedback:
+            runs.append(("trellis hybrid (no feedback)", "hybrid", retriever.fusion, 0))
+        for label, mode, fusion, chunks in runs:
+            kept = retriever.fusion, retriever.feedback_chunks
+            retriever.fusion, retriever.feedback_chunks = fusion, chunks
             try:
                 hits = rag.search(coll, q, mode=mode, top_k=CHUNKS_PER_QUERY)
             finally:
-                retriever.fusion = kept
+                retriever.fusion, retriever.feedback_chunks = kept
             names = [h.document.rsplit(".", 1)[0] for h in rank_documents(hits, doc_agg)]
             add(label, qid, by_document(names, copies))
 
@@ -270,6 +275,8 @@ def main() -> int:
     parser.add_argument("--weights", default=None, help="override vector,bm25 RRF weights")
     parser.add_argument("--fusion", default=None, choices=["rrf", "score"],
                         help="override the hybrid fusion")
+    parser.add_argument("--feedback", default=None,
+                        help="override hybrid's feedback: CHUNKS,WEIGHT (0,0 turns it off)")
     parser.add_argument("--format", default="txt", choices=["txt", "md"],
                         help="upload documents as text (title first line) or Markdown "
                              "(title as heading)")
@@ -294,9 +301,14 @@ def main() -> int:
         retriever.weights = (w[0], w[1])
     if args.fusion:
         retriever.fusion = args.fusion
+    if args.feedback:
+        chunks, weight = args.feedback.split(",")
+        retriever.feedback_chunks, retriever.feedback_weight = int(chunks), float(weight)
     print(f"Trellis retrieval: fusion {retriever.fusion}, RRF k={retriever.rrf_k}, weights "
           f"vector={retriever.weights[0]} bm25={retriever.weights[1]}, score weights "
-          f"{retriever.score_weights}, BM25 k1={retriever.k1} b={retriever.b}")
+          f"{retriever.score_weights}, BM25 k1={retriever.k1} b={retriever.b}, feedback "
+          f"from the top {retriever.feedback_chunks} fused chunks, weight "
+          f"{retriever.feedback_weight}")
     ok = True
     if not args.skip_samples:
         ok &= run_samples(svc.rag, args.chunking)

@@ -131,7 +131,8 @@ class RagService:
             if settings.chroma_host
             else ChromaStore(settings.data_dir / "chroma")
         )
-        self.retriever = Retriever(self.store)
+        self.retriever = Retriever(self.store, feedback_chunks=settings.rag_feedback_chunks,
+                                   feedback_weight=settings.rag_feedback_weight)
         self.batch_size = batch_size
         self.files_dir = settings.data_dir / "documents"
         self.engine: Any = None

@@ -184,6 +184,16 @@ class ChromaStore:
             )
         ]
 
+    def vectors(self, name: str, ids: Sequence[str]) -> np.ndarray:
+        """The stored vectors of these chunks (rows in no particular order; ids not
+        in the collection are left out)."""
+        with self._errors(name):
+            res = self._collection(name).get(ids=list(ids), include=["embeddings"])
+        found = res.get("embeddings")
+        if found is None or len(found) == 0:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.asarray(found, dtype=np.float32)
+
     def get(self, name: str, where: dict[str, Any] | None = None,
             ids: Sequence[str] | None = None) -> list[StoredChunk]:
         """Chunks by filter or id, without vectors.

@@ -95,10 +95,92 @@ def test_weights_decide_between_two_lists_first_places(tmp_path):
 
 
 def test_the_defaults_are_the_benchmarked_ones(tmp_path):
-    from core.rag.retrieval import RRF_K, RRF_WEIGHTS
+    from core.config import Settings
+    from core.rag.retrieval import FEEDBACK_CHUNKS, FEEDBACK_WEIGHT, RRF_K, RRF_WEIGHTS
 
     r = _retriever(tmp_path)
-    assert (r.rrf_k, r.weights) == (RRF_K, RRF_WEIGHTS) == (20, (1.0, 1.5))
+    assert (r.rrf_k, r.weights) == (RRF_K, RRF_WEIGHTS) == (60, (1.0, 1.0))
+    assert (r.feedback_chunks, r.feedback_weight) == (FEEDBACK_CHUNKS, FEEDBACK_WEIGHT) == (5, 0.5)
+    s = Settings()
+    assert (s.rag_feedback_chunks, s.rag_feedback_weight) == (FEEDBACK_CHUNKS, FEEDBACK_WEIGHT)
+
+
+def test_feedback_settings_out_of_range_are_refused(tmp_path):
+    from pydantic import ValidationError
+
+    from core.config import Settings
+
+    with pytest.raises(ValueError, match="Feedback needs"):
+        _retriever(tmp_path, feedback_chunks=-1)
+    with pytest.raises(ValueError, match="Feedback needs"):
+        _retriever(tmp_path, feedback_weight=-0.5)
+    with pytest.raises(ValidationError):
+        Settings(rag_feedback_chunks=-1)
+
+
+def _unit(*xs: float) -> list[float]:
+    v = np.asarray(xs, dtype=np.float32)
+    return list(v / np.linalg.norm(v))
+
+
+def _feedback_store(tmp_path):
+    """Four chunks of one document: a and b match the query's word and lie near the query
+    vector; t (the one feedback should find) lies near a and b but farther from the query
+    than d, which shares nothing with a and b."""
+    from core.rag.store import ChromaStore
+
+    store = ChromaStore(tmp_path / "chroma")
+    store.create("feedback")
+    vecs = np.asarray([_unit(0.9, 0.44, 0, 0), _unit(0.8, 0.6, 0, 0), _unit(0.35, 0.94, 0, 0),
+                       _unit(0.5, 0, 0.87, 0)], dtype=np.float32)
+    store.add("feedback", ["a", "b", "t", "d"], vecs,
+              ["zeppelin hangar", "zeppelin mooring mast", "airship envelope", "garden hose"],
+              [{"document_id": 1, "document": "doc.md"}] * 4)
+    return store
+
+
+def _hybrid(store, **kw) -> list:
+    from core.rag.retrieval import Retriever, Served
+
+    def encode(texts: list[str]) -> np.ndarray:
+        return np.asarray([_unit(1, 0, 0, 0)] * len(texts), dtype=np.float32)
+
+    return Retriever(store, **kw).search("feedback", 1, "zeppelin", encode, Served(ready=(1,)),
+                                         mode="hybrid", top_k=4)
+
+
+def test_feedback_moves_the_query_towards_the_best_fused_chunks(tmp_path):
+    store = _feedback_store(tmp_path)
+    try:
+        plain = _hybrid(store, feedback_chunks=0)
+        assert [h.chunk_id for h in plain] == ["a", "b", "d", "t"]
+        moved = _hybrid(store, feedback_chunks=2, feedback_weight=1.0)
+        # The query moved towards a and b (the two best fused chunks), so t, their
+        # neighbour, now passes d; a and b keep their places.
+        assert [h.chunk_id for h in moved] == ["a", "b", "t", "d"]
+        t = next(h for h in moved if h.chunk_id == "t")
+        q2 = np.asarray(_unit(1, 0, 0, 0)) + np.mean([_unit(0.9, 0.44, 0, 0),
+                                                      _unit(0.8, 0.6, 0, 0)], axis=0)
+        q2 /= np.linalg.norm(q2)
+        assert t.scores["vector"] == pytest.approx(float(q2 @ np.asarray(_unit(0.35, 0.94, 0, 0))),
+                                                   abs=1e-4)
+        # Weight 0 is the same as no feedback; vector and BM25 modes never use it.
+        assert [h.chunk_id for h in _hybrid(store, feedback_weight=0.0)] == ["a", "b", "d", "t"]
+    finally:
+        store.close()
+
+
+def test_store_returns_the_vectors_of_the_chunks_asked_for(tmp_path):
+    store = _feedback_store(tmp_path)
+    try:
+        got = store.vectors("feedback", ["t", "missing", "a"])
+        assert got.shape == (2, 4)
+        rows = sorted(map(tuple, np.round(got, 4)))
+        assert rows == sorted(map(tuple, np.round([_unit(0.35, 0.94, 0, 0),
+                                                   _unit(0.9, 0.44, 0, 0)], 4)))
+        assert store.vectors("feedback", ["missing"]).shape[0] == 0
+    finally:
+        store.close()
 
 
 def test_bm25_indexes_a_chunks_heading_with_its_text():
@@ -114,7 +196,7 @@ def test_bm25_indexes_a_chunks_heading_with_its_text():
 
 
 def test_score_combination_divides_each_list_by_its_best(tmp_path):
-    r = _retriever(tmp_path, fusion="score", score_weights=(1.0, 1.0))
+    r = _retriever(tmp_path, fusion="score", score_weights=(1.0, 1.0), rrf_k=20, weights=(1.0, 1.5))
     vec = [_hit("a", 0.8), _hit("b", 0.4)]
     kw = [_hit("b", 10.0), _hit("c", 9.0)]
     out = r.combine(vec, kw, top_k=3)

@@ -10,7 +10,9 @@ Chroma under registered filler documents. The query path is entirely real.
 Per query, interleaved (rotating order), in one process:
 
 - core: `RagService.search(mode=...)` for vector, bm25 and hybrid:
-  registry lookup, query encoding, Chroma query and/or BM25, fusion, hits;
+  registry lookup, query encoding, Chroma query and/or BM25, fusion, hits
+  (hybrid with its feedback step: one read of 5 stored vectors and a second
+  Chroma query); and `hybrid0`, hybrid with feedback turned off;
 - bare: `SentenceTransformer.encode` of the query + `collection.query` at the
   same top-k.
 
@@ -36,6 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 MODES = ("vector", "bm25", "hybrid")
+#: Hybrid without its pseudo-relevance feedback step, timed alongside (what feedback costs).
+PATHS = (*MODES, "hybrid0")
 
 
 def main() -> int:
@@ -68,7 +72,13 @@ def main() -> int:
     bare_coll = rag.store.client.get_collection("latency", embedding_function=None)
 
     def core_query(q: str, mode: str) -> list:
-        return rag.search("latency", q, mode=mode, top_k=args.top_k)
+        if mode != "hybrid0":
+            return rag.search("latency", q, mode=mode, top_k=args.top_k)
+        kept, rag.retriever.feedback_chunks = rag.retriever.feedback_chunks, 0
+        try:
+            return rag.search("latency", q, mode="hybrid", top_k=args.top_k)
+        finally:
+            rag.retriever.feedback_chunks = kept
 
     def bare_query(q: str) -> dict:
         v = model.encode([q], normalize_embeddings=True, convert_to_numpy=True,
@@ -102,13 +112,13 @@ def main() -> int:
         print(f"\n== {total:,} chunks ({real} real; filler written in "
               f"{t1 - t0:.0f} s); BM25 index built in {build_ms:.0f} ms")
         for q in queries[:5]:  # warm every path (HNSW index load, tokenizer)
-            for mode in MODES:
+            for mode in PATHS:
                 core_query(q, mode)
             bare_query(q)
-        times: dict[str, list[float]] = {m: [] for m in (*MODES, "bare")}
+        times: dict[str, list[float]] = {m: [] for m in (*PATHS, "bare")}
         for i in range(args.queries):
             q = queries[i % len(queries)]
-            order = [*MODES, "bare"]
+            order = [*PATHS, "bare"]
             shift = i % len(order)
             for which in order[shift:] + order[:shift]:
                 t = time.perf_counter()
@@ -124,7 +134,7 @@ def main() -> int:
         b50, b95 = np.percentile(times["bare"], [50, 95])
         print(f"{args.queries} queries, top {args.top_k}, interleaved")
         print(f"{'path':8} {'p50 ms':>8} {'p95 ms':>8} {'p50/bare':>9} {'p95/bare':>9}")
-        for name in (*MODES, "bare"):
+        for name in (*PATHS, "bare"):
             p50, p95 = np.percentile(times[name], [50, 95])
             print(f"{name:8} {p50:8.2f} {p95:8.2f} {p50 / b50:9.2f} {p95 / b95:9.2f}")
         v50 = np.percentile(times["vector"], 50)

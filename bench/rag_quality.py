@@ -205,9 +205,9 @@ def run_set(svc, ds: Dataset, model, max_queries: int | None, chunking: str,
         runs.append((f"trellis hybrid ({other})", "hybrid", other, feedback))
         if feedback:
             runs.append(("trellis hybrid (no feedback)", "hybrid", retriever.fusion, 0))
-        for label, mode, fusion, chunks in runs:
+        for label, mode, fusion, fb in runs:
             kept = retriever.fusion, retriever.feedback_chunks
-            retriever.fusion, retriever.feedback_chunks = fusion, chunks
+            retriever.fusion, retriever.feedback_chunks = fusion, fb
             try:
                 hits = rag.search(coll, q, mode=mode, top_k=CHUNKS_PER_QUERY)
             finally:

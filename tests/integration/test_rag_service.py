@@ -350,3 +350,33 @@ def test_every_chunk_is_embedded_with_its_heading(services) -> None:
                                       later[0].text])
     assert np.allclose(stored, with_heading, atol=1e-4)
     assert not np.allclose(stored, text_only, atol=1e-2)
+
+
+def test_hybrid_feedback_moves_the_query_and_follows_the_settings(isolated_env) -> None:
+    """With feedback on, hybrid's vector scores are similarities to the query moved towards
+    its best fused chunks (so they differ from vector mode's); with it off they are vector
+    mode's own. The settings reach the retriever."""
+    from core.config import Settings
+    from core.services import Services
+
+    svc = Services.build(Settings(rag_feedback_chunks=3, rag_feedback_weight=0.25))
+    try:
+        rag = svc.rag
+        assert (rag.retriever.feedback_chunks, rag.retriever.feedback_weight) == (3, 0.25)
+        rag.create_collection("feedback", chunking="markdown")
+        res = rag.ingest("feedback", _samples("employee-handbook.md", "travel-and-expenses.html"))
+        assert [r.status for r in res] == [READY, READY]
+        q = "How many weeks of parental leave do birth parents get?"
+        plain = {h.chunk_id: h.score for h in rag.search("feedback", q, mode="vector", top_k=50)}
+        moved = rag.search("feedback", q, mode="hybrid", top_k=5)
+        assert moved[0].document == "employee-handbook.md" and "20 weeks" in moved[0].text
+        with_vector = [h for h in moved if "vector" in h.scores]
+        assert with_vector and all(abs(h.scores["vector"] - plain[h.chunk_id]) > 1e-4
+                                   for h in with_vector)
+        rag.retriever.feedback_chunks = 0
+        off = rag.search("feedback", q, mode="hybrid", top_k=5)
+        assert off[0].chunk_id == moved[0].chunk_id
+        assert all(h.scores["vector"] == pytest.approx(plain[h.chunk_id], abs=1e-5)
+                   for h in off if "vector" in h.scores)
+    finally:
+        svc.close()

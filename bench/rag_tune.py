@@ -243,6 +243,11 @@ def variants() -> list[Variant]:
     for (m, beta), w in itertools.product(((5, 0.5), (3, 0.5)), (0.5, 0.7, 1.0)):
         out.append(Variant(f"r2 vPRF {m}/{beta} minmax 1 : {w:g}", fusion="minmax",
                            weights=(1.0, w), prf_vec=(m, beta)))
+    for fb, k, w in itertools.product((None, (5, 0.5), (5, 0.3), (3, 0.5)), (20, 40, 60),
+                                      (1.25, 1.5)):
+        label = f"vPRF {fb[0]}/{fb[1]}" if fb else "no PRF"
+        out.append(Variant(f"r3 {label} RRF k={k}, 1 : {w:g}", rrf_k=k, weights=(1.0, w),
+                           prf_vec=fb))
     out.append(Variant("r2 RRF k=40, 1 : 1", rrf_k=40, weights=(1.0, 1.0)))
     out.append(Variant("r2 RRF k=100, 1 : 1", rrf_k=100, weights=(1.0, 1.0)))
     return out

@@ -131,6 +131,23 @@ def main() -> int:
                 times[which].append((time.perf_counter() - t) * 1000)
             if i == 0:
                 assert vector_ids == res["ids"][0], "core and bare vector search disagree"
+        # The feedback step alone (what hybrid adds to hybrid0, without the query's
+        # encoding, which dominates and varies with the machine's load): reading five
+        # stored vectors and a second Chroma query at hybrid's depth.
+        step: list[float] = []
+        qv = model.encode([queries[0]], normalize_embeddings=True, convert_to_numpy=True,
+                          show_progress_bar=False)[0]
+        ids = [h.chunk_id for h in core_query(queries[0], "hybrid")][:5]
+        depth = max(args.top_k * 4, 20)
+        for _ in range(args.queries):
+            t = time.perf_counter()
+            fb = rag.store.vectors("latency", ids)
+            moved = qv + 0.5 * fb.mean(axis=0)
+            rag.store.query("latency", moved / np.linalg.norm(moved), depth)
+            step.append((time.perf_counter() - t) * 1000)
+        s50, s95 = np.percentile(step, [50, 95])
+        print(f"feedback step alone (read 5 vectors + a second query of {depth}): "
+              f"p50 {s50:.2f} ms, p95 {s95:.2f} ms")
         b50, b95 = np.percentile(times["bare"], [50, 95])
         print(f"{args.queries} queries, top {args.top_k}, interleaved")
         print(f"{'path':8} {'p50 ms':>8} {'p95 ms':>8} {'p50/bare':>9} {'p95/bare':>9}")

@@ -238,11 +238,11 @@ def _expanded(bm25, terms: list[str], feedback: list[str], n: int, weight: float
 
 
 def variants() -> list[Variant]:
-    from core.rag.retrieval import FEEDBACK_CHUNKS, FEEDBACK_WEIGHT, RRF_K, RRF_WEIGHTS
+    from core.rag.retrieval import FEEDBACK_TRIED, FEEDBACK_WEIGHT, RRF_K, RRF_WEIGHTS
 
-    out = [Variant("defaults", rrf_k=RRF_K, weights=RRF_WEIGHTS,
-                   prf_vec=(FEEDBACK_CHUNKS, FEEDBACK_WEIGHT) if FEEDBACK_CHUNKS else None),
-           Variant("defaults without feedback", rrf_k=RRF_K, weights=RRF_WEIGHTS)]
+    out = [Variant("defaults (no feedback)", rrf_k=RRF_K, weights=RRF_WEIGHTS),
+           Variant(f"defaults with feedback {FEEDBACK_TRIED}/{FEEDBACK_WEIGHT}", rrf_k=RRF_K,
+                   weights=RRF_WEIGHTS, prf_vec=(FEEDBACK_TRIED, FEEDBACK_WEIGHT))]
     out.append(Variant("as shipped before: RRF k=20, 1 : 1.5"))
     for fusion, w in itertools.product(("score", "minmax"), (0.5, 0.7, 1.0, 1.5)):
         out.append(Variant(f"{fusion} 1 : {w:g}", fusion=fusion, weights=(1.0, w)))

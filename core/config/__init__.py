@@ -142,8 +142,8 @@ class Settings(BaseSettings):
     rag_context_tokens: int = 1500
     #: Hybrid search's pseudo-relevance feedback (core/rag/retrieval.py): the query
     #: vector moves towards the best this-many fused chunks by this weight, and the
-    #: vector search runs again. 0 chunks (or weight 0) turns it off.
-    rag_feedback_chunks: int = Field(default=5, ge=0, le=50)
+    #: vector search runs again. 0 chunks (the default) or weight 0 turns it off.
+    rag_feedback_chunks: int = Field(default=0, ge=0, le=50)
     rag_feedback_weight: float = Field(default=0.5, ge=0.0, le=10.0)
 
     # Access (core/access): "none" = one local admin, no sign-in (the embedded

@@ -100,7 +100,7 @@ def test_the_defaults_are_the_benchmarked_ones(tmp_path):
 
     r = _retriever(tmp_path)
     assert (r.rrf_k, r.weights) == (RRF_K, RRF_WEIGHTS) == (60, (1.0, 1.25))
-    assert (r.feedback_chunks, r.feedback_weight) == (FEEDBACK_CHUNKS, FEEDBACK_WEIGHT) == (5, 0.5)
+    assert (r.feedback_chunks, r.feedback_weight) == (FEEDBACK_CHUNKS, FEEDBACK_WEIGHT) == (0, 0.5)
     s = Settings()
     assert (s.rag_feedback_chunks, s.rag_feedback_weight) == (FEEDBACK_CHUNKS, FEEDBACK_WEIGHT)
 

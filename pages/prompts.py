@@ -307,7 +307,8 @@ with edit_tab:
     st.markdown("**Try before saving**")
     try:
         size = svc.render.size_note(_draft().render(values), config.get("model")
-                                    or svc.settings.default_model, config.get("max_tokens"))
+                                    or svc.settings.default_model, config.get("max_tokens"),
+                                    config.get("response_schema"))
     except PromptError:
         size = None  # a missing example value or a broken template: said elsewhere
     if size:

@@ -27,7 +27,7 @@ from core.engine.types import CallContext, CompletionRequest
 from core.prompts.registry import DEFAULT_LABEL, PromptRegistry
 from core.prompts.templates import PromptError
 from core.prompts.types import REQUEST_PARAMS, PromptVersion
-from core.providers.base import Message
+from core.providers.base import Message, with_json_instruction
 from core.providers.context import ContextWindows
 
 
@@ -35,15 +35,24 @@ class PromptTooLong(PromptError):
     """The filled-in prompt and its answer do not fit the model's context window."""
 
 
+def _sent(messages: list[Message], json_schema: dict[str, Any] | None) -> list[Message]:
+    """The messages as the provider gets them: with the JSON instruction when a schema is set."""
+    if isinstance(json_schema, dict):
+        return with_json_instruction(messages, json_schema)
+    return messages
+
+
 def check_fits(
     windows: ContextWindows, where: str, messages: list[Message], model_id: str,
-    max_tokens: int | None,
+    max_tokens: int | None, json_schema: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Raise PromptTooLong unless `messages` plus `max_tokens` fit `model_id`'s window.
 
-    Returns the figures (for the span): tokens, whether counted exactly, window.
+    With `json_schema`, the instruction that carries it (added to the system message
+    before sending) is counted too. Returns the figures (for the span): tokens,
+    whether counted exactly, window.
     """
-    count = windows.count(messages, model_id)
+    count = windows.count(_sent(messages, json_schema), model_id)
     window = windows.window(model_id)
     answer = max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else 0
     need = count.tokens + answer
@@ -85,12 +94,12 @@ class RenderStage:
         #: Context windows of the engine's models (None: no size check).
         self.windows = windows
 
-    def size_note(self, messages: list[Message], model_id: str,
-                  max_tokens: int | None) -> str | None:
+    def size_note(self, messages: list[Message], model_id: str, max_tokens: int | None,
+                  json_schema: dict[str, Any] | None = None) -> str | None:
         """One line for an editor: about how many tokens, of how many the model holds."""
         if self.windows is None:
             return None
-        count = self.windows.count(messages, model_id)
+        count = self.windows.count(_sent(messages, json_schema), model_id)
         window = self.windows.window(model_id)
         answer = f" + {max_tokens:,} for the answer" if max_tokens else ""
         over = count.tokens + (max_tokens or 0) > window.tokens
@@ -99,11 +108,12 @@ class RenderStage:
                 + (" That is too big: shorten it or pick another model." if over else ""))
 
     def check_fit(self, where: str, messages: list[Message], model_id: str,
-                  max_tokens: int | None) -> dict[str, Any] | None:
+                  max_tokens: int | None,
+                  json_schema: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """`check_fits` on this engine's models (the Prompts page's try uses it)."""
         if self.windows is None:
             return None
-        return check_fits(self.windows, where, messages, model_id, max_tokens)
+        return check_fits(self.windows, where, messages, model_id, max_tokens, json_schema)
 
     def __call__(self, ctx: CallContext) -> dict[str, Any] | None:
         req = ctx.request
@@ -147,7 +157,8 @@ class RenderStage:
         detail: dict[str, Any] = {"prompt": version.prompt, "version": version.version}
         if isinstance(ctx.model_id, str) and "/" in ctx.model_id:
             size = self.check_fit(version.label, ctx.messages, ctx.model_id,
-                                  ctx.request.max_tokens)
+                                  ctx.request.max_tokens,
+                                  ctx.request.options.get("json_schema"))
             if size:
                 detail["size"] = size
         if label:

@@ -7,7 +7,7 @@ import pytest
 
 from core.config import Settings
 from core.prompts.stage import PromptTooLong, check_fits
-from core.providers.base import Message
+from core.providers.base import Message, with_json_instruction
 from core.providers.context import (
     PER_MESSAGE_TOKENS,
     REPLY_TOKENS,
@@ -70,6 +70,26 @@ def test_a_prompt_that_does_not_fit_is_one_sentence_naming_version_size_and_limi
                                             "for its messages, but route/cheap holds 1,024."):
         check_fits(windows, "the draft of support", msgs + [Message("user", "z" * 800)],
                    "route/cheap", None)
+
+
+def test_the_json_instruction_a_schema_adds_is_counted(windows):
+    schema = {"type": "object", "properties": {f"field_{i}": {"type": "string"}
+                                               for i in range(40)}}
+    msgs = [Message("system", "x" * 3000), Message("user", "y" * 400)]  # 861 tokens
+    plain = check_fits(windows, "support v3", msgs, "openai/gpt-4o-mini", None)
+    sent = with_json_instruction(msgs, schema)
+    with_schema = check_fits(windows, "support v3", msgs, "openai/gpt-4o-mini", None,
+                             json_schema=schema)
+    assert with_schema["tokens"] == windows.count(sent, "openai/gpt-4o-mini").tokens
+    assert with_schema["tokens"] > plain["tokens"] + 200
+    # The messages alone fit the local model's 1,024 tokens; with the instruction they do not.
+    check_fits(windows, "support v3", msgs, "local/smollm2-135m-instruct", None)
+    with pytest.raises(PromptTooLong, match="for its messages, but local/smollm2"):
+        check_fits(windows, "support v3", msgs, "local/smollm2-135m-instruct", None,
+                   json_schema=schema)
+    # Something that is not a schema (a caller's bad option) is left to validation.
+    assert check_fits(windows, "support v3", msgs, "openai/gpt-4o-mini", None,
+                      json_schema="not a schema") == plain
 
 
 @pytest.mark.slow

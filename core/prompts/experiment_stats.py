@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import optimize, stats
@@ -54,6 +54,9 @@ class Comparison:
     significant: bool
     n_control: int
     n_variant: int
+    #: Units needed per unit of the plan (which assumes one yes/no answer per unit): below
+    #: 1 when units answer several times, independently; higher when a unit's answers agree.
+    unit_scale: float = 1.0
 
 
 def wilson(successes: int, trials: int, level: float = 0.95) -> Interval:
@@ -137,6 +140,63 @@ def compare_rates(
     control = k_control / n_control if n_control else 0.0
     variant = k_variant / n_variant if n_variant else 0.0
     return _compare(metric, control, variant, var, n_control, n_variant, tau, alpha)
+
+
+def _ratio_var(pairs: np.ndarray) -> tuple[float, float, float]:
+    """Ratio sum(k)/sum(n) over units, its delta-method variance, and its prior-smoothed rate.
+
+    Deng, Knoblich and Lu, "Applying the Delta Method in Metric Analytics" (2018): with
+    units u = 1..m answering n_u times, k_u of them "yes", Var(R) is about
+    s^2(k_u - R n_u) / (m * mean(n)^2). It is floored at the variance of the same
+    answers taken as independent (smoothed like compare_rates), so a few units that all
+    agree never look certain.
+    """
+    k, n = pairs[:, 0].astype(float), pairs[:, 1].astype(float)
+    m, total = len(pairs), float(n.sum())
+    rate = float(k.sum()) / total if total else 0.0
+    smooth = (float(k.sum()) + 0.5) / (total + 1.0)
+    floor = smooth * (1 - smooth) / total if total else 0.0
+    if m < 2 or not total:
+        return rate, floor, smooth
+    resid = k - rate * n
+    delta = float(np.var(resid, ddof=1)) / (m * float(n.mean()) ** 2)
+    return rate, max(delta, floor), smooth
+
+
+def compare_ratio(
+    control: Sequence[tuple[int, int]],
+    variant: Sequence[tuple[int, int]],
+    *,
+    metric: str = "rate",
+    tau: float = 0.05,
+    alpha: float = ALPHA,
+) -> Comparison:
+    """Variant minus control for a rate whose units answer several times, always valid.
+
+    Each pair is one unit's (yes answers, answers): a user's thumbs up and rated calls.
+    The rate is all yeses over all answers, as in compare_rates, but its variance is
+    per unit, so a user who rates a hundred calls counts as one user who rates a lot,
+    not as a hundred independent users; "enough data" and the plan count units.
+    """
+    c = np.asarray([p for p in control if p[1] > 0], dtype=float).reshape(-1, 2)
+    v = np.asarray([p for p in variant if p[1] > 0], dtype=float).reshape(-1, 2)
+    rc, var_c, sc = _ratio_var(c)
+    rv, var_v, sv = _ratio_var(v)
+    var = var_c + var_v if len(c) and len(v) else 0.0
+    cmp = _compare(metric, rc, rv, var, len(c), len(v), tau, alpha)
+    bernoulli = sc * (1 - sc) + sv * (1 - sv)
+    scale = (var_c * len(c) + var_v * len(v)) / bernoulli if bernoulli and var else 1.0
+    return replace(cmp, unit_scale=scale)
+
+
+def ratio_interval(pairs: Sequence[tuple[int, int]], level: float = 0.95) -> Interval:
+    """A fixed-horizon interval for a per-unit rate (delta method), clipped to 0..1."""
+    arr = np.asarray([p for p in pairs if p[1] > 0], dtype=float).reshape(-1, 2)
+    if not len(arr):
+        return Interval(0.0, 1.0)
+    rate, var, _ = _ratio_var(arr)
+    half = float(stats.norm.ppf(0.5 + level / 2)) * math.sqrt(var)
+    return Interval(max(0.0, rate - half), min(1.0, rate + half))
 
 
 def compare_means(
@@ -256,7 +316,7 @@ def verdict(
         )
     n = min(cmp.n_control, cmp.n_variant)
     if baseline is not None and mde and 0 < baseline < 1 and 0 < baseline + mde < 1:
-        need = sample_size(baseline, mde)
+        need = math.ceil(sample_size(baseline, mde) * cmp.unit_scale)
         if need > n:
             return (
                 f"Not enough data yet: about {need - n:,} more users per variant to detect a "

@@ -438,10 +438,11 @@ class ExperimentService:
                        func.sum(case((C.status != "ok", 1), else_=0)),
                        func.sum(case((C.user_id.is_(None), 1), else_=0)))
                 .where(C.experiment == exp.name).group_by(C.variant)).all()
+            # Thumbs per unit: a user who rates many calls is one user (compare_ratio).
             thumbs = conn.execute(
                 select(C.variant, func.sum(case((FB.score > 0, 1), else_=0)), func.count())
                 .select_from(Feedback.__table__.join(CallLog.__table__, FB.call_id == C.id))
-                .where(C.experiment == exp.name).group_by(C.variant)).all()
+                .where(C.experiment == exp.name).group_by(C.variant, unit_col)).all()
             values = conn.execute(
                 select(C.variant, C.latency_ms, C.cost_usd)
                 .where(C.experiment == exp.name, C.status == "ok")).all()
@@ -455,7 +456,9 @@ class ExperimentService:
                         .order_by(C.id.desc()).limit(EVAL_SAMPLE)).scalars().all()
                     graded[v.name] = (sum(grade(t or "") for t in texts), len(texts))
         calls = {r[0]: (int(r[1]), int(r[2]), int(r[3] or 0), int(r[4] or 0)) for r in base}
-        ups = {r[0]: (int(r[1] or 0), int(r[2])) for r in thumbs}
+        per_unit: dict[str, list[tuple[int, int]]] = {}
+        for v, k, n in thumbs:
+            per_unit.setdefault(v, []).append((int(k or 0), int(n)))
         lat: dict[str, list[float]] = {}
         cost: dict[str, list[float]] = {}
         for v, latency, c in values:
@@ -467,26 +470,34 @@ class ExperimentService:
 
         def metric(key: str, vname: str) -> MetricResult:
             label, kind, higher = METRICS[key]
+            # The primary metric's mixing scale is the planned effect, as in the plan.
+            tau = abs(exp.mde) if key == exp.primary_metric else 0.05
             if kind == "rate":
-                if key in ("thumbs_up", "eval_score"):
-                    src = ups if key == "thumbs_up" else graded
-                    k, n = src.get(vname, (0, 0))
-                    kc, nc = src.get(control, (0, 0))
+                cmp: st.Comparison | None
+                if key == "thumbs_up":  # per unit: a user who rates a lot is still one user
+                    mine, theirs = per_unit.get(vname, []), per_unit.get(control, [])
+                    n = sum(p[1] for p in mine)
+                    value = sum(p[0] for p in mine) / n if n else 0.0
+                    interval = st.ratio_interval(mine)
+                    cmp = None if vname == control else st.compare_ratio(
+                        theirs, mine, metric=key, tau=tau)
                 else:
-                    n, _, k, _ = calls.get(vname, (0, 0, 0, 0))
-                    nc, _, kc, _ = calls.get(control, (0, 0, 0, 0))
-                value = k / n if n else 0.0
-                # The primary metric's mixing scale is the planned effect, as in the plan.
-                tau = abs(exp.mde) if key == exp.primary_metric else 0.05
-                cmp = None if vname == control else st.compare_rates(
-                    kc, nc, k, n, metric=key, tau=tau)
-                return MetricResult(key, label, value, st.wilson(k, n), n, cmp,
+                    if key == "eval_score":
+                        k, n = graded.get(vname, (0, 0))
+                        kc, nc = graded.get(control, (0, 0))
+                    else:
+                        n, _, k, _ = calls.get(vname, (0, 0, 0, 0))
+                        nc, _, kc, _ = calls.get(control, (0, 0, 0, 0))
+                    value, interval = (k / n if n else 0.0), st.wilson(k, n)
+                    cmp = None if vname == control else st.compare_rates(
+                        kc, nc, k, n, metric=key, tau=tau)
+                primary = key == exp.primary_metric
+                return MetricResult(key, label, value, interval, n, cmp,
                                     None if cmp is None else st.verdict(
                                         cmp, variant_name=vname, label=label,
                                         higher_is_better=higher,
-                                        baseline=exp.baseline_rate if key == exp.primary_metric
-                                        else None,
-                                        mde=exp.mde if key == exp.primary_metric else None))
+                                        baseline=exp.baseline_rate if primary else None,
+                                        mde=exp.mde if primary else None))
             xs = (lat if key == "latency" else cost).get(vname, [])
             cs = (lat if key == "latency" else cost).get(control, [])
             value = float(np.mean(xs)) if xs else 0.0
@@ -534,7 +545,8 @@ class ExperimentService:
         _, kind, _ = METRICS[metric]
         with self._db.connect() as conn:
             if metric == "thumbs_up":
-                stmt = (select(C.variant, C.created_at, case((FB.score > 0, 1.0), else_=0.0))
+                stmt = (select(C.variant, C.created_at, case((FB.score > 0, 1.0), else_=0.0),
+                               _unit_expr(exp.unit))
                         .select_from(Feedback.__table__.join(CallLog.__table__,
                                                              FB.call_id == C.id)))
             elif metric == "eval_score":
@@ -556,20 +568,29 @@ class ExperimentService:
         marks = sorted({min(len(rows) - 1, math.ceil((i + 1) * len(rows) / checkpoints) - 1)
                         for i in range(checkpoints)})
         seen: dict[str, list[float]] = {v.name: [] for v in exp.variants}
+        # Thumbs: (ups, rated) per unit, so the band and the test count users (compare_ratio).
+        units: dict[str, dict[Any, list[int]]] = {v.name: {} for v in exp.variants}
         control = exp.control.name
+        tau = abs(exp.mde) if metric == exp.primary_metric else 0.05
         j = 0
-        for i, (variant, at, value) in enumerate(rows):
+        for i, (variant, at, value, *unit) in enumerate(rows):
             if variant in seen:
                 seen[variant].append(float(value))
+                if unit:
+                    tally = units[variant].setdefault(unit[0], [0, 0])
+                    tally[0] += int(value)
+                    tally[1] += 1
             if i != marks[j]:
                 continue
             j += 1
             for v, xs in seen.items():
                 if not xs:
                     continue
-                if kind == "rate":
-                    k = int(sum(xs))
-                    band = st.wilson(k, len(xs))
+                pairs = [(a, b) for a, b in units[v].values()]
+                if metric == "thumbs_up":
+                    band = st.ratio_interval(pairs)
+                elif kind == "rate":
+                    band = st.wilson(int(sum(xs)), len(xs))
                 else:
                     band = _mean_interval(xs)
                 out["variants"].setdefault(v, []).append(
@@ -577,10 +598,13 @@ class ExperimentService:
                 cs = seen[control]
                 if v == control or not cs:
                     continue
-                tau = abs(exp.mde) if metric == exp.primary_metric else 0.05
-                cmp = (st.compare_rates(int(sum(cs)), len(cs), k, len(xs), tau=tau)
-                       if kind == "rate"
-                       else st.compare_means(cs, xs))
+                if metric == "thumbs_up":
+                    cmp = st.compare_ratio([(a, b) for a, b in units[control].values()], pairs,
+                                           tau=tau)
+                elif kind == "rate":
+                    cmp = st.compare_rates(int(sum(cs)), len(cs), int(sum(xs)), len(xs), tau=tau)
+                else:
+                    cmp = st.compare_means(cs, xs)
                 out["difference"].setdefault(v, []).append(
                     (at, cmp.difference, _finite(cmp.interval.low), _finite(cmp.interval.high)))
         return out

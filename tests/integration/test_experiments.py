@@ -11,6 +11,8 @@ from core.access import LOCAL_ADMIN, AccessDenied, Actor
 from core.engine import CompletionRequest
 from core.evals import CaseIn, PromptRef, Suite, gate
 from core.prompts import PromptError
+from core.prompts.assignment import assign
+from core.prompts.experiment_stats import compare_rates
 from core.prompts.experiments import ExperimentError, Variant, plan
 from core.services import Services
 
@@ -237,7 +239,6 @@ def test_eval_score_grades_a_sample_of_live_answers(svc):
 
 
 def test_changing_weights_keeps_the_heavier_variants_units(svc):
-    from core.prompts.assignment import assign
 
     exp = create_experiment(svc, "tone")
     with pytest.raises(ExperimentError, match="every variant"):
@@ -251,3 +252,26 @@ def test_changing_weights_keeps_the_heavier_variants_units(svc):
     assert 0.70 < sum(v == "B" for v in after.values()) / len(ids) < 0.80
     [ev] = svc.access.events(action="experiment.weights")
     assert "B: 3" in ev.after
+
+
+def test_a_user_who_rates_many_calls_counts_once_in_the_thumbs_up_comparison(svc):
+    create_experiment(svc, salt="heavy-rater")
+    svc.experiments.start(LOCAL_ADMIN, "warmer-tone")
+    simulate(svc, "warmer-tone", users=400, visits=1, rates={"A": 0.5, "B": 0.5})
+    exp = svc.experiments.get("warmer-tone")
+    fan = next(u for u in (f"fan-{i}" for i in range(100))
+               if assign(exp.salt, f"u:{u}", exp.weights, ramp=exp.ramp) == "B")
+    for _ in range(300):
+        resp = _call(svc, user_id=fan)
+        svc.telemetry.add_feedback(resp.call_id, 1, user_id=fan)
+    res = svc.experiments.results("warmer-tone")
+    a, b = (next(v for v in res.variants if v.name == n) for n in ("A", "B"))
+    thumbs = b.metrics["thumbs_up"]
+    assert thumbs.n == b.calls  # every call of B was rated: 300 of them by the fan
+    assert thumbs.comparison.n_variant == b.units  # the comparison counts users
+    assert b.units < 300 < thumbs.n
+    ta = a.metrics["thumbs_up"]
+    # Taken per call, B "wins" on one enthusiastic user; per user it does not.
+    assert compare_rates(round(ta.value * ta.n), ta.n, round(thumbs.value * thumbs.n), thumbs.n,
+                         tau=0.06).significant
+    assert not thumbs.comparison.significant and res.winner is None

@@ -20,7 +20,9 @@ from core.prompts.experiment_stats import (
     MIN_UNITS,
     compare_means,
     compare_rates,
+    compare_ratio,
     mann_whitney_p,
+    ratio_interval,
     sample_ratio_mismatch,
     sample_size,
     verdict,
@@ -174,3 +176,60 @@ def test_sample_ratio_mismatch_flags_a_dropped_tenth_and_not_a_fair_split() -> N
 def test_sample_size_refuses_impossible_rates() -> None:
     with pytest.raises(ValueError):
         sample_size(0.98, 0.05)
+
+
+def _users(rng, m: int) -> np.ndarray:
+    """(thumbs up, rated calls) for m users who differ a lot and rate 1 to 20 calls each."""
+    rate = rng.beta(1.2, 0.8, m)
+    n = rng.integers(1, 21, m)
+    return np.stack([rng.binomial(n, rate), n], 1)
+
+
+def test_thumbs_per_user_keep_a_a_false_winners_under_five_percent_where_per_call_does_not():
+    rng = np.random.default_rng(5)
+    by_user = by_call = 0
+    for _ in range(200):
+        a, b = _users(rng, 1000), _users(rng, 1000)
+        looks = range(50, 1001, 50)
+        by_user += any(compare_ratio(a[:m].tolist(), b[:m].tolist(), tau=0.06).significant
+                       for m in looks)
+        by_call += any(compare_rates(int(a[:m, 0].sum()), int(a[:m, 1].sum()),
+                                     int(b[:m, 0].sum()), int(b[:m, 1].sum()),
+                                     tau=0.06).significant for m in looks)
+    assert by_user / 200 <= 0.05
+    assert by_call / 200 > 0.3  # treating each rated call as a user: false winners
+
+
+def test_one_user_who_rates_hundreds_of_calls_does_not_make_a_winner():
+    control = [(6, 10)] * 150
+    variant = [(6, 10)] * 149 + [(400, 400)]
+    pooled = compare_rates(900, 1500, 1294, 1890, tau=0.06)
+    assert pooled.significant  # per call, B "wins" on one enthusiastic user
+    cmp = compare_ratio(control, variant, metric="thumbs_up", tau=0.06)
+    assert cmp.variant == pytest.approx(1294 / 1890) and cmp.control == pytest.approx(0.6)
+    assert not cmp.significant
+    assert (cmp.n_control, cmp.n_variant) == (150, 150)  # users, not rated calls
+
+
+def test_independent_answers_per_user_give_the_per_call_figures_and_fewer_users_to_plan():
+    rng = np.random.default_rng(8)
+    a = [(int(rng.binomial(5, 0.60)), 5) for _ in range(3000)]
+    b = [(int(rng.binomial(5, 0.66)), 5) for _ in range(3000)]
+    per_user = compare_ratio(a, b, tau=0.06)
+    ka, kb = sum(k for k, _ in a), sum(k for k, _ in b)
+    per_call = compare_rates(ka, 15000, kb, 15000, tau=0.06)
+    assert per_user.significant and per_call.significant
+    width = per_user.interval.high - per_user.interval.low
+    assert width == pytest.approx(per_call.interval.high - per_call.interval.low, rel=0.1)
+    assert per_user.unit_scale == pytest.approx(1 / 5, rel=0.15)  # 5 answers a user
+    few = compare_ratio(a[:60], b[:60], tau=0.03)
+    text = verdict(few, variant_name="B", label="thumbs-up rate", baseline=0.6, mde=0.03)
+    need = int(text.split("about ")[1].split(" more")[0].replace(",", ""))
+    assert need + 60 == pytest.approx(sample_size(0.6, 0.03) * few.unit_scale, rel=0.01)
+
+
+def test_ratio_interval_covers_the_rate_and_stays_between_zero_and_one():
+    assert ratio_interval([]).low == 0.0 and ratio_interval([]).high == 1.0
+    ci = ratio_interval([(3, 4), (1, 2), (0, 1), (5, 5)])
+    assert 0.0 <= ci.low < 9 / 12 < ci.high <= 1.0
+    assert ratio_interval([(1, 1)] * 3).high == 1.0

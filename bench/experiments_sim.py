@@ -172,6 +172,31 @@ def calibration(sims: int = 200, seed: int = 7) -> tuple[float, float, int]:
     return run(0.6, 0.6, 2_500, seed), run(0.60, 0.66, planned, seed + 4), planned
 
 
+def calibration_users(sims: int = 200, seed: int = 5) -> tuple[float, float]:
+    """A/A false-winner rates when users differ and rate 1 to 20 calls each (a look every
+    100 users, 1,000 per arm): per unit (compare_ratio, what results use for thumbs-up)
+    and per rated call (compare_rates on the pooled counts, the analysis before)."""
+    import numpy as np
+
+    from core.prompts.experiment_stats import compare_rates, compare_ratio
+
+    rng = np.random.default_rng(seed)
+    by_user = by_call = 0
+    for _ in range(sims):
+        arms = []
+        for _arm in range(2):
+            n = rng.integers(1, 21, 1000)
+            arms.append(np.stack([rng.binomial(n, rng.beta(1.2, 0.8, 1000)), n], 1))
+        a, b = arms
+        looks = range(50, 1001, 50)
+        by_user += any(compare_ratio(a[:m].tolist(), b[:m].tolist(), tau=0.06).significant
+                       for m in looks)
+        by_call += any(compare_rates(int(a[:m, 0].sum()), int(a[:m, 1].sum()),
+                                     int(b[:m, 0].sum()), int(b[:m, 1].sum()),
+                                     tau=0.06).significant for m in looks)
+    return by_user / sims, by_call / sims
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=10_000)
@@ -181,6 +206,10 @@ def main() -> None:
     print(f"calibration: 200 A/A experiments looked at every 100 users named a winner in "
           f"{false_rate:.1%} (target <= 5%); at the planned {planned:,} users per variant "
           f"the 60% -> 66% difference was found in {power:.1%} of 200 (target >= 80%)")
+    per_user, per_call = calibration_users()
+    print(f"users who differ (rates from Beta(1.2, 0.8), 1-20 ratings each), 200 A/A "
+          f"experiments looked at every 100 users: false winners {per_user:.1%} per user "
+          f"(thumbs-up analysis) vs {per_call:.1%} if each rated call counted as a user")
     from core.config import Settings
     from core.services import Services
     from tests.servers.wire import WireServer

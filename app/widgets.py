@@ -21,10 +21,14 @@ def flash(key: str, kind: str, text: str) -> None:
     st.session_state.setdefault(key, []).append((kind, text))
 
 
+_FLASH_ICONS = {"success": ":material/check_circle:", "info": ":material/info:",
+                "warning": ":material/warning:", "error": ":material/error:"}
+
+
 def show_flashes(key: str) -> None:
     """Show, once, the notes queued under `key`."""
     for kind, text in st.session_state.pop(key, []):
-        getattr(st, kind)(text)
+        getattr(st, kind)(text, icon=_FLASH_ICONS.get(kind))
 
 
 def end_page() -> None:

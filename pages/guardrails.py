@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from app import auth, handles
 from app.state import forget, keep
+from app.widgets import flash, show_flashes
 from core.forms import plain_validation_error
 from core.guards import BUILTIN_ENTITIES, CustomRecognizer, GuardPolicy, PolicyStore, guard_stats
 from core.guards.describe import (
@@ -54,14 +55,13 @@ st.caption(
 
 def done(message: str, select: str | None = None) -> None:
     """After a write: rerun, so the selector and the descriptions show the saved state."""
-    st.session_state[FLASH] = message
+    flash(FLASH, "success", message)
     if select is not None:
         st.session_state[PENDING] = select
     st.rerun()
 
 
-if message := st.session_state.pop(FLASH, None):
-    st.success(message, icon=":material/check_circle:")
+show_flashes(FLASH)
 
 stats = guard_stats(svc.db, utcnow() - timedelta(days=7))
 cols = st.columns(4)

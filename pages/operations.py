@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from app import auth, handles
 from app import monitoring as mon
 from app.state import keep
+from app.widgets import flash, show_flashes
 from core.forms import plain_validation_error
 from core.providers.errors import TrellisError
 from core.reliability.budgets import parse_usd
@@ -25,15 +26,8 @@ FLASH = "ops.flash"
 def saved(area: str, message: str) -> None:
     """After a write: rerun so every figure on the page is the saved state, and say
     so at the top of the tab that was edited."""
-    st.session_state[FLASH] = (area, message)
+    flash(f"{FLASH}.{area}", "success", message)
     st.rerun()
-
-
-def flash(area: str) -> None:
-    pending = st.session_state.get(FLASH)
-    if pending and pending[0] == area:
-        del st.session_state[FLASH]
-        st.success(pending[1], icon=":material/check_circle:")
 
 st.title("Operations")
 st.caption(
@@ -58,7 +52,7 @@ routes_tab, breakers_tab, limits_tab, budgets_tab, cache_tab = st.tabs(
 )
 
 with routes_tab:
-    flash("routes")
+    show_flashes(f"{FLASH}.routes")
     routes = rel.routes.all()
     if routes:
         st.dataframe(
@@ -143,7 +137,7 @@ SETTING_LABELS = {
 }
 
 with limits_tab:
-    flash("limits")
+    show_flashes(f"{FLASH}.limits")
     cfg = rel.config()
     usage = rel.limiter.usage()
     st.markdown("**Traffic in the last minute (this replica)**")
@@ -208,7 +202,7 @@ with limits_tab:
             saved("limits", "Settings saved; every replica uses them within a few seconds.")
 
 with budgets_tab:
-    flash("budgets")
+    show_flashes(f"{FLASH}.budgets")
     st.caption(BUDGET_BASIS)
     for status in rel.budgets.status():
         b = status.budget
@@ -311,7 +305,7 @@ CACHE_MODES = {
 }
 
 with cache_tab:
-    flash("cache")
+    show_flashes(f"{FLASH}.cache")
     cfg = rel.config()
     summary = svc.telemetry.cache_summary(since(24))
     stats = rel.cache.stats()

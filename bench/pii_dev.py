@@ -19,6 +19,12 @@ recognizers' third round was developed here instead.
   its own, with distractor sentences full of capitalised words that are no
   place. `places-check` is the same generator's other split (other templates
   and seed): measured, its misses never shown.
+- `parts-dev` (bench/pii_parts_data.py, fifth round): addresses written as parts
+  (house number, street name, postcode, town, each its own value) and single
+  given names after verbs, in greetings and lists, with distractors full of
+  numbers; Faker locales with their own address provider, half of them.
+  `parts-check`: the other half of the locales, other templates and seed;
+  measured, its misses never shown.
 
 `--show` prints every miss and every false positive (standard policy) of the
 dev sets. The last column is the leak rate: gold values of any type left
@@ -82,6 +88,12 @@ def places(split: str):
     return lambda: generate(split, 600)
 
 
+def parts(split: str):
+    from bench.pii_parts_data import generate
+
+    return lambda: generate(split, 600)
+
+
 def measure(data: list[dict], entity: str, show: bool) -> tuple[float, float, int, float]:
     from core.guards.pii import PiiScanner, Redactor, storage_thresholds
     from core.guards.policy import builtin_policies
@@ -128,6 +140,10 @@ def main() -> None:
         ("places-dev", places("dev"), "PERSON"),
         ("places-check", places("check"), "LOCATION"),
         ("places-check", places("check"), "PERSON"),
+        ("parts-dev", parts("dev"), "LOCATION"),
+        ("parts-dev", parts("dev"), "PERSON"),
+        ("parts-check", parts("check"), "LOCATION"),
+        ("parts-check", parts("check"), "PERSON"),
     ]
     for name, make, entity in runs:
         if (args.entity and entity != args.entity) or (args.set and args.set != name):

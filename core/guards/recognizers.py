@@ -205,7 +205,7 @@ _GLUED_STREET = (
     r"iela|gatvė|g\.|tänav|maantee|"
     r"utca|körút"
 )
-_NUM = r"\d{1,5}(?:\s?[A-Za-z](?![\w]))?(?:\s?[-/]\s?\d{1,5}[A-Za-z]?)?"
+_NUM = r"\d{1,5}(?:\s?[A-Za-z](?![\w]))?(?:(?:\s?-\s?|/)\d{1,5}[A-Za-z]?)?"
 _UNIT = (
     r"(?:,?\s*(?i:apt\.?|apartment|appartamento|suite|ste\.?|unit|flat|floor|fl\.?|room|rm\.?|#|no\.?|"
     r"bldg\.?|building|wohnung|whg\.?|etage|stock|appartement|appt\.?|bât\.?|bâtiment|"
@@ -297,6 +297,9 @@ def _address_rx() -> list[tuple[re.Pattern[str], float]]:
          rf"(?![\d.,]\d){_UNIT}{_TAIL}", 0.9),
         (rf"\b{_CAP}\s(?i:straße|strasse|weg|gasse|platz|allee|ring|damm|ufer|allé|vej|gade)"
          rf"\s{_NUM}{_UNIT}{_TAIL}", 0.9),
+        # The number first: "at 784 Kvarngatan", "10 Bühlerstrasse" (after an address cue).
+        (rf"(?<![\w.,/-])(?P<c>{_NUM}),?[ \t]+(?:{_CAP}[ \t-])?[{_UPPER}](?:{_W}|-)*"
+         rf"(?i:{_GLUED_STREET})(?![\w]){_UNIT}{_TAIL}", 0.75),
         (rf"\b{_W}+(?i:straße|strasse|straat|gatan|vägen|veien|katu|gasse|allee|laan|plein|"
          rf"gracht|utca|útja)\s?{_NUM}(?![\d.,]\d){_UNIT}", 0.8),
         # No street word, but a postcode and town on the next part: "Marijana Blazica 2\n
@@ -306,6 +309,16 @@ def _address_rx() -> list[tuple[re.Pattern[str], float]]:
          rf"(?:\d{{4,6}}|\d{{4}}\s?[A-Z]{{2}}|\d{{2}}-\d{{3}})\s+{_CAP})", 0.75),
         (rf"(?<![\w.,-]){_NUM},?\s(?P<n>(?:{_CAP}[ \t]){{0,2}}{_CAP})(?=(?:,[ \t]*|[ \t]*\n[ \t]*)"
          rf"{_CAP}(?:\s{_CAP})?\s\d{{4,6}}\b)", 0.75),
+        # Fifth round. A postcode and a town ending their part, after an address cue:
+        # "in 7263 Skærbæk, near", "/ 1132 Pousset", "Pick-up point: Zug 5928".
+        (rf"(?<![\w.,/+-])(?P<c>(?P<z>{_POSTCODE_START}))[ \t]+(?P<t>{_TOWN}){_PART_END}", 0.7),
+        (rf"(?<![\w.,/+-])(?P<c>(?P<t>{_TOWN}))[ \t]+(?P<z>{_POSTCODE_START}){_PART_END}", 0.7),
+        # A street with a number word: "on Nyvägen, number 144", "boulevard de Chopard, no. 27".
+        (rf"(?<![\w])(?P<s>(?:(?i:{pre})[ \t]+(?:(?:de|del|du|da|di|la|le)[ \t]+)?)?"
+         rf"(?P<t>(?:{_CAP}[ \t]){{0,3}}{_CAP})),?[ \t]+{_NUM_WORD}[ \t]*{_HOUSE_NUM}", 0.75),
+        # A number and a name after "live(s) at", "moved to": "I live at 291 Lienringen in".
+        (rf"(?<![\w.,/-])(?P<l>{_HOUSE_NUM}),?[ \t]+(?P<t>(?:{_CAP}[ \t]){{0,2}}{_CAP})"
+         rf"{_PART_END}", 0.75),
         # UK and Canadian postcodes (specific shapes).
         (r"\b[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}\b", 0.7),
         (r"\b[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z]\s\d[ABCEGHJ-NPRSTV-Z]\d\b", 0.7),
@@ -327,7 +340,7 @@ def _address_rx() -> list[tuple[re.Pattern[str], float]]:
 # "Apt. 018", "Suite 246", "Pristina 10010", "10178 Berlin", "El Akarit", "HEILIGENBRUNN",
 # "Rwanda 02438", "NY 10014", "75007 Paris". Short, and no lower-case word unless the
 # address itself is lower-case.
-_PART_SEP = re.compile(r"(?:,[ \t]*|[ \t]*\n[ \t?•*-]*)")
+_PART_SEP = re.compile(r"(?:,[ \t]*|[ \t]*\n[ \t?•*-]*|[ \t]+/[ \t]*)")
 _UNIT_PART = re.compile(
     r"(?i:apt\.?|apartment|suite|ste\.?|unit|flat|floor|room|bldg\.?|building|wohnung|"
     r"appartement|piso|andar|lok\.?|kv\.?)\s*[\w-]{1,6}\.?"
@@ -421,6 +434,27 @@ def address_candidates(text: str) -> list[tuple[int, int, float]]:
             if len(value) < 4:
                 continue
             end = start + len(value)
+            if "c" in rx.groupindex and not _ADDRESS_CUE_BEFORE.search(
+                text[max(0, start - 20) : start]
+            ):
+                continue
+            if "z" in rx.groupindex and (
+                _YEAR.fullmatch(m.group("z"))
+                or _NUMBER_CUE_BEFORE.search(text[max(0, start - 20) : start])
+            ):
+                continue  # "in 2019 Berlin", "Order 12345 Berlin"
+            if "l" in rx.groupindex and not _LIVE_AT.search(text[max(0, start - 30) : start]):
+                continue
+            if "s" in rx.groupindex and not _STREET_CUE.search(text[max(0, start - 20) : start]):
+                continue
+            if "t" in rx.groupindex and (
+                _run_is_common(m.group("t"), surnames=False)
+                or any(
+                    w in _NOT_STREETS or w in _NOT_PLACE_STREET
+                    for w in re.findall(r"[^\W\d_]+", m.group("t").lower())
+                )
+            ):
+                continue  # "Windows 2000", "Chapter 3, number 5"
             if "n" in rx.groupindex and any(
                 w.lower().strip(".") in _NOT_NAMES or w.lower().strip(".") in _NOT_STREETS
                 for w in m.group("n").split()
@@ -507,6 +541,8 @@ _CUE_BEFORE = re.compile(
     r"contact|attn|attention|cc|from|by|to|with|patient|customer|client|employee|manager|"
     r"tenant|applicant|user|member|author|recipient|sender|ask|tell|met|meet|call|email|"
     r"reach|remind|reply to|thank|ping|invite|inform|notify|forward to|assign to|"
+    r"told|asked|thanked|texted|messaged|emailed|invited|reminded|informed|paid|hired|"
+    r"helped|spoke to|spoke with|talked to|talked with|"
     r"guten tag|liebe|lieber|hallo|bonjour|cher|chère|hola|estimado|estimada|caro|cara|"
     r"olá|beste|geachte|hej|kære|kedves|szanowny|szanowna)\.?,?:?\s*|\b(?:my name is|"
     r"i am|i'm|this is|name:|von|de parte de|je suis|ich bin|soy|mi nombre es|"
@@ -514,7 +550,8 @@ _CUE_BEFORE = re.compile(
     re.IGNORECASE,
 )
 _CUE_AFTER = re.compile(
-    r"^(?:'s\b|’s\b|\s+(?:wrote|said|says|called|emailed|phoned|asked|replied|signed|is "
+    r"^(?:'s\b|’s\b|\s+(?:wrote|said|says|called|emailed|phoned|asked|replied|signed|told|"
+    r"texted|mentioned|explained|suggested|confirmed|promised|agreed|thinks|wants|is "
     r"(?:my|our|the|a) (?:colleague|manager|friend|client|customer|patient|tenant|wife|"
     r"husband|son|daughter|doctor|lawyer))\b|\s*\((?:he|she|they)\b)",
     re.IGNORECASE,
@@ -595,6 +632,11 @@ _CASELESS_RUN = re.compile(
 # An item of an inline list: "Passenger list: A B; C D; E F".
 _ITEM_BEFORE = re.compile(r"(?:[;•|]|^[^\n]{0,30}(?:list|names?|team|attendees|guests|"
                           r"passengers|participants|members|cc|to)\s*:)\s*$", re.IGNORECASE)
+_PEOPLE_LIST = re.compile(
+    r"(?i:\b(?:attendees|guests|participants|invitees|speakers|members|people|names|cc|"
+    r"present|absent|invited|with|team|passengers|students|players)\b:?)[ \t]*"
+    r"(?:[^\n,;:]{1,40}(?:,|;|\band\b|&)[ \t]*)*$"
+)
 _ITEM_AFTER = re.compile(r"^\s*(?:[;•|]|$)")
 _TITLES = _words("mr mrs ms miss dr prof hr fr herr frau sir madam mme mlle sr sra")
 _CJK_SPACED = re.compile(
@@ -698,6 +740,9 @@ def name_candidates(text: str, tokens: Any, entities: Any) -> list[tuple[int, in
         )
         # An item of an inline list ("Passengers: A B; C D") is as good as its own line.
         item = bool(_ITEM_BEFORE.search(before)) and bool(_ITEM_AFTER.match(after))
+        # An item of a list of people ("Attendees: Anikó, Csaba and Mária"): a cue.
+        if _PEOPLE_LIST.search(before) and re.match(r"[ \t]*(?:[,;.!?)]|and\b|&|$)", after):
+            cue = True
         alone_on_line = alone_on_line or item
         # The subject of a verb ("Anna from Tehran joins", "Haruto Ishii wants"): a cue
         # for a listed name.
@@ -898,7 +943,13 @@ _REGION_ATTRS = (
     "states", "provinces", "regions", "region_names", "region_oblast", "region_krai",
     "region_republics", "region_ao", "prefectures", "cantons", "departments",
     "luzon_provinces", "visayas_provinces", "mindanao_provinces", "municipalities",
+    "counties", "districts", "estados",
 )  # fmt: skip
+#: Region list entries that are abbreviations or English words ("Pest control", "Cork it").
+_NOT_REGIONS = frozenset(
+    {"pest", "mich", "chih", "chis", "tamps", "tlax", "coah", "q. roo", "camp", "down", "cher",
+     "highland", "nord", "cork", "paris"}
+)
 
 
 @lru_cache(maxsize=1)
@@ -919,7 +970,12 @@ def region_lists() -> tuple[frozenset[str], frozenset[str]]:
             if isinstance(values, dict):
                 values = list(values.values()) + list(values)
             if isinstance(values, (tuple, list)):
-                names.update(v.lower() for v in values if isinstance(v, str) and len(v) > 3)
+                # Some providers list (code, name) pairs: ("PI", "Piauí"), ("BV", "Brașov").
+                flat = [w for v in values for w in (v if isinstance(v, (tuple, list)) else (v,))]
+                names.update(
+                    v.lower() for v in flat
+                    if isinstance(v, str) and len(v) > 3 and v.lower() not in _NOT_REGIONS
+                )  # fmt: skip
         if provider.__module__.endswith(".en_US"):
             for attr in ("states_abbr", "territories_abbr"):
                 codes.update(v for v in getattr(provider, attr, ()) if isinstance(v, str))
@@ -1240,11 +1296,148 @@ def _spread_over_lists(text: str, pieces: list[list[Any]], out: list) -> None:
             other = right if left[2] else left
             value = text[other[0] : other[1]]
             tail = text[other[1] : other[1] + 2]
+            # "Dej, Brașov", "Machado Alegre, Piauí": a town before its region may be a
+            # surname too.
+            town_first = other is left and text[left[1] : right[0]].strip() == ","
             # The item must end its list item ("A, B" not "A, B Corp said").
-            if _person_like(value) or _run_is_common(value) or not re.match(
-                r"(?:[\s,;.!?/)]|$)", tail
-            ):
+            common = _run_is_common(value, surnames=not town_first)
+            if _person_like(value) or common or not re.match(r"(?:[\s,;.!?/)]|$)", tail):
                 continue
             other[2] = True
             out.append((other[0], other[1], 0.86 if _no_name_word(value) else 0.65))
             changed = True
+
+
+# -- address parts around a place (fifth round) -------------------------------------
+# A house number: "69", "12a", "102.", "63/1706", "47-26", "6333-G", "Nr. 73" (the word
+# before it is taken by the growth rules).
+_HOUSE_NUM = (
+    r"\d{1,5}(?:[ \t]?[A-Za-z](?![\w]))?(?:[ \t]?[-/][ \t]?\d{1,5}[A-Za-z]?)?(?:-[A-Z](?!\w))?"
+    r"(?:\.(?=[ \t]*[,\n/]))?"
+)
+# A postcode: "10115", "H-1286", "006 57", "1017 CD", "SW1A 1AA", "V4L 4Y8", "91907-483",
+# "ΤΚ 395 49".
+_POSTCODE_ANY = (
+    r"(?:[A-Z]{1,2}-|ΤΚ[ \t])?(?:\d{3}[ \t]\d{2}|\d{4,7}(?:-\d{3,4})?)(?:[ \t][A-Z]{2}(?!\w))?"
+    r"|[A-Z]{1,2}\d[A-Z\d]?[ \t]\d[A-Z]{2}|[A-Z]\d[A-Z][ \t]\d[A-Z]\d"
+)
+# A postcode that can stand alone next to a town: "7263", "H-1204", "006 57", "1017 CD".
+_POSTCODE_START = (
+    r"(?:[A-Z]{1,2}-)?\d{4,7}(?:-\d{3,4})?|\d{3}[ \t]\d{2}|\d{2}-\d{3}|\d{4}[ \t]?[A-Z]{2}(?!\w)"
+)
+_LIVE_AT = re.compile(
+    r"(?i:\b(?:live|lives|living|moved|moving|located|based|resides?|address is) (?:at|to|on)"
+    r"|address:)[ \t]*$"
+)
+_STREET_CUE = re.compile(r"(?i:\b(?:at|on|in|to|address|adresse)\b:?)[ \t]*$")
+_YEAR = re.compile(r"(?:1[89]|20)\d\d\.?")
+# Where an address part ends: a comma, a line end, a full stop, a closing bracket, a slash
+# or dash between parts, " in " (the town follows), the text's end.
+_PART_END = r"(?=[ \t]*(?:[,;!?)\n]|\.(?:\s|$)|$)|[ \t]+[-–/][ \t]|[ \t]+in[ \t])"
+_NUM_WORD = r"(?i:n[º°o]\.?|nr\.?|no\.?|number|núm\.?|house|haus|д\.)"
+# After a place: " 69", ", number 23", " Nr. 73", " 28122", ", H-1204", " 8075 Unit E".
+_GROW_AFTER = re.compile(
+    rf"(?:,?[ \t]*{_NUM_WORD}[ \t]*(?P<num>{_HOUSE_NUM})|[ \t]+(?P<bare>{_HOUSE_NUM})"
+    rf"|,?[ \t]+(?P<code>{_POSTCODE_ANY}))"
+    rf"(?:,?[ \t]*{_UNIT_PART.pattern})?{_PART_END}"
+)
+# Before a place: "at 69 Jakobi", "5230 Mount Goreberg", "836, Walter Sisulu".
+_GROW_BEFORE = re.compile(
+    rf"(?:^|(?<=[\s(:,/]))(?:(?P<code>{_POSTCODE_ANY})|(?P<num>{_HOUSE_NUM})),?[ \t]+$"
+)
+# A street with no street word before a place, its number after or before the name:
+# "Azovská 11, Oravská Poruba", "Gang M.T Haryono 1, Salatiga", "13, Ahmet Haxhiu\n".
+_STREET_BEFORE = re.compile(
+    rf"(?:^|(?<=[\s(:,]))(?P<street>(?:{_CAP}[ \t]){{0,3}}{_CAP}[ \t]+{_HOUSE_NUM}"
+    rf"|{_HOUSE_NUM},?[ \t]+(?:{_CAP}[ \t]){{0,3}}{_CAP})[ \t]*(?:,|[ \t]/|\n)[ \t]*$"
+)
+_ADDRESS_CUE_BEFORE = re.compile(
+    r"(?i:(?:^|\n|[:,(/]|\b(?:at|on|to|in|address|adresse|live at|lives at|is at)))[ \t]*$"
+)
+_NUMBER_CUE_BEFORE = re.compile(
+    r"(?i:\b(?:order|invoice|ticket|tracking|ref|reference|account|case|booking|room|page|"
+    r"chapter|section|gate|terminal|platform|version|flight|seat|level|floor|item|step|"
+    r"since|until|till|by|of|before|after|during|year|top|about|over|under|around|"
+    r"nearly|almost|only|just|sold|bought|have|has|had|the|our|all|these|those)|[#№])\W{0,3}$"
+)
+
+
+def person_as_address(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """The span of a run spaCy called a name that is a street or a town by what stands
+    next to it, or None: a house number after a word ("Drumul Suciu Nr. 73", "Maltavej,
+    number 23"), a postcode or a 4-5 digit number at a part end ("Sarah Inostroza 5215 /
+    ..."), a house number and comma before it ("at 836, Walter Sisulu, ..."), or a house
+    number and comma before it and a part end after ("Azovská 11, Oravská Poruba.")."""
+    text = caps_as_title(text)
+    word = re.search(r"(?i:[ \t](?:nr|no|n[º°o]))$", text[start:end])
+    if word:  # spaCy took "Nr" into the name
+        end -= len(word.group(0))
+    m = _GROW_AFTER.match(text, end)
+    if m:
+        value = m.group("code") or m.group("bare") or ""
+        if m.group("num") or (len(value.strip(".")) >= 4 and not _YEAR.fullmatch(value)):
+            return start, end
+    head = text[text.rfind("\n", 0, start) + 1 : start]
+    ends = re.match(r"[ \t]*(?:[,;)\n/–-]|\.(?:\s|$)|$)", text[end : end + 5])
+    num = re.search(rf"(?:^|(?<=[\s(:]))(?:{_HOUSE_NUM}),[ \t]*$", head)
+    if num and ends and not _NUMBER_CUE_BEFORE.search(head[: num.start()]):
+        return start, end
+    return None
+
+
+def grow_place_spans(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Each place span widened over the address parts next to it: a house number or
+    postcode after it ("Jakobi 69", "South Michaelport 28122", "Maltavej, number 23")
+    or before it ("at 69 Jakobi", "5230 Mount Goreberg"), and a street written without
+    a street word right before a town ("Azovská 11, Oravská Poruba"). Years
+    ("Tokyo 2020") and counts ("3 London stores", "in 2019 Paris") are left out."""
+    if not spans:
+        return spans
+    text = caps_as_title(text)
+    out = []
+    for start, end in spans:
+        for _ in range(3):
+            changed = False
+            m = _GROW_AFTER.match(text, end)
+            if m:
+                value = m.group("num") or m.group("bare") or m.group("code")
+                if not _YEAR.fullmatch(value) or m.group("num"):
+                    end, changed = m.end(), True
+            line_start = text.rfind("\n", 0, start) + 1
+            head = text[line_start:start]
+            m = _GROW_BEFORE.search(head)
+            if m:
+                value = m.group("code") or m.group("num")
+                lead = head[: m.start()]
+                after = text[end : end + 30]
+                ends = bool(re.match(r"[ \t]*(?:[,;.!?)\n/–-]|$|in\b|near\b)", after))
+                if (
+                    not _YEAR.fullmatch(value.strip())
+                    and not _NUMBER_CUE_BEFORE.search(lead)
+                    and (m.group("code") or (_ADDRESS_CUE_BEFORE.search(lead) and ends))
+                ):
+                    start, changed = line_start + m.start(), True
+            head = text[max(0, start - 60) : start]
+            m = _STREET_BEFORE.search(head)
+            if m:
+                words = re.findall(r"[^\W\d_]+", m.group("street").lower())
+                if not any(w in _NOT_STREETS or w in _NOT_PLACE_STREET for w in words) and not (
+                    _NUMBER_CUE_BEFORE.search(head[: m.start()])
+                ):
+                    start, changed = start - (len(head) - m.start("street")), True
+            if not changed:
+                break
+        if any(c.isdigit() for c in text[start:end]):  # an address: its town and postcode
+            start, end = _extend_address(text, start, end)
+            town = re.match(rf"[ \t]+in[ \t]+({_TOWN}){_PART_END}", text[end:])
+            if town and not _run_is_common(town.group(1), surnames=False):
+                end += town.end()
+        out.append((start, end))
+    return out
+
+
+_NOT_PLACE_STREET = _words(
+    """gate terminal platform building bldg floor level unit flight seat track exit hall
+    stand booth desk version release model series year years chapter page q1 q2 q3 q4
+    windows office iphone android python java top vol volume episode season part"""
+)

@@ -501,3 +501,128 @@ def test_teams_are_no_places(standard, text):
 )  # fmt: skip
 def test_postcodes_after_a_postcode_phrase(text, value):
     assert value in [text[a:b] for a, b, _s in address_candidates(text)]
+
+
+# -- fifth round: address parts around a place, single names after verbs ------------------
+
+
+@pytest.mark.parametrize(
+    "text,spans,grown",
+    [
+        # A house number or postcode after a place, with or without a number word.
+        ("Pick-up point: South Michaelport 28122", ["South Michaelport"],
+         ["South Michaelport 28122"]),
+        ("My flat is on Maltavej, number 23.", ["Maltavej"], ["Maltavej, number 23"]),
+        ("She lives on Jakobi 69, near the park.", ["Jakobi"], ["Jakobi 69"]),
+        # Before it: a postcode, or a house number after an address cue.
+        ("The depot is in 5230 Mount Goreberg, near the station.", ["Mount Goreberg"],
+         ["5230 Mount Goreberg"]),
+        ("I live at 69 Jakobi, Tallinn.", ["Jakobi"], ["69 Jakobi, Tallinn"]),
+        # A street with no street word right before a town, and the town after it.
+        ("She moved to Azovská 11, Oravská Poruba.", ["Oravská Poruba"],
+         ["Azovská 11, Oravská Poruba"]),
+        ("Hauptstr. 5 / 10115 Berlin", ["Hauptstr. 5"], ["Hauptstr. 5 / 10115 Berlin"]),
+    ],
+)  # fmt: skip
+def test_place_spans_grow_over_their_address_parts(text, spans, grown):
+    from core.guards.recognizers import grow_place_spans
+
+    found = [(text.index(v), text.index(v) + len(v)) for v in spans]
+    assert [text[a:b] for a, b in grow_place_spans(text, found)] == grown
+
+
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("Tokyo 2020 was postponed.", "Tokyo"),  # a year is no postcode
+        ("We visited Paris 3 times.", "Paris"),  # a count goes on with a word
+        ("We have 3 London stores.", "London"),
+        ("It opened in 2019 Berlin-style.", "Berlin"),
+        ("Order 12345 Berlin is late.", "Berlin"),
+        ("Room 42, Berlin office", "Berlin"),
+        ("Chapter 3, Paris", "Paris"),
+    ],
+)
+def test_years_counts_and_order_numbers_do_not_join_a_place(text, value):
+    from core.guards.recognizers import grow_place_spans
+
+    a = text.index(value)
+    assert grow_place_spans(text, [(a, a + len(value))]) == [(a, a + len(value))]
+
+
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("The depot is in 7263 Skærbæk, near the station.", "7263 Skærbæk"),
+        ("Pick-up point: Zug 5928", "Zug 5928"),
+        ("Andrédreef 6 / 1132 Pousset", "1132 Pousset"),
+        ("My flat is on Nyvägen, number 144.", "Nyvägen, number 144"),
+        ("My flat is on boulevard de Chopard, number 27.", "boulevard de Chopard, number 27"),
+        ("I live at 291 Lienringen in Lund.", "291 Lienringen"),
+        ("I live at 784 Kvarngatan in Uddevalla.", "784 Kvarngatan"),
+    ],
+)
+def test_address_parts_without_a_street_word(text, value):
+    assert value in [text[a:b] for a, b, _s in address_candidates(text)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Room 42 is free after the review.",
+        "order 12345 shipped on Monday",
+        "Windows 2000 and Office 2019 are installed.",
+        "In 2019 Berlin hosted the fair.",
+        "Chapter 3, number 5 of the guide.",
+        "We sold 5000 Units in March.",
+        "Meet at 5 Guys, then.",
+        "We have 3 Goldberg books and 10 Lindberg.",
+        "Gate 14, Terminal 3: boarding at 10:45.",
+    ],
+)
+def test_numbers_and_capitals_that_are_no_address(text):
+    assert address_candidates(text) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "text,values",
+    [
+        ("Drumul Suciu Nr. 73 / 617056 Dumbraveni", ["73", "617056"]),
+        ("Our office is at 836, Walter Sisulu, Durban.", ["836"]),
+        ("Sarah Inostroza 5215 / 8819810 Cabo de Hornos", ["5215"]),
+        ("Dej, Brașov is where the workshop takes place.", ["Dej", "Brașov"]),
+        ("Attendees: Anikó, Csaba and Mária", ["Anikó", "Csaba", "Mária"]),
+        ("I told Eliana that the review moved to Tuesday.", ["Eliana"]),
+        ("Kezia told me the project is late.", ["Kezia"]),
+    ],
+)
+def test_address_parts_and_single_names_through_the_scanner(standard, text, values):
+    out = standard(text)
+    for value in values:
+        assert value not in out, out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Room 42 is free after the review.",
+        "order 12345 shipped on Monday",
+        "Attendees: Marketing, Sales and Finance",
+        "I asked Support about it.",
+        "Call Anna 2 times.",
+    ],
+)
+def test_numbers_and_teams_stay_through_the_scanner(standard, text):
+    out = standard(text)
+    for word in ("42", "12345", "Marketing", "Sales", "Support", "2 times"):
+        if word in text:
+            assert word in out, out
+
+
+@pytest.mark.slow
+def test_paris_hilton_and_months_as_before(standard):
+    out = standard("Paris Hilton flew in on Monday 3 May.")
+    assert "Paris Hilton" not in out and "Monday 3 May" in out, out
+    assert "<LOCATION" not in out

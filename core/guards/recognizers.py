@@ -220,6 +220,11 @@ _TAIL = (
     rf"|,?\s+[A-Z]{{2}}\s+\d{{5}}(?:-\d{{4}})?)?"
 )
 
+# Street words written apart after the name (Central and Northern Europe).
+_APART_STREET = (
+    r"utca|út|útja|tér|körút|köz|sor|fasor|cesta|trg|ulica|ul\.|iela|tänav|gatvė|gata|gate|"
+    r"vej|vei|gade|straße|strasse|weg|gasse|platz|allee|laan|straat|katu|tie|námestie|nábrežie"
+)
 _STRONG_PREFIX = (
     r"rue|avenue|boulevard|chemin|impasse|allée|calle|via|viale|piazza|corso|rua|avenida|"
     r"travessa|ulica|aleja|strada|straße|plaza|paseo|praça"
@@ -319,6 +324,19 @@ def _address_rx() -> list[tuple[re.Pattern[str], float]]:
         # A number and a name after "live(s) at", "moved to": "I live at 291 Lienringen in".
         (rf"(?<![\w.,/-])(?P<l>{_HOUSE_NUM}),?[ \t]+(?P<t>(?:{_CAP}[ \t]){{0,2}}{_CAP})"
          rf"{_PART_END}", 0.75),
+        # A street word written apart after the name, then the number: "Petőfi sándor utca
+        # 102.", "Érdi utca 120.", "Vyhnianska cesta 21", "7. Zalaegerszegi út".
+        (rf"\b{_CAP}(?:[ \t](?:{_CAP}|[a-zà-ž]{{3,}})){{0,2}}[ \t](?i:{_APART_STREET})[ \t]"
+         rf"{_NUM}(?:\.(?=[ \t]*[,\n/]))?(?![\d.,]\d){_UNIT}{_TAIL}", 0.85),
+        (rf"(?<![\w.,/-]){_NUM}\.[ \t]+{_CAP}(?:[ \t]{_CAP}){{0,2}}[ \t](?i:utca|út|tér|körút)"
+         rf"(?![\w]){_UNIT}{_TAIL}", 0.85),
+        # An English street word, then the number: "Pluto Road 5906 Unit D", at a part end.
+        (rf"\b(?:{_CAP}[ \t]+){{1,3}}(?i:{suf})[ \t]+{_NUM}(?![\d.,]\d){_UNIT}"
+         rf"(?=[ \t]*(?:[,;)\n/]|\.(?:\s|$)|$))", 0.8),
+        # A settlement word before a town (Ukrainian, Russian): "місто Чернігів", "селище
+        # Кривий Ріг", "г. Казань".
+        (rf"(?<![\w])(?i:місто|селище|село|смт|город|поселок|посёлок|деревня|станица|г\.|с\.|"
+         rf"пгт|м\.)[ \t]{_CAP}(?:[ \t-]{_CAP}){{0,2}}", 0.75),
         # UK and Canadian postcodes (specific shapes).
         (r"\b[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}\b", 0.7),
         (r"\b[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z]\s\d[ABCEGHJ-NPRSTV-Z]\d\b", 0.7),
@@ -349,7 +367,10 @@ _POSTCODE = (
     r"(?:[A-Z]{1,2}-?)?\d{3,6}(?:-\d{3,4})?|[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}|\d{2}-\d{3}"
     r"|\d{4}\s?[A-Z]{2}(?![\w])"
 )
-_TOWN = rf"{_CAP}(?:[ -](?:{_CAP}|de|del|la|le|sur|am|an|der|nad|pod|upon|on|en|di|da)){{0,3}}"
+_TOWN = (
+    rf"{_CAP}(?!\w)(?:[ -](?:{_CAP}(?!\w)|de|del|la|le|sur|am|an|der|nad|pod|upon|on|en|di|da))"
+    r"{0,3}"
+)
 _PLACE_PART = re.compile(
     rf"(?:(?:{_POSTCODE})\s+)?{_TOWN}(?:,?\s+(?:[A-Z]{{2}}\s+)?(?:{_POSTCODE}))?"
     rf"|(?:{_POSTCODE})(?:\s+-\s+{_TOWN})?"
@@ -448,7 +469,8 @@ def address_candidates(text: str) -> list[tuple[int, int, float]]:
             if "s" in rx.groupindex and not _STREET_CUE.search(text[max(0, start - 20) : start]):
                 continue
             if "t" in rx.groupindex and (
-                _run_is_common(m.group("t"), surnames=False)
+                # next to a postcode a given name may be a town too ("Steven Ville 2089")
+                _run_is_common(m.group("t"), surnames=False, given="z" not in rx.groupindex)
                 or any(
                     w in _NOT_STREETS or w in _NOT_PLACE_STREET
                     for w in re.findall(r"[^\W\d_]+", m.group("t").lower())
@@ -664,6 +686,10 @@ def _line_bounds(text: str, start: int, end: int) -> tuple[str, str]:
     return text[line_start:start], text[end:line_end]
 
 
+_GREETING_START = re.compile(
+    r"\s*(?i:hi|hello|hey|dear|hallo|bonjour|salut|hola|ciao|olá|oi|hej|hei|moi|ahoj|"
+    r"good morning|good afternoon|guten tag|liebe|lieber|cher|chère|estimad[oa]|querid[oa])\b"
+)
 _LIST_PREFIX = re.compile(r"^\s*(?:[-*•·–]|\d{1,3}[.)]|[a-z][.)]|[A-Za-z ]{1,20}:)?\s*$")
 _SIGNOFF_BEFORE = re.compile(
     r"(?:regards|sincerely|thanks|thank you|cheers|best|yours|signed|grüße|grüßen|"
@@ -733,7 +759,13 @@ def name_candidates(text: str, tokens: Any, entities: Any) -> list[tuple[int, in
             _CUE_AFTER.match(text[end : end + 40])
         )
         alone_on_line = bool(_LIST_PREFIX.match(before)) and not after.strip(" ,;.")
-        signoff = bool(_SIGNOFF_BEFORE.search(text[max(0, start - 30) : start]))
+        signoff = bool(_SIGNOFF_BEFORE.search(text[max(0, start - 30) : start])) or (
+            # A message that opens with a greeting and ends with a name on its own line.
+            "\n" in text[:start]
+            and not before.strip()
+            and not text[end:].strip(" \t\n.!")
+            and bool(_GREETING_START.match(text))
+        )
         in_place = any(a <= start and end <= b for a, b in place_spans)
         strong = bool(_STRONG_CUE.search(text[max(0, start - 40) : start])) or bool(
             _CONTACT_AFTER.match(text[end : end + 40])

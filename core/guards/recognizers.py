@@ -317,6 +317,8 @@ def _address_rx() -> list[tuple[re.Pattern[str], float]]:
         # Fifth round. A postcode and a town ending their part, after an address cue:
         # "in 7263 Skærbæk, near", "/ 1132 Pousset", "Pick-up point: Zug 5928".
         (rf"(?<![\w.,/+-])(?P<c>(?P<z>{_POSTCODE_START}))[ \t]+(?P<t>{_TOWN}){_PART_END}", 0.7),
+        (rf"(?m:^)(?P<z>\d{{5,7}}|{_POSTCODE_START.split('|', 1)[1]}),[ \t]+(?P<t>{_TOWN})"
+         rf"{_PART_END}", 0.7),
         (rf"(?<![\w.,/+-])(?P<c>(?P<t>{_TOWN}))[ \t]+(?P<z>{_POSTCODE_START}){_PART_END}", 0.7),
         # A street with a number word: "on Nyvägen, number 144", "boulevard de Chopard, no. 27".
         (rf"(?<![\w])(?P<s>(?:(?i:{pre})[ \t]+(?:(?:de|del|du|da|di|la|le)[ \t]+)?)?"
@@ -337,6 +339,17 @@ def _address_rx() -> list[tuple[re.Pattern[str], float]]:
         # Кривий Ріг", "г. Казань".
         (rf"(?<![\w])(?i:місто|селище|село|смт|город|поселок|посёлок|деревня|станица|г\.|с\.|"
          rf"пгт|м\.)[ \t]{_CAP}(?:[ \t-]{_CAP}){{0,2}}", 0.75),
+        # Address form fields: "Street: Vidlicová", "Postcode: 034 01", "House number: 12";
+        # a bare "No.:" or "Number:" only in a form with a street or address field.
+        (r"(?im:^[ \t]*(?:street(?: name)?|address(?: line ?\d)?|house (?:number|no\.?)|"
+         r"post ?code|postal code|zip(?: code)?|straße|strasse|hausnummer|rue|calle|número|"
+         r"(?P<f>no\.?|nr\.?|number|building|apt\.?|apartment|flat|unit))[ \t]*:[ \t]*)"
+         r"(?P<v>[^\s:][^\n:]{0,58}?)[ \t]*$", 0.8),
+        # A street and its number after "at" and before a time word or the part's end:
+        # "Meet me at Štetinova 2 tomorrow", "at Tahitipu Crescent 7".
+        (rf"(?<=\b(?:at|At) )(?P<t>(?:{_CAP}[ \t]){{0,2}}{_CAP}(?!\w))[ \t]{_NUM}"
+         rf"(?=[ \t]*(?:[,;)\n]|\.(?:\s|$)|$)|[ \t]+(?:tomorrow|today|tonight|at|on|by|"
+         rf"before|after|around|next|this)\b)", 0.7),
         # UK and Canadian postcodes (specific shapes).
         (r"\b[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}\b", 0.7),
         (r"\b[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z]\s\d[ABCEGHJ-NPRSTV-Z]\d\b", 0.7),
@@ -452,7 +465,7 @@ def address_candidates(text: str) -> list[tuple[int, int, float]]:
         for m in rx.finditer(text):
             start = m.start("v") if "v" in rx.groupindex else m.start()
             value = text[start : m.end()].rstrip(" ,.\n")
-            if len(value) < 4:
+            if len(value) < 4 and not ("f" in rx.groupindex and value[:1].isdigit()):
                 continue
             end = start + len(value)
             if "c" in rx.groupindex and not _ADDRESS_CUE_BEFORE.search(
@@ -464,6 +477,10 @@ def address_candidates(text: str) -> list[tuple[int, int, float]]:
                 or _NUMBER_CUE_BEFORE.search(text[max(0, start - 20) : start])
             ):
                 continue  # "in 2019 Berlin", "Order 12345 Berlin"
+            if "f" in rx.groupindex and m.group("f") and not _ADDRESS_FIELD.search(text):
+                continue  # "Number: 5" with no street or address field in the text
+            if "v" in rx.groupindex and m.group("v").lower() in _NOT_NAMES | _words("n/a none -"):
+                continue
             if "l" in rx.groupindex and not _LIVE_AT.search(text[max(0, start - 30) : start]):
                 continue
             if "s" in rx.groupindex and not _STREET_CUE.search(text[max(0, start - 20) : start]):
@@ -573,9 +590,11 @@ _CUE_BEFORE = re.compile(
 )
 _CUE_AFTER = re.compile(
     r"^(?:'s\b|’s\b|\s+(?:wrote|said|says|called|emailed|phoned|asked|replied|signed|told|"
-    r"texted|mentioned|explained|suggested|confirmed|promised|agreed|thinks|wants|is "
+    r"texted|mentioned|explained|suggested|confirmed|promised|agreed|thinks|wants|lives|"
+    r"lived|works|worked|is "
     r"(?:my|our|the|a) (?:colleague|manager|friend|client|customer|patient|tenant|wife|"
-    r"husband|son|daughter|doctor|lawyer))\b|\s*\((?:he|she|they)\b)",
+    r"husband|son|daughter|doctor|lawyer))\b|\s*\((?:he|she|they)\b"
+    r"|,[ \t]+(?:can|could|would|will|are|do|did) you\b|,[ \t]+please\b)",
     re.IGNORECASE,
 )
 _LOWER_CUE = re.compile(
@@ -656,8 +675,8 @@ _ITEM_BEFORE = re.compile(r"(?:[;•|]|^[^\n]{0,30}(?:list|names?|team|attendees
                           r"passengers|participants|members|cc|to)\s*:)\s*$", re.IGNORECASE)
 _PEOPLE_LIST = re.compile(
     r"(?i:\b(?:attendees|guests|participants|invitees|speakers|members|people|names|cc|"
-    r"present|absent|invited|with|team|passengers|students|players)\b:?)[ \t]*"
-    r"(?:[^\n,;:]{1,40}(?:,|;|\band\b|&)[ \t]*)*$"
+    r"present|absent|invited|with|team|passengers|students|players|ask|tell|invite|cc|ping|"
+    r"call|email|remind|thank)\b:?)[ \t]*(?:[^\n,;:]{1,40}(?:,|;|\band\b|\bor\b|&)[ \t]*)*$"
 )
 _ITEM_AFTER = re.compile(r"^\s*(?:[;•|]|$)")
 _TITLES = _words("mr mrs ms miss dr prof hr fr herr frau sir madam mme mlle sr sra")
@@ -773,7 +792,7 @@ def name_candidates(text: str, tokens: Any, entities: Any) -> list[tuple[int, in
         # An item of an inline list ("Passengers: A B; C D") is as good as its own line.
         item = bool(_ITEM_BEFORE.search(before)) and bool(_ITEM_AFTER.match(after))
         # An item of a list of people ("Attendees: Anikó, Csaba and Mária"): a cue.
-        if _PEOPLE_LIST.search(before) and re.match(r"[ \t]*(?:[,;.!?)]|and\b|&|$)", after):
+        if _PEOPLE_LIST.search(before) and re.match(r"[ \t]*(?:[,;.!?)]|and\b|or\b|&|$)", after):
             cue = True
         alone_on_line = alone_on_line or item
         # The subject of a verb ("Anna from Tehran joins", "Haruto Ishii wants"): a cue
@@ -1357,6 +1376,9 @@ _POSTCODE_ANY = (
 _POSTCODE_START = (
     r"(?:[A-Z]{1,2}-)?\d{4,7}(?:-\d{3,4})?|\d{3}[ \t]\d{2}|\d{2}-\d{3}|\d{4}[ \t]?[A-Z]{2}(?!\w)"
 )
+_ADDRESS_FIELD = re.compile(
+    r"(?im:^[ \t]*(?:street(?: name)?|address(?: line ?\d)?|straße|strasse|rue|calle)[ \t]*:)"
+)
 _LIVE_AT = re.compile(
     r"(?i:\b(?:live|lives|living|moved|moving|located|based|resides?|address is) (?:at|to|on)"
     r"|address:)[ \t]*$"
@@ -1471,5 +1493,6 @@ def grow_place_spans(text: str, spans: list[tuple[int, int]]) -> list[tuple[int,
 _NOT_PLACE_STREET = _words(
     """gate terminal platform building bldg floor level unit flight seat track exit hall
     stand booth desk version release model series year years chapter page q1 q2 q3 q4
-    windows office iphone android python java top vol volume episode season part"""
+    windows office iphone android python java top vol volume episode season part exhibit
+    question slide round stage tier grade mile figure table step line row item day week"""
 )

@@ -560,8 +560,23 @@ def test_years_counts_and_order_numbers_do_not_join_a_place(text, value):
         ("My flat is on boulevard de Chopard, number 27.", "boulevard de Chopard, number 27"),
         ("I live at 291 Lienringen in Lund.", "291 Lienringen"),
         ("I live at 784 Kvarngatan in Uddevalla.", "784 Kvarngatan"),
+        # Street words written apart, the English street word before its number.
+        ("Send it to Petőfi sándor utca 102., H-6135 Nagyhátdevecser.",
+         "Petőfi sándor utca 102., H-6135 Nagyhátdevecser"),
+        ("I live at 7. Zalaegerszegi út in Eger.", "7. Zalaegerszegi út"),
+        ("Send it to Pluto Road 5906 Unit D, 3517 John Ville.",
+         "Pluto Road 5906 Unit D, 3517 John Ville"),
+        ("Our office is at 362, Warner Landing, Garyberg SY3 6PD.",
+         "362, Warner Landing, Garyberg SY3 6PD"),
+        # Settlement words, a postcode before a comma, a street after "at".
+        ("Send it to Адольфа Лози 52, 06868 місто Апостолове.", "06868 місто Апостолове"),
+        ("23020, New Davidview", "23020, New Davidview"),
+        ("Meet me at Štetinova 2 tomorrow at 10.", "Štetinova 2"),
+        # Address form fields; a bare "No.:" only next to a street field.
+        ("Street: Vidlicová\nNo.: 3\nPostcode: 034 01\nCity: Bystrička", "3"),
+        ("Street: Vidlicová\nNo.: 3\nPostcode: 034 01\nCity: Bystrička", "034 01"),
     ],
-)
+)  # fmt: skip
 def test_address_parts_without_a_street_word(text, value):
     assert value in [text[a:b] for a, b, _s in address_candidates(text)]
 
@@ -578,6 +593,10 @@ def test_address_parts_without_a_street_word(text, value):
         "Meet at 5 Guys, then.",
         "We have 3 Goldberg books and 10 Lindberg.",
         "Gate 14, Terminal 3: boarding at 10:45.",
+        "Order form\nNumber: 12345\nQuantity: 3\nNo.: 5",
+        "Look at Figure 3 tomorrow. Meet at Gate 5 at noon. Run it at Python 3 today.",
+        "1972, a good year",
+        "We walked down Main Street 5 times.",
     ],
 )
 def test_numbers_and_capitals_that_are_no_address(text):
@@ -595,6 +614,9 @@ def test_numbers_and_capitals_that_are_no_address(text):
         ("Attendees: Anikó, Csaba and Mária", ["Anikó", "Csaba", "Mária"]),
         ("I told Eliana that the review moved to Tuesday.", ["Eliana"]),
         ("Kezia told me the project is late.", ["Kezia"]),
+        ("Ask Patrick or Benoît.", ["Patrick", "Benoît"]),
+        ("Benicio, can you call me back?", ["Benicio"]),
+        ("Hi Laurence,\nthe budget is ready.\nManon", ["Laurence", "Manon"]),
     ],
 )
 def test_address_parts_and_single_names_through_the_scanner(standard, text, values):
@@ -612,6 +634,8 @@ def test_address_parts_and_single_names_through_the_scanner(standard, text, valu
         "Attendees: Marketing, Sales and Finance",
         "I asked Support about it.",
         "Call Anna 2 times.",
+        "Invite Marketing or Sales.",
+        "Hi team,\nthe release is out.\nMarketing",
     ],
 )
 def test_numbers_and_teams_stay_through_the_scanner(standard, text):

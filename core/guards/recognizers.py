@@ -326,6 +326,9 @@ def _address_rx() -> list[tuple[re.Pattern[str], float]]:
         # A number and a name after "live(s) at", "moved to": "I live at 291 Lienringen in".
         (rf"(?<![\w.,/-])(?P<l>{_HOUSE_NUM}),?[ \t]+(?P<t>(?:{_CAP}[ \t]){{0,2}}{_CAP})"
          rf"{_PART_END}", 0.75),
+        # ... or the name first: "I live at Jakobi 69.", "Ship to Ørnevej 12, Aarhus".
+        (rf"(?<![\w])(?P<l>(?P<t>(?:{_CAP}[ \t]){{0,2}}{_CAP}(?!\w)))[ \t]+{_HOUSE_NUM}"
+         rf"{_PART_END}", 0.75),
         # A street word written apart after the name, then the number: "Petőfi sándor utca
         # 102.", "Érdi utca 120.", "Vyhnianska cesta 21", "7. Zalaegerszegi út".
         (rf"\b{_CAP}(?:[ \t](?:{_CAP}|[a-zà-ž]{{3,}})){{0,2}}[ \t](?i:{_APART_STREET})[ \t]"
@@ -481,8 +484,11 @@ def address_candidates(text: str) -> list[tuple[int, int, float]]:
                 continue  # "Number: 5" with no street or address field in the text
             if "v" in rx.groupindex and m.group("v").lower() in _NOT_NAMES | _words("n/a none -"):
                 continue
-            if "l" in rx.groupindex and not _LIVE_AT.search(text[max(0, start - 30) : start]):
-                continue
+            if "l" in rx.groupindex and (
+                not _LIVE_AT.search(text[max(0, start - 30) : start])
+                or re.search(r"(?<![\w.])(?:1[89]|20)\d\d(?![\w])", value)
+            ):
+                continue  # "moved to Berlin 2019"
             if "s" in rx.groupindex and not _STREET_CUE.search(text[max(0, start - 20) : start]):
                 continue
             if "t" in rx.groupindex and (
@@ -1380,7 +1386,8 @@ _ADDRESS_FIELD = re.compile(
     r"(?im:^[ \t]*(?:street(?: name)?|address(?: line ?\d)?|straße|strasse|rue|calle)[ \t]*:)"
 )
 _LIVE_AT = re.compile(
-    r"(?i:\b(?:live|lives|living|moved|moving|located|based|resides?|address is) (?:at|to|on)"
+    r"(?i:\b(?:live|lives|living|moved|moving|located|based|resides?|address is|stay|stays|"
+    r"staying) (?:at|to|on)|\b(?:ship|send|deliver|mail|post)(?: it| this| them| the \w+)? to"
     r"|address:)[ \t]*$"
 )
 _STREET_CUE = re.compile(r"(?i:\b(?:at|on|in|to|address|adresse)\b:?)[ \t]*$")

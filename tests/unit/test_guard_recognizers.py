@@ -572,6 +572,7 @@ def test_years_counts_and_order_numbers_do_not_join_a_place(text, value):
         ("Send it to Адольфа Лози 52, 06868 місто Апостолове.", "06868 місто Апостолове"),
         ("23020, New Davidview", "23020, New Davidview"),
         ("Meet me at Štetinova 2 tomorrow at 10.", "Štetinova 2"),
+        ("I live at Jakobi 69.", "Jakobi 69"),
         # Address form fields; a bare "No.:" only next to a street field.
         ("Street: Vidlicová\nNo.: 3\nPostcode: 034 01\nCity: Bystrička", "3"),
         ("Street: Vidlicová\nNo.: 3\nPostcode: 034 01\nCity: Bystrička", "034 01"),
@@ -597,6 +598,8 @@ def test_address_parts_without_a_street_word(text, value):
         "Look at Figure 3 tomorrow. Meet at Gate 5 at noon. Run it at Python 3 today.",
         "1972, a good year",
         "We walked down Main Street 5 times.",
+        "We moved to Berlin 2019.",
+        "Send it to Version 2. Mail it to Room 4.",
     ],
 )
 def test_numbers_and_capitals_that_are_no_address(text):

@@ -14,6 +14,9 @@
   explicit cue, and CJK names.
 - `phone_false_positive`: digit runs a phone recognizer should not claim
   (dates, order/invoice/account numbers, postcodes).
+- `grow_place_spans` / `person_as_address`: a found street or town widened over
+  the house number, postcode and street written next to it ("Jakobi 69",
+  "5230 Mount Goreberg", "Azovská 11, Oravská Poruba"); applied by the scanner.
 """
 
 from __future__ import annotations

@@ -142,10 +142,19 @@ class Variant:
     prf_vec: tuple[int, float] | None = None
     #: RM3-style BM25 expansion: (top chunks, terms, weight) or None
     prf_bm25: tuple[int, int, float] | None = None
+    #: BM25's parameters; the variants of rounds 1-3 ran with b = 0.75 (the default then)
     k1: float = 1.2
     b: float = 0.75
-    #: "rrf", or "score" (each list divided by its best, weighted sum), or "minmax"
+    #: "rrf", or "score" (each list divided by its best, weighted sum), or "minmax", or
+    #: "z" (each list's scores as z-scores over its top 20, weighted sum; a chunk missing
+    #: from a list gets that list's 20th z-score)
     fusion: str = "rrf"
+    #: Query-adaptive RRF weights (round 4), label-free, per query:
+    #: ("confidence", p): each list's weight times (z-score of its top score over its top
+    #: 20) ** p, rescaled so the two weights keep their sum;
+    #: ("overlap", s): the vector weight times 1 + s * (share of the top 10 chunks the two
+    #: lists have in common - 0.3).
+    adaptive: tuple[str, float] | None = None
 
 
 def _rrf(lists: list[tuple[float, list[tuple[int, float]]]], k: int) -> list[tuple[int, float]]:
@@ -156,10 +165,42 @@ def _rrf(lists: list[tuple[float, list[tuple[int, float]]]], k: int) -> list[tup
     return sorted(fused.items(), key=lambda x: -x[1])
 
 
+def _z(hits: list[tuple[int, float]], n: int = 20) -> tuple[dict[int, float], float]:
+    """Each hit's score as a z-score over the list's top `n`, and the z of its n-th."""
+    if not hits:
+        return {}, 0.0
+    s = np.array([x for _, x in hits[:n]])
+    mu, sd = s.mean(), s.std() + 1e-9
+    return {i: (x - mu) / sd for i, x in hits}, float((s[-1] - mu) / sd)
+
+
+def _adaptive_weights(v: Variant, vec: list[tuple[int, float]],
+                      kw: list[tuple[int, float]]) -> tuple[float, float]:
+    wv, wb = v.weights
+    if v.adaptive is None:
+        return wv, wb
+    how, x = v.adaptive
+    if how == "confidence":
+        cv = max(_z(vec)[0][vec[0][0]], 1e-3) ** x if vec else 0.0
+        cb = max(_z(kw)[0][kw[0][0]], 1e-3) ** x if kw else 0.0
+        if cv + cb <= 0:
+            return wv, wb
+        scale = (wv + wb) / (wv * cv + wb * cb)
+        return wv * cv * scale, wb * cb * scale
+    shared = len({i for i, _ in vec[:10]} & {i for i, _ in kw[:10]}) / 10
+    return wv * (1 + x * (shared - 0.3)), wb
+
+
 def _fuse(v: Variant, vec: list[tuple[int, float]],
           kw: list[tuple[int, float]]) -> list[tuple[int, float]]:
     if v.fusion == "rrf":
-        return _rrf([(v.weights[0], vec), (v.weights[1], kw)], v.rrf_k)
+        wv, wb = _adaptive_weights(v, vec, kw)
+        return _rrf([(wv, vec), (wb, kw)], v.rrf_k)
+    if v.fusion == "z":
+        (zv, lv), (zb, lb) = _z(vec), _z(kw)
+        fused_z = {i: v.weights[0] * zv.get(i, lv) + v.weights[1] * zb.get(i, lb)
+                   for i in set(zv) | set(zb)}
+        return sorted(fused_z.items(), key=lambda x: -x[1])
     fused: dict[int, float] = {}
     for w, hits in ((v.weights[0], vec), (v.weights[1], kw)):
         if not hits:
@@ -238,11 +279,14 @@ def _expanded(bm25, terms: list[str], feedback: list[str], n: int, weight: float
 
 
 def variants() -> list[Variant]:
+    from core.rag.bm25 import DEFAULT_B, DEFAULT_K1
     from core.rag.retrieval import FEEDBACK_TRIED, FEEDBACK_WEIGHT, RRF_K, RRF_WEIGHTS
 
-    out = [Variant("defaults (no feedback)", rrf_k=RRF_K, weights=RRF_WEIGHTS),
-           Variant(f"defaults with feedback {FEEDBACK_TRIED}/{FEEDBACK_WEIGHT}", rrf_k=RRF_K,
-                   weights=RRF_WEIGHTS, prf_vec=(FEEDBACK_TRIED, FEEDBACK_WEIGHT))]
+    shipped = {"rrf_k": RRF_K, "weights": RRF_WEIGHTS, "k1": DEFAULT_K1, "b": DEFAULT_B}
+    out = [Variant("defaults (no feedback)", **shipped),
+           Variant(f"defaults with feedback {FEEDBACK_TRIED}/{FEEDBACK_WEIGHT}",
+                   prf_vec=(FEEDBACK_TRIED, FEEDBACK_WEIGHT), **shipped),
+           Variant("defaults before round 4 (BM25 b=0.75)", rrf_k=RRF_K, weights=RRF_WEIGHTS)]
     out.append(Variant("as shipped before: RRF k=20, 1 : 1.5"))
     for fusion, w in itertools.product(("score", "minmax"), (0.5, 0.7, 1.0, 1.5)):
         out.append(Variant(f"{fusion} 1 : {w:g}", fusion=fusion, weights=(1.0, w)))
@@ -273,6 +317,21 @@ def variants() -> list[Variant]:
         out.append(Variant(f"r3 {label} RRF k={k}, 1 : {w:g}", rrf_k=k, weights=(1.0, w),
                            prf_vec=fb))
     out.append(Variant("r2 RRF k=40, 1 : 1", rrf_k=40, weights=(1.0, 1.0)))
+    # Round 4: query-adaptive fusion, z-score fusion, and BM25's length normalisation
+    # checked on both dev sets (the first rounds chose k1 and b on CACM alone).
+    r4 = {"rrf_k": 60, "weights": (1.0, 1.25)}
+    for p in (0.5, 1.0, 2.0):
+        out.append(Variant(f"r4 confidence-adaptive RRF, power {p:g}", adaptive=("confidence", p),
+                           **r4))
+    for x in (-1.0, 1.0, 2.0):
+        out.append(Variant(f"r4 overlap-adaptive RRF, s {x:+g}", adaptive=("overlap", x), **r4))
+    for w in (0.6, 0.8, 1.0, 1.25):
+        out.append(Variant(f"r4 z-score fusion 1 : {w:g}", fusion="z", weights=(1.0, w)))
+    for k1, b, w in itertools.product((1.0, 1.2, 1.5), (0.2, 0.3, 0.4, 0.5, 0.75),
+                                      (1.0, 1.25, 1.5)):
+        out.append(Variant(f"r4 BM25 k1={k1:g} b={b:g}, RRF k=60, 1 : {w:g}", rrf_k=60,
+                           weights=(1.0, w), k1=k1, b=b))
+    out.append(Variant("r4 overlap-adaptive s -1, b=0.3", adaptive=("overlap", -1.0), b=0.3, **r4))
     out.append(Variant("r2 RRF k=100, 1 : 1", rrf_k=100, weights=(1.0, 1.0)))
     return out
 

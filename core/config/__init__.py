@@ -145,6 +145,11 @@ class Settings(BaseSettings):
     #: vector search runs again. 0 chunks (the default) or weight 0 turns it off.
     rag_feedback_chunks: int = Field(default=0, ge=0, le=50)
     rag_feedback_weight: float = Field(default=0.5, ge=0.0, le=10.0)
+    #: BM25's parameters (core/rag/bm25.py): k1 (how fast repeats of a word stop
+    #: counting) and b (how much a long chunk is discounted; 0.75 is the textbook value
+    #: Trellis used before 0.3 was measured better on the dev sets).
+    rag_bm25_k1: float = Field(default=1.2, gt=0.0, le=10.0)
+    rag_bm25_b: float = Field(default=0.3, ge=0.0, le=1.0)
 
     # Access (core/access): "none" = one local admin, no sign-in (the embedded
     # default); "password" = users with argon2-hashed passwords and sessions.

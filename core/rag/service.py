@@ -132,7 +132,8 @@ class RagService:
             else ChromaStore(settings.data_dir / "chroma")
         )
         self.retriever = Retriever(self.store, feedback_chunks=settings.rag_feedback_chunks,
-                                   feedback_weight=settings.rag_feedback_weight)
+                                   feedback_weight=settings.rag_feedback_weight,
+                                   k1=settings.rag_bm25_k1, b=settings.rag_bm25_b)
         self.batch_size = batch_size
         self.files_dir = settings.data_dir / "documents"
         self.engine: Any = None

@@ -96,13 +96,47 @@ def test_weights_decide_between_two_lists_first_places(tmp_path):
 
 def test_the_defaults_are_the_benchmarked_ones(tmp_path):
     from core.config import Settings
+    from core.rag.bm25 import DEFAULT_B, DEFAULT_K1
     from core.rag.retrieval import FEEDBACK_CHUNKS, FEEDBACK_WEIGHT, RRF_K, RRF_WEIGHTS
 
     r = _retriever(tmp_path)
     assert (r.rrf_k, r.weights) == (RRF_K, RRF_WEIGHTS) == (60, (1.0, 1.25))
     assert (r.feedback_chunks, r.feedback_weight) == (FEEDBACK_CHUNKS, FEEDBACK_WEIGHT) == (0, 0.5)
+    assert (r.k1, r.b) == (DEFAULT_K1, DEFAULT_B) == (1.2, 0.3)
     s = Settings()
     assert (s.rag_feedback_chunks, s.rag_feedback_weight) == (FEEDBACK_CHUNKS, FEEDBACK_WEIGHT)
+    assert (s.rag_bm25_k1, s.rag_bm25_b) == (DEFAULT_K1, DEFAULT_B)
+
+
+def test_a_lower_b_discounts_a_long_chunk_less():
+    """b = 0.3 (the default) lets a longer chunk that repeats the query word outrank a
+    short one that says it once; the textbook 0.75 puts the short one first."""
+    filler = " ".join(f"word{i}" for i in range(10))
+    texts = ["Zeppelin hangar.", f"Zeppelin flights and zeppelin crews. {filler}",
+             "Travel policy for flights.", "Office hours."]
+    short, long_ = Bm25Index(texts, b=0.75).scores("zeppelin")[:2]
+    assert short > long_
+    short, long_ = Bm25Index(texts).scores("zeppelin")[:2]
+    assert long_ > short
+
+
+def test_bm25_settings_reach_the_retriever_and_are_checked(monkeypatch, tmp_path):
+    from pydantic import ValidationError
+
+    from core.config import Settings
+    from core.services import Services
+
+    monkeypatch.setenv("TRELLIS_RAG_BM25_B", "0.75")
+    monkeypatch.setenv("TRELLIS_RAG_BM25_K1", "0.9")
+    svc = Services.build(Settings())
+    try:
+        assert (svc.rag.retriever.k1, svc.rag.retriever.b) == (0.9, 0.75)
+    finally:
+        svc.close()
+    with pytest.raises(ValidationError):
+        Settings(rag_bm25_b=1.5)
+    with pytest.raises(ValidationError):
+        Settings(rag_bm25_k1=0)
 
 
 def test_feedback_settings_out_of_range_are_refused(tmp_path):

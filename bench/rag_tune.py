@@ -332,6 +332,8 @@ def variants() -> list[Variant]:
         out.append(Variant(f"r4 BM25 k1={k1:g} b={b:g}, RRF k=60, 1 : {w:g}", rrf_k=60,
                            weights=(1.0, w), k1=k1, b=b))
     out.append(Variant("r4 overlap-adaptive s -1, b=0.3", adaptive=("overlap", -1.0), b=0.3, **r4))
+    for k, w in itertools.product((20, 40, 100), (1.0, 1.25, 1.5)):
+        out.append(Variant(f"r4 b=0.3, RRF k={k}, 1 : {w:g}", rrf_k=k, weights=(1.0, w), b=0.3))
     out.append(Variant("r2 RRF k=100, 1 : 1", rrf_k=100, weights=(1.0, 1.0)))
     return out
 

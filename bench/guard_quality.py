@@ -2,6 +2,7 @@
 
     PYTHONPATH=. python bench/guard_quality.py [--policy standard|strict|all]
         [--only pii|injection] [--n 400] [--sets tune,holdout,independent,shared]
+        [--injection-sets DIR]
 
 PII, per evaluation set (each printed with its source):
 - `faker:tune` and `faker:holdout` (bench/pii_eval_data.py): synthetic texts in
@@ -20,7 +21,11 @@ verbatim in the redacted text. Baseline in the same run: bare Presidio
 Injection: ROC AUC and TPR at FPR <= 0.05 per source, each measured on what
 scripts/train_injection.py held out of it (same seeds), for the classifier,
 the heuristics and the combined score; leave-one-source-out figures come from
-the trainer (core/guards/injection_model.json).
+the trainer (core/guards/injection_model.json). With `--injection-sets DIR` (or
+TRELLIS_INJECTION_SETS) it also measures public sets never trained or tuned on
+(bench/injection_unseen.py: Giskard's prompt injections against prompts shared
+for ordinary use), all rows and without those with a near-copy in the training
+files.
 """
 
 from __future__ import annotations
@@ -124,6 +129,10 @@ def main() -> None:
     parser.add_argument(
         "--sets", default="", help="comma-separated PII sets: tune, holdout, independent, shared"
     )
+    parser.add_argument(
+        "--injection-sets", type=Path, default=os.environ.get("TRELLIS_INJECTION_SETS"),
+        help="folder with the unseen injection sets (bench/injection_unseen.py)",
+    )  # fmt: skip
     args = parser.parse_args()
     from core.config import enforce_offline
 
@@ -131,7 +140,7 @@ def main() -> None:
     if args.only != "injection":
         run_pii(args)
     if args.only != "pii":
-        run_injection()
+        run_injection(args.injection_sets)
 
 
 def run_pii(args: argparse.Namespace) -> None:
@@ -201,7 +210,7 @@ def run_pii(args: argparse.Namespace) -> None:
         print_pii_table(f"PII on {title}: {len(data)} texts", tables, entities)
 
 
-def run_injection() -> None:
+def run_injection(unseen_dir: Path | None = None) -> None:
     from sklearn.metrics import roc_auc_score
 
     from core.guards import injection
@@ -233,6 +242,47 @@ def run_injection() -> None:
             print(f"  {name:<17} ROC AUC {r['roc_auc']:.3f}  TPR@FPR<=0.05 "
                   f"{r['tpr_at_fpr_0.05']:.3f}  at 0.5: TPR {r['tpr_at_0.5']:.3f} "
                   f"FPR {r['fpr_at_0.5']:.3f}")  # fmt: skip
+    run_unseen(unseen_dir, thr)
+
+
+def run_unseen(folder: Path | None, thr: float) -> None:
+    """The public sets never trained or tuned on (bench/injection_unseen.py)."""
+    from sklearn.metrics import roc_auc_score
+
+    from bench.injection_unseen import load_unseen
+    from core.guards import injection
+    from scripts.train_injection import load_sources
+
+    if folder is None:
+        print("\nUnseen injection sets: none given (--injection-sets DIR or "
+              "TRELLIS_INJECTION_SETS; see bench/injection_unseen.py).")  # fmt: skip
+        return
+    training = [t for s in load_sources().values() for part in ("train", "test")
+                for t in s[part][0]]  # fmt: skip
+    data = load_unseen(Path(folder), training)
+    if data is None:
+        print(f"\nUnseen injection sets: nothing readable in {folder} "
+              "(see bench/injection_unseen.py).")  # fmt: skip
+        return
+    y = data.labels
+    print(f"\nUnseen (never trained or tuned on): {data.source}")
+    print(f"  {int(y.sum())} injections ({int(data.seen[y == 1].sum())} with a near-copy in "
+          f"the training files), {int((y == 0).sum())} benign ({int(data.seen[y == 0].sum())} "
+          "with a near-copy)")  # fmt: skip
+    clf = np.concatenate([injection.classifier_scores(data.texts[i : i + 64])
+                          for i in range(0, len(data.texts), 64)])  # fmt: skip
+    heur = np.array([injection.heuristic_score(t)[0] for t in data.texts])
+    comb = np.maximum(clf, heur)
+    for subset, keep in (("all", np.ones(len(y), dtype=bool)), ("novel", ~data.seen)):
+        yy = y[keep]
+        print(f"  {subset} ({int(yy.sum())} injections, {int((yy == 0).sum())} benign)")
+        for label, s in (("classifier", clf), ("heuristics", heur), ("combined", comb)):
+            ss = s[keep]
+            print(f"    {label:<11} ROC AUC {roc_auc_score(yy, ss):.3f}  "
+                  f"TPR@FPR<=0.05 {tpr_at_fpr(yy, ss):.3f}")  # fmt: skip
+        pred = comb[keep] >= thr
+        print(f"    at the policy threshold {thr}: TPR {pred[yy == 1].mean():.3f}, "
+              f"FPR {pred[yy == 0].mean():.3f}")  # fmt: skip
 
 
 if __name__ == "__main__":

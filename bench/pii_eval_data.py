@@ -215,16 +215,20 @@ def fill_template(template: str, slots: dict) -> tuple[str, list[dict]]:
     return text, spans
 
 
-def main() -> None:
+def show_samples(generate_fn, default_split: str, default_n: int) -> None:  # noqa: ANN001
+    """Command line of the data generators: print the first texts of a split and their gold."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--split", default="tune")
-    parser.add_argument("--n", type=int, default=400)
+    parser.add_argument("--split", default=default_split)
+    parser.add_argument("--n", type=int, default=default_n)
     parser.add_argument("--show", type=int, default=5)
     args = parser.parse_args()
-    data = generate(args.split, args.n)
-    for item in data[: args.show]:
+    for item in generate_fn(args.split, args.n)[: args.show]:
         print(repr(item["full_text"]))
         print("   ", [(s["entity_type"], s["value"]) for s in item["spans"]])
+
+
+def main() -> None:
+    show_samples(generate, "tune", 400)
 
 
 if __name__ == "__main__":

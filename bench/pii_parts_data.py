@@ -23,14 +23,13 @@ own), LOCATION (a town, region or country), PERSON (a given name).
 
 from __future__ import annotations
 
-import argparse
 import random
 import sys
 from functools import lru_cache
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.pii_eval_data import fill_template  # noqa: E402 - after the path is set
+from bench.pii_eval_data import fill_template, show_samples  # noqa: E402 - after the path is set
 from bench.pii_places_data import (  # noqa: E402
     MONTHS,
     TEAMS,
@@ -157,14 +156,7 @@ def generate(split: str = "dev", n: int = 600) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--split", default="dev")
-    parser.add_argument("--n", type=int, default=600)
-    parser.add_argument("--show", type=int, default=5)
-    args = parser.parse_args()
-    for item in generate(args.split, args.n)[: args.show]:
-        print(repr(item["full_text"]))
-        print("   ", [(s["entity_type"], s["value"]) for s in item["spans"]])
+    show_samples(generate, "dev", 600)
 
 
 if __name__ == "__main__":

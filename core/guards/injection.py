@@ -20,7 +20,6 @@ import base64
 import binascii
 import json
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -364,20 +363,17 @@ def structure_features(texts: list[str]) -> np.ndarray:
         if _YOUR_OUTPUT.search(text) and sum(lengths) - max(lengths) >= _DOC_CHARS:
             out[row, 3] = 1.0
         words = [_content_words(s) for s in sentences]
-        # In how many sentences each word occurs: a word of sentence i is elsewhere too when
-        # it occurs in more than one (linear in the text, however many sentences it has).
-        spread = Counter(w for ws in words for w in ws)
-        total = sum(lengths)
         for i in range(1, len(sentences)):
             sentence = sentences[i]
-            if total - lengths[i] < _DOC_CHARS:
+            if sum(lengths) - lengths[i] < _DOC_CHARS:
                 continue
             imperative = _IMPERATIVE.match(sentence)
             question = _QUESTION.match(sentence)
             if not (imperative or question):
                 continue
             mine = words[i] - ({imperative.group(1).lower()} if imperative else set())
-            shared = sum(spread[w] > 1 for w in mine) / len(mine) if mine else 0.0
+            rest = set().union(*(w for j, w in enumerate(words) if j != i))
+            shared = len(mine & rest) / len(mine) if mine else 0.0
             if imperative:
                 out[row, 0] = 1.0
                 if shared < 0.2:

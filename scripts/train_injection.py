@@ -25,10 +25,8 @@ the README there):
 Each source is split 80/20, stratified, with a fixed seed (llm-warden exactly
 as before: seed 20240611 on the whole file); the 20 % is never trained on and
 bench/guard_quality.py measures on it. Features (core.guards.injection.features):
-MiniLM sentence embedding, hashed character 2-5-grams, the heuristic
-rules' hits and the structure of text inside a document (an instruction or
-off-topic question after the first sentence, the AI addressed by name, words
-about the reader's own answer). Logistic regression with sample weights that give every source,
+MiniLM sentence embedding, hashed character 2-5-grams, and the heuristic
+rules' hits. Logistic regression with sample weights that give every source,
 and both classes within it, the same total weight; C chosen by the mean ROC
 AUC over the sources with each source left out of training in turn (its
 training rows only; the held-out 20 % stays unseen), so C suits text of an
@@ -71,9 +69,8 @@ SOURCE_NOTES = {
     "questions, with innocent lookalikes (Trellis)",
     "tpl-multilingual": "trellis_templates.csv, the same in German/French/Spanish (Trellis)",
     "tpl-documents": "trellis_templates.csv, instructions hidden in e-mails, web pages, tool "
-    "output, CVs, code, chat logs, news, job ads, listings, leaflets, READMEs and support chats "
-    "(notes to the AI, the AI addressed by name, hidden markup, fake turns, off-topic tasks) "
-    "in four languages, the same documents clean or with requests to their human "
+    "output, CVs, code and chat logs (notes to the AI, hidden markup, fake turns, off-topic "
+    "tasks) in four languages, the same documents clean or with requests to their human "
     "reader, plus (benign) bench/rag_queries.json and the paragraphs of data/samples/ (Trellis)",
     "bipia-email": "github.com/microsoft/BIPIA benchmark/ e-mails with its text and code attack "
     "instructions inserted, the same e-mails clean, and the text attacks alone as benign "
@@ -370,7 +367,7 @@ def main() -> None:
     from sklearn import __version__ as sk_version
 
     from core.config import enforce_offline
-    from core.guards.injection import CHAR_NGRAMS, RULE_NAMES, STRUCTURE_NAMES
+    from core.guards.injection import CHAR_NGRAMS, RULE_NAMES
 
     enforce_offline()
     sources = load_sources(args.seed)
@@ -411,8 +408,7 @@ def main() -> None:
         "model": {
             "features": "all-MiniLM-L6-v2 sentence embedding (384) + hashed character n-grams "
             f"({CHAR_NGRAMS['analyzer']} {list(CHAR_NGRAMS['ngram_range'])}, "
-            f"{CHAR_NGRAMS['n_features']}) + heuristic rule hits ({len(RULE_NAMES)}) + "
-            f"structure of text inside a document ({len(STRUCTURE_NAMES)})",
+            f"{CHAR_NGRAMS['n_features']}) + heuristic rule hits ({len(RULE_NAMES)})",
             "estimator": "LogisticRegression, sample weights equal per source and class",
             "C": result["C"],
             "C_chosen_by": "mean ROC AUC over the sources, each scored by a model trained "

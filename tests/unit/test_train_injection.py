@@ -51,18 +51,10 @@ def test_same_seed_gives_the_same_model_and_figures():
 
 
 def test_shipped_model_matches_the_feature_layout():
-    from core.guards.injection import (
-        CHAR_NGRAMS,
-        RULE_NAMES,
-        STRUCTURE_NAMES,
-        load_classifier,
-        provenance,
-    )
+    from core.guards.injection import CHAR_NGRAMS, RULE_NAMES, load_classifier, provenance
 
     model = load_classifier()
-    assert model.coef.shape == (
-        384 + CHAR_NGRAMS["n_features"] + len(RULE_NAMES) + len(STRUCTURE_NAMES),
-    )
+    assert model.coef.shape == (384 + CHAR_NGRAMS["n_features"] + len(RULE_NAMES),)
     assert set(provenance()["leave_one_source_out"]) >= {
         "llm-warden", "tpl-multilingual", "bipia-email",
     }  # fmt: skip

@@ -402,15 +402,16 @@ def grow_places(text: str, findings: list[Finding]) -> list[Finding]:
     to them (`recognizers.grow_place_spans`). A PERSON finding followed by a house number
     or postcode is a street or town spaCy took for a name ("Drumul Suciu Nr. 73",
     "Maltavej, number 23"): it becomes a LOCATION and grows too. Others stay as they are."""
+    titled = recognizers.caps_as_title(text)  # once: both steps read labels in capitals
     for f in findings:
         if f.entity_type == "PERSON":
-            span = recognizers.person_as_address(text, f.start, f.end)
+            span = recognizers.person_as_address(titled, f.start, f.end)
             if span:
                 f.entity_type, (f.start, f.end) = "LOCATION", span
     places = [f for f in findings if f.entity_type == "LOCATION"]
     if not places:
         return findings
-    grown = recognizers.grow_place_spans(text, [(f.start, f.end) for f in places])
+    grown = recognizers.grow_place_spans(titled, [(f.start, f.end) for f in places])
     for f, (start, end) in zip(places, grown, strict=True):
         f.start, f.end = start, end
     return findings

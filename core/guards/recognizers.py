@@ -498,11 +498,11 @@ def address_candidates(text: str) -> list[tuple[int, int, float]]:
                 # next to a postcode a given name may be a town too ("Steven Ville 2089")
                 _run_is_common(m.group("t"), surnames=False, given="z" not in rx.groupindex)
                 or any(
-                    w in _NOT_STREETS or w in _NOT_PLACE_STREET
+                    w in _NOT_STREETS or w in _NOT_PLACE_STREET or w in _AMOUNT_WORDS
                     for w in re.findall(r"[^\W\d_]+", m.group("t").lower())
                 )
             ):
-                continue  # "Windows 2000", "Chapter 3, number 5"
+                continue  # "Windows 2000", "Chapter 3, number 5", "Total: 4500 Euro"
             if "n" in rx.groupindex and any(
                 w.lower().strip(".") in _NOT_NAMES or w.lower().strip(".") in _NOT_STREETS
                 for w in m.group("n").split()
@@ -682,11 +682,30 @@ _CASELESS_RUN = re.compile(
 # An item of an inline list: "Passenger list: A B; C D; E F".
 _ITEM_BEFORE = re.compile(r"(?:[;•|]|^[^\n]{0,30}(?:list|names?|team|attendees|guests|"
                           r"passengers|participants|members|cc|to)\s*:)\s*$", re.IGNORECASE)
-_PEOPLE_LIST = re.compile(
+_PEOPLE_CUE = re.compile(
     r"(?i:\b(?:attendees|guests|participants|invitees|speakers|members|people|names|cc|"
     r"present|absent|invited|with|team|passengers|students|players|ask|tell|invite|cc|ping|"
-    r"call|email|remind|thank)\b:?)[ \t]*(?:[^\n,;:]{1,40}(?:,|;|\band\b|\bor\b|&)[ \t]*)*$"
+    r"call|email|remind|thank)\b:?)[ \t]*"
 )
+_LIST_SEP = re.compile(r",|;|&|\band\b|\bor\b")
+#: How far back a list of people is read (about seven names of up to 40 characters).
+_PEOPLE_LIST_REACH = 300
+
+
+def _in_people_list(before: str) -> bool:
+    """True when `before` ends inside a list of people after a cue: "Attendees: Anikó,
+    Csaba and ", "Ask ", "Dinner with Knut and ". Items of 1-40 characters, no line
+    break or colon. Read by splitting, not by one regex: a pattern whose items may hold
+    "and" backtracks exponentially on a long "Ann and Ann and ... then"."""
+    tail = before[-_PEOPLE_LIST_REACH:]
+    for cue in _PEOPLE_CUE.finditer(tail):
+        rest = tail[cue.end():]
+        if "\n" in rest or ":" in rest:
+            continue
+        *items, last = _LIST_SEP.split(rest)
+        if not last.strip(" \t") and all(1 <= len(item) <= 40 for item in items):
+            return True
+    return False
 _ITEM_AFTER = re.compile(r"^\s*(?:[;•|]|$)")
 _TITLES = _words("mr mrs ms miss dr prof hr fr herr frau sir madam mme mlle sr sra")
 _CJK_SPACED = re.compile(
@@ -801,7 +820,7 @@ def name_candidates(text: str, tokens: Any, entities: Any) -> list[tuple[int, in
         # An item of an inline list ("Passengers: A B; C D") is as good as its own line.
         item = bool(_ITEM_BEFORE.search(before)) and bool(_ITEM_AFTER.match(after))
         # An item of a list of people ("Attendees: Anikó, Csaba and Mária"): a cue.
-        if _PEOPLE_LIST.search(before) and re.match(r"[ \t]*(?:[,;.!?)]|and\b|or\b|&|$)", after):
+        if _in_people_list(before) and re.match(r"[ \t]*(?:[,;.!?)]|and\b|or\b|&|$)", after):
             cue = True
         alone_on_line = alone_on_line or item
         # The subject of a verb ("Anna from Tehran joins", "Haruto Ishii wants"): a cue
@@ -1426,13 +1445,31 @@ _NUMBER_CUE_BEFORE = re.compile(
 )
 
 
+#: How far back on its line the parts before a place are read: enough for a street, a
+#: number and a cue; a bound, so a long line of places costs time linear in its length.
+_HEAD_REACH = 200
+
+
+def _line_head(text: str, start: int) -> tuple[int, str]:
+    """(offset, text) of what stands before `start` on its line, at most _HEAD_REACH
+    characters back (cut at a space, not inside a word)."""
+    low = max(0, start - _HEAD_REACH)
+    newline = text.rfind("\n", low, start)
+    if newline != -1 or low == 0:
+        offset = newline + 1 if newline != -1 else 0
+    else:
+        space = re.search(r"\s", text[low:start])
+        offset = low + space.end() if space else start
+    return offset, text[offset:start]
+
+
 def person_as_address(text: str, start: int, end: int) -> tuple[int, int] | None:
     """The span of a run spaCy called a name that is a street or a town by what stands
     next to it, or None: a house number after a word ("Drumul Suciu Nr. 73", "Maltavej,
     number 23"), a postcode or a 4-5 digit number at a part end ("Sarah Inostroza 5215 /
     ..."), a house number and comma before it ("at 836, Walter Sisulu, ..."), or a house
-    number and comma before it and a part end after ("Azovská 11, Oravská Poruba.")."""
-    text = caps_as_title(text)
+    number and comma before it and a part end after ("Azovská 11, Oravská Poruba.").
+    `text` has been through `caps_as_title` (the caller does it once per text)."""
     word = re.search(r"(?i:[ \t](?:nr|no|n[º°o]))$", text[start:end])
     if word:  # spaCy took "Nr" into the name
         end -= len(word.group(0))
@@ -1441,7 +1478,7 @@ def person_as_address(text: str, start: int, end: int) -> tuple[int, int] | None
         value = m.group("code") or m.group("bare") or ""
         if m.group("num") or (len(value.strip(".")) >= 4 and not _YEAR.fullmatch(value)):
             return start, end
-    head = text[text.rfind("\n", 0, start) + 1 : start]
+    _, head = _line_head(text, start)
     ends = re.match(r"[ \t]*(?:[,;)\n/–-]|\.(?:\s|$)|$)", text[end : end + 5])
     num = re.search(rf"(?:^|(?<=[\s(:]))(?:{_HOUSE_NUM}),[ \t]*$", head)
     if num and ends and not _NUMBER_CUE_BEFORE.search(head[: num.start()]):
@@ -1454,10 +1491,10 @@ def grow_place_spans(text: str, spans: list[tuple[int, int]]) -> list[tuple[int,
     postcode after it ("Jakobi 69", "South Michaelport 28122", "Maltavej, number 23")
     or before it ("at 69 Jakobi", "5230 Mount Goreberg"), and a street written without
     a street word right before a town ("Azovská 11, Oravská Poruba"). Years
-    ("Tokyo 2020") and counts ("3 London stores", "in 2019 Paris") are left out."""
+    ("Tokyo 2020") and counts ("3 London stores", "in 2019 Paris") are left out.
+    `text` has been through `caps_as_title` (the caller does it once per text)."""
     if not spans:
         return spans
-    text = caps_as_title(text)
     out = []
     for start, end in spans:
         for _ in range(3):
@@ -1467,8 +1504,7 @@ def grow_place_spans(text: str, spans: list[tuple[int, int]]) -> list[tuple[int,
                 value = m.group("num") or m.group("bare") or m.group("code")
                 if not _YEAR.fullmatch(value) or m.group("num"):
                     end, changed = m.end(), True
-            line_start = text.rfind("\n", 0, start) + 1
-            head = text[line_start:start]
+            line_start, head = _line_head(text, start)
             m = _GROW_BEFORE.search(head)
             if m:
                 value = m.group("code") or m.group("num")
@@ -1500,6 +1536,14 @@ def grow_place_spans(text: str, spans: list[tuple[int, int]]) -> list[tuple[int,
     return out
 
 
+# Currencies and units after a number: an amount, not a postcode and town.
+_AMOUNT_WORDS = _words(
+    """euro euros eur dollar dollars usd pound pounds gbp yen yuan rmb franc francs chf
+    krona kronor krone kroner rupee rupees peso pesos reais rand zloty forint lira lire
+    points pts votes inhabitants residents people persons users customers members copies
+    units pieces items tickets calories kcal kg km miles metres meters litres liters
+    hours minutes seconds words characters tokens percent"""
+)
 _NOT_PLACE_STREET = _words(
     """gate terminal platform building bldg floor level unit flight seat track exit hall
     stand booth desk version release model series year years chapter page q1 q2 q3 q4

@@ -600,6 +600,10 @@ def test_address_parts_without_a_street_word(text, value):
         "We walked down Main Street 5 times.",
         "We moved to Berlin 2019.",
         "Send it to Version 2. Mail it to Room 4.",
+        "Total: 4500 Euro.",
+        "Budget (2500 Dollars) approved.",
+        "Score: 1200 Points",
+        "Population: 3500 Inhabitants.",
     ],
 )
 def test_numbers_and_capitals_that_are_no_address(text):
@@ -646,6 +650,30 @@ def test_numbers_and_teams_stay_through_the_scanner(standard, text):
     for word in ("42", "12345", "Marketing", "Sales", "Support", "2 times"):
         if word in text:
             assert word in out, out
+
+
+def test_a_list_of_people_is_read_in_linear_time():
+    from core.guards.recognizers import _in_people_list
+
+    assert _in_people_list("Attendees: Anikó, Csaba and ")
+    assert _in_people_list("Dinner with Knut and ")
+    assert not _in_people_list("We went to the shop and ")
+    assert not _in_people_list("Attendees: Ann\nBob, ")
+    # A regex whose items may hold "and" took 31 s on 136 characters of this and grew
+    # about ninefold per name; read by splitting, thousands of names are immediate.
+    assert not _in_people_list("Ask " + "Ann and " * 5000 + "then ")
+    assert _in_people_list("Ask " + "Ann and " * 5)
+
+
+def test_growing_places_on_one_long_line_reads_only_a_window_before_each():
+    from core.guards.recognizers import caps_as_title, grow_place_spans
+
+    text = caps_as_title("Berlin 12, " * 20_000)  # 220,000 characters, one line
+    spans = [(i * 11, i * 11 + 6) for i in range(20_000)]
+    grown = grow_place_spans(text, spans)
+    # Each town takes its number (and, as an address, the parts after it).
+    assert len(grown) == len(spans)
+    assert all(a <= s and s + 9 <= b for (a, b), (s, _) in zip(grown, spans, strict=True))
 
 
 @pytest.mark.slow

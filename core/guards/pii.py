@@ -394,17 +394,22 @@ class PiiScanner:
             for r in results
             if r.score >= thresholds.get(r.entity_type, 1.01)
         ]
-        return resolve_overlaps(text, grow_places(text, kept))
+        return resolve_overlaps(text, grow_places(text, kept, thresholds))
 
 
-def grow_places(text: str, findings: list[Finding]) -> list[Finding]:
+def grow_places(text: str, findings: list[Finding],
+                thresholds: dict[str, float] | None = None) -> list[Finding]:
     """LOCATION findings widened over the house number, postcode or street written next
     to them (`recognizers.grow_place_spans`). A PERSON finding followed by a house number
     or postcode is a street or town spaCy took for a name ("Drumul Suciu Nr. 73",
-    "Maltavej, number 23"): it becomes a LOCATION and grows too. Others stay as they are."""
+    "Maltavej, number 23"): it becomes a LOCATION and grows too, but only where
+    `thresholds` would keep it as a LOCATION (a policy that redacts names and not places
+    must not lose the name). Others stay as they are."""
     titled = recognizers.caps_as_title(text)  # once: both steps read labels in capitals
     for f in findings:
-        if f.entity_type == "PERSON":
+        if f.entity_type == "PERSON" and (
+            thresholds is None or f.score >= thresholds.get("LOCATION", 1.01)
+        ):
             span = recognizers.person_as_address(titled, f.start, f.end)
             if span:
                 f.entity_type, (f.start, f.end) = "LOCATION", span

@@ -681,3 +681,13 @@ def test_paris_hilton_and_months_as_before(standard):
     out = standard("Paris Hilton flew in on Monday 3 May.")
     assert "Paris Hilton" not in out and "Monday 3 May" in out, out
     assert "<LOCATION" not in out
+
+
+@pytest.mark.slow
+def test_a_name_next_to_a_number_stays_a_name_where_places_are_not_redacted():
+    from core.guards.pii import PiiScanner
+
+    text = "Our striker Marco Rossi, number 10, scored twice."
+    found = PiiScanner().scan(text, {"PERSON": 0.3})  # a policy of names only
+    assert [text[f.start:f.end] for f in found if f.entity_type == "PERSON"] == ["Marco Rossi"]
+    assert all(f.entity_type == "PERSON" for f in found)

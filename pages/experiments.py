@@ -219,7 +219,9 @@ if res.planned_per_variant:
     done = min(v.units for v in res.variants)
     st.progress(min(done / res.planned_per_variant, 1.0),
                 text=f"{done:,} of the planned {res.planned_per_variant:,} users per variant "
-                f"(to detect a {exp.mde * 100:g}-point change from {exp.baseline_rate:.0%}).")
+                f"(to detect a {exp.mde * 100:g}-point change from {exp.baseline_rate:.0%}"
+                + ("; revised from how users have rated so far" if res.plan_revised else "")
+                + ").")
 if res.srm:
     st.warning(res.srm_sentence(), icon=":material/warning:")
 if exp.unit == "user" and res.fallback_share > 0:

@@ -157,6 +157,9 @@ class Results:
     winner: str | None
     #: One line per non-control variant on the primary metric.
     verdicts: list[str]
+    #: True when the plan was revised from the ratings so far (thumbs-up: users who rate
+    #: several calls count for more than one yes/no answer, or less when theirs agree).
+    plan_revised: bool = False
 
     @property
     def units(self) -> int:
@@ -530,7 +533,14 @@ class ExperimentService:
         verdicts = [r.metrics[exp.primary_metric].verdict or "" for r in out if not r.control]
         planned = plan(exp.baseline_rate, exp.mde) if METRICS[exp.primary_metric][1] == "rate" \
             else None
-        return Results(exp, out, planned, srm_p, srm_p < st.SRM_P, fallback, winner, verdicts)
+        # The same revision the verdicts make ("about N more users"), so bar and text agree.
+        scales = [c.unit_scale for r in out if not r.control
+                  and (c := r.metrics[exp.primary_metric].comparison) is not None
+                  and c.unit_scale != 1.0]
+        if planned and scales:
+            planned = math.ceil(planned * max(scales))
+        return Results(exp, out, planned, srm_p, srm_p < st.SRM_P, fallback, winner, verdicts,
+                       plan_revised=bool(planned and scales))
 
     def timeline(self, name: str, metric: str | None = None,
                  checkpoints: int = CHECKPOINTS) -> dict[str, Any]:

@@ -136,6 +136,9 @@ def test_simulated_ab_keeps_users_sticky_splits_evenly_and_finds_b(svc):
     assert not report.results.srm
     assert report.results.winner == "B"
     assert report.results.verdicts[0].startswith("B is better on thumbs-up rate, +")
+    # Five independent ratings a user: the plan in users shrinks to about a fifth.
+    assert report.results.plan_revised
+    assert report.results.planned_per_variant < plan(0.6, 0.06) / 3
     line = svc.experiments.timeline("warmer-tone")
     assert set(line["variants"]) == {"A", "B"} and len(line["difference"]["B"]) >= 10
 
@@ -275,3 +278,5 @@ def test_a_user_who_rates_many_calls_counts_once_in_the_thumbs_up_comparison(svc
     assert compare_rates(round(ta.value * ta.n), ta.n, round(thumbs.value * thumbs.n), thumbs.n,
                          tau=0.06).significant
     assert not thumbs.comparison.significant and res.winner is None
+    # One user's 300 agreeing ratings make each user worth less: the plan grows.
+    assert res.plan_revised and res.planned_per_variant > plan(0.6, 0.06)

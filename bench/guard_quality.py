@@ -276,6 +276,9 @@ def run_unseen(folder: Path | None, thr: float) -> None:
     for subset, keep in (("all", np.ones(len(y), dtype=bool)), ("novel", ~data.seen)):
         yy = y[keep]
         print(f"  {subset} ({int(yy.sum())} injections, {int((yy == 0).sum())} benign)")
+        if len(set(yy.tolist())) < 2:
+            print("    skipped: it needs both injections and benign texts")
+            continue
         for label, s in (("classifier", clf), ("heuristics", heur), ("combined", comb)):
             ss = s[keep]
             print(f"    {label:<11} ROC AUC {roc_auc_score(yy, ss):.3f}  "

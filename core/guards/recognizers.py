@@ -1434,6 +1434,8 @@ _STREET_BEFORE = re.compile(
     rf"(?:^|(?<=[\s(:,]))(?P<street>(?:{_CAP}[ \t]){{0,3}}{_CAP}[ \t]+{_HOUSE_NUM}"
     rf"|{_HOUSE_NUM},?[ \t]+(?:{_CAP}[ \t]){{0,3}}{_CAP})[ \t]*(?:,|[ \t]/|\n)[ \t]*$"
 )
+# " in Tallinn" after a grown address: its town.
+_IN_TOWN_AFTER = re.compile(rf"[ \t]+in[ \t]+({_TOWN}){_PART_END}")
 _ADDRESS_CUE_BEFORE = re.compile(
     r"(?i:(?:^|\n|[:,(/]|\b(?:at|on|to|in|address|adresse|live at|lives at|is at)))[ \t]*$"
 )
@@ -1529,9 +1531,9 @@ def grow_place_spans(text: str, spans: list[tuple[int, int]]) -> list[tuple[int,
                 break
         if any(c.isdigit() for c in text[start:end]):  # an address: its town and postcode
             start, end = _extend_address(text, start, end)
-            town = re.match(rf"[ \t]+in[ \t]+({_TOWN}){_PART_END}", text[end:])
+            town = _IN_TOWN_AFTER.match(text, end)
             if town and not _run_is_common(town.group(1), surnames=False):
-                end += town.end()
+                end = town.end()
         out.append((start, end))
     return out
 

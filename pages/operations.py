@@ -29,6 +29,7 @@ def saved(area: str, message: str) -> None:
     flash(f"{FLASH}.{area}", "success", message)
     st.rerun()
 
+
 st.title("Operations")
 st.caption(
     "Everything here is stored in the database and applies to every replica within a few seconds."

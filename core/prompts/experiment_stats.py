@@ -142,6 +142,11 @@ def compare_rates(
     return _compare(metric, control, variant, var, n_control, n_variant, tau, alpha)
 
 
+def _unit_pairs(pairs: Sequence[tuple[int, int]]) -> np.ndarray:
+    """The (yes answers, answers) pairs of units that answered at least once, as an array."""
+    return np.asarray([p for p in pairs if p[1] > 0], dtype=float).reshape(-1, 2)
+
+
 def _ratio_var(pairs: np.ndarray) -> tuple[float, float, float]:
     """Ratio sum(k)/sum(n) over units, its delta-method variance, and its prior-smoothed rate.
 
@@ -178,8 +183,7 @@ def compare_ratio(
     per unit, so a user who rates a hundred calls counts as one user who rates a lot,
     not as a hundred independent users; "enough data" and the plan count units.
     """
-    c = np.asarray([p for p in control if p[1] > 0], dtype=float).reshape(-1, 2)
-    v = np.asarray([p for p in variant if p[1] > 0], dtype=float).reshape(-1, 2)
+    c, v = _unit_pairs(control), _unit_pairs(variant)
     rc, var_c, sc = _ratio_var(c)
     rv, var_v, sv = _ratio_var(v)
     var = var_c + var_v if len(c) and len(v) else 0.0
@@ -191,7 +195,7 @@ def compare_ratio(
 
 def ratio_interval(pairs: Sequence[tuple[int, int]], level: float = 0.95) -> Interval:
     """A fixed-horizon interval for a per-unit rate (delta method), clipped to 0..1."""
-    arr = np.asarray([p for p in pairs if p[1] > 0], dtype=float).reshape(-1, 2)
+    arr = _unit_pairs(pairs)
     if not len(arr):
         return Interval(0.0, 1.0)
     rate, var, _ = _ratio_var(arr)
